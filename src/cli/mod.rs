@@ -1,0 +1,63 @@
+//! Command line: one file per subcommand, clap derive. Holds no logic of its own: each
+//! subcommand reads its inputs, calls the library and maps the outcome to an exit code
+//! (0 success, 1 a check or gate failed, 2 bad input or usage).
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod check;
+mod decide;
+
+/// Prove an auto-remediation policy safe before it touches production, then run it.
+///
+/// Typical first steps:
+///
+///   understudy check scenarios/policy.yaml
+///
+///   understudy decide --policy scenarios/policy.yaml --incidents fixtures/lesson-incidents.jsonl
+#[derive(Debug, Parser)]
+#[command(name = "understudy", version, about, long_about, max_term_width = 100)]
+struct Cli {
+    /// More logging on stderr (-v: decisions, -vv: everything).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Decide(decide::Args),
+    Check(check::Args),
+}
+
+/// Exit codes shared by every subcommand.
+pub const EXIT_OK: u8 = 0;
+pub const EXIT_BAD_INPUT: u8 = 2;
+
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    let level = match cli.verbose {
+        0 => "warn",
+        1 => "understudy=debug",
+        _ => "debug",
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| level.into()),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
+    let result = match cli.command {
+        Command::Decide(a) => decide::run(a),
+        Command::Check(a) => check::run(a),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(EXIT_BAD_INPUT)
+        }
+    }
+}

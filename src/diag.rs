@@ -1,0 +1,293 @@
+//! Diagnostics: problems found in a file a person wrote, and how they are shown.
+//!
+//! Owns the [`Diagnostic`] type (stable code, `file:line:column`, message, hint) and its
+//! rendering with the offending source line underneath, in the manner of rustc and ripgrep.
+//! Every loader collects *all* the problems of a file before returning them, so a person
+//! fixes a file in one pass. This module does no parsing of its own and no I/O beyond the
+//! `read_source` helper that turns "missing file", "not UTF-8" and "empty" into diagnostics.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// Stable error codes. A code never changes meaning once shipped; tests and users may match on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Code {
+    /// The file could not be read (missing, a directory, no permission).
+    Io,
+    /// The file is not UTF-8 text.
+    NotText,
+    /// The file is empty or holds only comments.
+    Empty,
+    /// YAML or JSON syntax error.
+    Syntax,
+    /// A field the format does not know.
+    UnknownField,
+    /// A required field is missing.
+    MissingField,
+    /// A value of the wrong type (a string where a number belongs, …).
+    WrongType,
+    /// A value of the right type outside its allowed range or set.
+    BadValue,
+    /// The same key or incident type twice.
+    Duplicate,
+    /// A combination of values that is unsafe or contradictory.
+    Conflict,
+    /// The kind of file could not be recognised.
+    UnknownFormat,
+}
+
+impl Code {
+    /// The stable identifier printed in brackets, e.g. `E004`.
+    pub fn id(self) -> &'static str {
+        match self {
+            Code::Io => "E001",
+            Code::NotText => "E002",
+            Code::Empty => "E003",
+            Code::Syntax => "E004",
+            Code::UnknownField => "E005",
+            Code::MissingField => "E006",
+            Code::WrongType => "E007",
+            Code::BadValue => "E008",
+            Code::Duplicate => "E009",
+            Code::Conflict => "E010",
+            Code::UnknownFormat => "E011",
+        }
+    }
+}
+
+/// How bad a diagnostic is. Warnings are printed but do not fail `check`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// A position in a text file: 1-based line, 1-based column (in characters).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct Pos {
+    pub line: usize,
+    pub col: usize,
+}
+
+/// One problem in one file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub severity: Severity,
+    pub code: Code,
+    pub file: PathBuf,
+    /// `None` for problems with the file as a whole (missing, unreadable).
+    pub pos: Option<Pos>,
+    /// Characters to underline from `pos` (at least one is drawn).
+    pub width: usize,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+impl Diagnostic {
+    pub fn error(code: Code, file: &Path, pos: Option<Pos>, message: impl Into<String>) -> Self {
+        Diagnostic {
+            severity: Severity::Error,
+            code,
+            file: file.to_path_buf(),
+            pos,
+            width: 1,
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    pub fn warning(code: Code, file: &Path, pos: Option<Pos>, message: impl Into<String>) -> Self {
+        Diagnostic {
+            severity: Severity::Warning,
+            ..Diagnostic::error(code, file, pos, message)
+        }
+    }
+
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    pub fn with_width(mut self, width: usize) -> Self {
+        self.width = width.max(1);
+        self
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+
+    /// Render with the source line under the location, if the source is at hand.
+    pub fn render(&self, source: Option<&str>) -> String {
+        let line = self
+            .pos
+            .and_then(|p| source.and_then(|s| s.lines().nth(p.line.saturating_sub(1))));
+        self.render_line(line)
+    }
+
+    /// Render with `line` shown as the text of the line the diagnostic points at (for
+    /// streamed input, where only the current line is at hand).
+    pub fn render_line(&self, line: Option<&str>) -> String {
+        let mut out = String::new();
+        let sev = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        match self.pos {
+            Some(p) => out.push_str(&format!(
+                "{}:{}:{}: {sev}[{}]: {}\n",
+                self.file.display(),
+                p.line,
+                p.col,
+                self.code.id(),
+                self.message
+            )),
+            None => out.push_str(&format!(
+                "{}: {sev}[{}]: {}\n",
+                self.file.display(),
+                self.code.id(),
+                self.message
+            )),
+        }
+        if let (Some(p), Some(line)) = (self.pos, line) {
+            let num = p.line.to_string();
+            let pad = " ".repeat(num.len());
+            let shown: String = line.chars().take(160).collect();
+            let col = p.col.saturating_sub(1).min(shown.chars().count());
+            let width = self
+                .width
+                .min(shown.chars().count().saturating_sub(col).max(1));
+            out.push_str(&format!(
+                "{pad} |\n{num} | {shown}\n{pad} | {}{}\n",
+                " ".repeat(col),
+                "^".repeat(width)
+            ));
+        }
+        if let Some(h) = &self.hint {
+            out.push_str(&format!("  = hint: {h}\n"));
+        }
+        out
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.render(None).trim_end())
+    }
+}
+
+/// All the problems of one or more files, with the sources kept for rendering.
+#[derive(Debug, Default, Clone)]
+pub struct Report {
+    pub diagnostics: Vec<Diagnostic>,
+    sources: Vec<(PathBuf, String)>,
+}
+
+impl Report {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn add_source(&mut self, path: &Path, text: &str) {
+        self.sources.push((path.to_path_buf(), text.to_string()));
+    }
+
+    pub fn push(&mut self, d: Diagnostic) {
+        self.diagnostics.push(d);
+    }
+
+    pub fn extend(&mut self, ds: impl IntoIterator<Item = Diagnostic>) {
+        self.diagnostics.extend(ds);
+    }
+
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+
+    pub fn error_count(&self) -> usize {
+        self.diagnostics.iter().filter(|d| d.is_error()).count()
+    }
+
+    /// Every diagnostic rendered, in file then position order.
+    pub fn render(&self) -> String {
+        let mut ds: Vec<&Diagnostic> = self.diagnostics.iter().collect();
+        ds.sort_by(|a, b| (&a.file, a.pos, a.code).cmp(&(&b.file, b.pos, b.code)));
+        let mut out = String::new();
+        for d in ds {
+            let src = self
+                .sources
+                .iter()
+                .find(|(p, _)| *p == d.file)
+                .map(|(_, s)| s.as_str());
+            out.push_str(&d.render(src));
+            out.push('\n');
+        }
+        out
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.render())
+    }
+}
+
+impl std::error::Error for Report {}
+
+impl From<Diagnostic> for Report {
+    fn from(d: Diagnostic) -> Self {
+        Report {
+            diagnostics: vec![d],
+            sources: Vec::new(),
+        }
+    }
+}
+
+/// Read a text file, turning every way it can fail into a diagnostic.
+pub fn read_source(path: &Path) -> Result<String, Diagnostic> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        let hint = match e.kind() {
+            std::io::ErrorKind::NotFound => {
+                "check the path; relative paths are taken from the current directory"
+            }
+            std::io::ErrorKind::PermissionDenied => "check the file's permissions",
+            _ => "pass a readable regular file",
+        };
+        Diagnostic::error(Code::Io, path, None, format!("cannot read file: {e}")).with_hint(hint)
+    })?;
+    text_from_bytes(path, bytes)
+}
+
+/// Bytes → text, or a diagnostic naming the first byte that is not UTF-8.
+pub fn text_from_bytes(path: &Path, bytes: Vec<u8>) -> Result<String, Diagnostic> {
+    match String::from_utf8(bytes) {
+        Ok(s) => Ok(s),
+        Err(e) => {
+            let valid = e.utf8_error().valid_up_to();
+            let bytes = e.as_bytes();
+            let before = String::from_utf8_lossy(&bytes[..valid]);
+            let line = before.matches('\n').count() + 1;
+            let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            Err(Diagnostic::error(
+                Code::NotText,
+                path,
+                Some(Pos { line, col }),
+                format!("file is not UTF-8 text (invalid byte at offset {valid})"),
+            )
+            .with_hint("this looks like a binary file; pass the YAML or JSON text file instead"))
+        }
+    }
+}
+
+/// The closest candidate to `word`, if it is close enough to be a likely typo.
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (strsim::jaro_winkler(word, c), c))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c)
+}

@@ -1,0 +1,12 @@
+//! understudy: prove an auto-remediation policy safe before it touches production, then run
+//! the same policy live.
+//!
+//! One decision pipeline ([`decide`]) is driven four ways (simulate, replay, shadow, live);
+//! only the [`clock::Clock`] and the executor change. See ARCHITECTURE.md for the map.
+
+pub mod clock;
+pub mod decide;
+pub mod diag;
+pub mod jsonl;
+pub mod policy;
+pub mod yaml;
