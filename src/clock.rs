@@ -28,21 +28,16 @@ impl Time {
 
     /// Parse RFC 3339 (`2026-11-24T10:00:00Z`, offsets allowed).
     pub fn parse_rfc3339(s: &str) -> Result<Time, String> {
-        let t = OffsetDateTime::parse(s, &Rfc3339).map_err(|e| {
-            format!("`{s}` is not an RFC 3339 time ({e}); write e.g. 2026-11-24T10:00:00Z")
-        })?;
+        let t = OffsetDateTime::parse(s, &Rfc3339)
+            .map_err(|e| format!("`{s}` is not an RFC 3339 time ({e}); write e.g. 2026-11-24T10:00:00Z"))?;
         let ns = t.unix_timestamp_nanos();
-        i64::try_from(ns)
-            .map(Time)
-            .map_err(|_| format!("`{s}` is out of range"))
+        i64::try_from(ns).map(Time).map_err(|_| format!("`{s}` is out of range"))
     }
 
     /// RFC 3339 in UTC, with fractional seconds only when they are not zero.
     pub fn to_rfc3339(self) -> String {
         match OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.0)) {
-            Ok(t) => t
-                .format(&Rfc3339)
-                .unwrap_or_else(|_| format!("@{}ns", self.0)),
+            Ok(t) => t.format(&Rfc3339).unwrap_or_else(|_| format!("@{}ns", self.0)),
             Err(_) => format!("@{}ns", self.0),
         }
     }
@@ -111,20 +106,19 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         if digits == 0 {
             return Err(format!("`{s}` is not a duration; {hint}"));
         }
-        let n: u64 = rest[..digits]
-            .parse()
-            .map_err(|_| format!("`{s}`: number too large"))?;
+        let n: u64 = rest[..digits].parse().map_err(|_| format!("`{s}`: number too large"))?;
         rest = &rest[digits..];
         let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
         let unit = &rest[..unit_len];
+        if unit.is_empty() {
+            return Err(format!("`{s}` is not a duration: a number must be followed directly by its unit; {hint}"));
+        }
         let idx = UNITS
             .iter()
             .position(|(u, _)| *u == unit)
             .ok_or_else(|| format!("`{s}`: unknown unit `{unit}`; {hint}"))?;
         if last_unit.is_some_and(|l| idx <= l) {
-            return Err(format!(
-                "`{s}`: units must go from largest to smallest, each once; {hint}"
-            ));
+            return Err(format!("`{s}`: units must go from largest to smallest, each once; {hint}"));
         }
         last_unit = Some(idx);
         total = n
@@ -184,9 +178,7 @@ pub struct ManualClock {
 
 impl ManualClock {
     pub fn new(start: Time) -> Self {
-        ManualClock {
-            now: std::cell::Cell::new(start),
-        }
+        ManualClock { now: std::cell::Cell::new(start) }
     }
 
     /// Move to `t`. Time never goes backwards: an earlier `t` is ignored.
@@ -214,18 +206,10 @@ mod tests {
         assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
         assert_eq!(parse_duration("2d"), Ok(Duration::from_secs(172_800)));
         assert_eq!(parse_duration("1m500ms"), Ok(Duration::from_millis(60_500)));
-        assert!(
-            parse_duration("600")
-                .unwrap_err()
-                .contains("did you mean `600s`")
-        );
+        assert!(parse_duration("600").unwrap_err().contains("did you mean `600s`"));
         assert!(parse_duration("30m1h").is_err());
         assert!(parse_duration("10 m").is_err());
-        assert!(
-            parse_duration("5w")
-                .unwrap_err()
-                .contains("unknown unit `w`")
-        );
+        assert!(parse_duration("5w").unwrap_err().contains("unknown unit `w`"));
         assert!(parse_duration("").is_err());
         assert!(parse_duration("99999999999999999999s").is_err());
     }

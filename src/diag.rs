@@ -97,10 +97,7 @@ impl Diagnostic {
     }
 
     pub fn warning(code: Code, file: &Path, pos: Option<Pos>, message: impl Into<String>) -> Self {
-        Diagnostic {
-            severity: Severity::Warning,
-            ..Diagnostic::error(code, file, pos, message)
-        }
+        Diagnostic { severity: Severity::Warning, ..Diagnostic::error(code, file, pos, message) }
     }
 
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
@@ -119,9 +116,7 @@ impl Diagnostic {
 
     /// Render with the source line under the location, if the source is at hand.
     pub fn render(&self, source: Option<&str>) -> String {
-        let line = self
-            .pos
-            .and_then(|p| source.and_then(|s| s.lines().nth(p.line.saturating_sub(1))));
+        let line = self.pos.and_then(|p| source.and_then(|s| s.lines().nth(p.line.saturating_sub(1))));
         self.render_line(line)
     }
 
@@ -142,26 +137,15 @@ impl Diagnostic {
                 self.code.id(),
                 self.message
             )),
-            None => out.push_str(&format!(
-                "{}: {sev}[{}]: {}\n",
-                self.file.display(),
-                self.code.id(),
-                self.message
-            )),
+            None => out.push_str(&format!("{}: {sev}[{}]: {}\n", self.file.display(), self.code.id(), self.message)),
         }
         if let (Some(p), Some(line)) = (self.pos, line) {
             let num = p.line.to_string();
             let pad = " ".repeat(num.len());
             let shown: String = line.chars().take(160).collect();
             let col = p.col.saturating_sub(1).min(shown.chars().count());
-            let width = self
-                .width
-                .min(shown.chars().count().saturating_sub(col).max(1));
-            out.push_str(&format!(
-                "{pad} |\n{num} | {shown}\n{pad} | {}{}\n",
-                " ".repeat(col),
-                "^".repeat(width)
-            ));
+            let width = self.width.min(shown.chars().count().saturating_sub(col).max(1));
+            out.push_str(&format!("{pad} |\n{num} | {shown}\n{pad} | {}{}\n", " ".repeat(col), "^".repeat(width)));
         }
         if let Some(h) = &self.hint {
             out.push_str(&format!("  = hint: {h}\n"));
@@ -214,11 +198,7 @@ impl Report {
         ds.sort_by(|a, b| (&a.file, a.pos, a.code).cmp(&(&b.file, b.pos, b.code)));
         let mut out = String::new();
         for d in ds {
-            let src = self
-                .sources
-                .iter()
-                .find(|(p, _)| *p == d.file)
-                .map(|(_, s)| s.as_str());
+            let src = self.sources.iter().find(|(p, _)| *p == d.file).map(|(_, s)| s.as_str());
             out.push_str(&d.render(src));
             out.push('\n');
         }
@@ -236,10 +216,7 @@ impl std::error::Error for Report {}
 
 impl From<Diagnostic> for Report {
     fn from(d: Diagnostic) -> Self {
-        Report {
-            diagnostics: vec![d],
-            sources: Vec::new(),
-        }
+        Report { diagnostics: vec![d], sources: Vec::new() }
     }
 }
 
@@ -247,9 +224,7 @@ impl From<Diagnostic> for Report {
 pub fn read_source(path: &Path) -> Result<String, Diagnostic> {
     let bytes = std::fs::read(path).map_err(|e| {
         let hint = match e.kind() {
-            std::io::ErrorKind::NotFound => {
-                "check the path; relative paths are taken from the current directory"
-            }
+            std::io::ErrorKind::NotFound => "check the path; relative paths are taken from the current directory",
             std::io::ErrorKind::PermissionDenied => "check the file's permissions",
             _ => "pass a readable regular file",
         };
@@ -280,10 +255,7 @@ pub fn text_from_bytes(path: &Path, bytes: Vec<u8>) -> Result<String, Diagnostic
 }
 
 /// The closest candidate to `word`, if it is close enough to be a likely typo.
-pub fn did_you_mean<'a>(
-    word: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<&'a str> {
+pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     candidates
         .into_iter()
         .map(|c| (strsim::jaro_winkler(word, c), c))

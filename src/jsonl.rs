@@ -11,27 +11,15 @@ use serde::de::DeserializeOwned;
 use crate::diag::{Code, Diagnostic, Pos, did_you_mean};
 
 /// Parse one line (1-based `line_no`) of a JSON Lines file.
-pub fn parse_line<T: DeserializeOwned>(
-    file: &Path,
-    line_no: usize,
-    text: &str,
-) -> Result<T, Diagnostic> {
+pub fn parse_line<T: DeserializeOwned>(file: &Path, line_no: usize, text: &str) -> Result<T, Diagnostic> {
     serde_json::from_str::<T>(text).map_err(|e| from_json_error(file, line_no, text, &e))
 }
 
 /// A serde_json error on line `line_no` → a located diagnostic.
-pub fn from_json_error(
-    file: &Path,
-    line_no: usize,
-    text: &str,
-    e: &serde_json::Error,
-) -> Diagnostic {
+pub fn from_json_error(file: &Path, line_no: usize, text: &str, e: &serde_json::Error) -> Diagnostic {
     use serde_json::error::Category;
     let col = if e.column() == 0 { 1 } else { e.column() };
-    let pos = Some(Pos {
-        line: line_no + e.line().saturating_sub(1),
-        col,
-    });
+    let pos = Some(Pos { line: line_no + e.line().saturating_sub(1), col });
     let msg = strip_location(&e.to_string());
     let code = match e.classify() {
         Category::Syntax | Category::Eof => Code::Syntax,
@@ -50,9 +38,7 @@ pub fn from_json_error(
             None => d.with_hint(format!("allowed fields: {}", expected.join(", "))),
         };
     } else if code == Code::Syntax && matches!(e.classify(), Category::Eof) {
-        d = d.with_hint(
-            "the line ends early: was the file truncated or a record split across lines?",
-        );
+        d = d.with_hint("the line ends early: was the file truncated or a record split across lines?");
     } else if code == Code::Syntax && text.trim_start().starts_with(['-', '#']) {
         d = d.with_hint("this looks like YAML; this input is JSON Lines, one JSON object per line");
     } else if code == Code::Syntax {
@@ -90,12 +76,7 @@ mod tests {
 
     #[test]
     fn unknown_field_gets_a_hint_and_a_column() {
-        let d = parse_line::<Rec>(
-            Path::new("in.jsonl"),
-            7,
-            r#"{"service":"a","confidense":0.9}"#,
-        )
-        .unwrap_err();
+        let d = parse_line::<Rec>(Path::new("in.jsonl"), 7, r#"{"service":"a","confidense":0.9}"#).unwrap_err();
         assert_eq!(d.code, Code::UnknownField);
         assert_eq!(d.pos.unwrap().line, 7);
         assert_eq!(d.hint.as_deref(), Some("did you mean `confidence`?"));

@@ -62,11 +62,7 @@ impl Node {
     /// Keys of a mapping node, in file order.
     pub fn keys(&self) -> Vec<&str> {
         match &self.value {
-            Value::Map(m) => m
-                .iter()
-                .filter(|(_, n)| !n.poisoned)
-                .map(|(k, _)| k.name.as_str())
-                .collect(),
+            Value::Map(m) => m.iter().filter(|(_, n)| !n.poisoned).map(|(k, _)| k.name.as_str()).collect(),
             _ => Vec::new(),
         }
     }
@@ -74,10 +70,7 @@ impl Node {
     /// The value under `key` in a mapping node.
     pub fn get(&self, key: &str) -> Option<&Node> {
         match &self.value {
-            Value::Map(m) => m
-                .iter()
-                .find(|(k, n)| k.name == key && !n.poisoned)
-                .map(|(_, n)| n),
+            Value::Map(m) => m.iter().find(|(k, n)| k.name == key && !n.poisoned).map(|(_, n)| n),
             _ => None,
         }
     }
@@ -90,24 +83,20 @@ impl Node {
         let mut pos = self.pos;
         for seg in path {
             match (seg, &node.value) {
-                (Seg::Key(k), Value::Map(m)) => {
-                    match m.iter().find(|(key, n)| key.name == *k && !n.poisoned) {
-                        Some((key, n)) => {
-                            pos = key.pos;
-                            node = n;
-                        }
-                        None => return pos,
+                (Seg::Key(k), Value::Map(m)) => match m.iter().find(|(key, n)| key.name == *k && !n.poisoned) {
+                    Some((key, n)) => {
+                        pos = key.pos;
+                        node = n;
                     }
-                }
-                (Seg::Index(i), Value::Seq(items)) => {
-                    match items.iter().filter(|n| !n.poisoned).nth(*i) {
-                        Some(n) => {
-                            pos = n.pos;
-                            node = n;
-                        }
-                        None => return pos,
+                    None => return pos,
+                },
+                (Seg::Index(i), Value::Seq(items)) => match items.iter().filter(|n| !n.poisoned).nth(*i) {
+                    Some(n) => {
+                        pos = n.pos;
+                        node = n;
                     }
-                }
+                    None => return pos,
+                },
                 _ => return pos,
             }
         }
@@ -119,10 +108,7 @@ impl Node {
         let mut node = self;
         for seg in path {
             let next = match (seg, &node.value) {
-                (Seg::Key(k), Value::Map(m)) => m
-                    .iter()
-                    .find(|(key, n)| key.name == *k && !n.poisoned)
-                    .map(|(_, n)| n),
+                (Seg::Key(k), Value::Map(m)) => m.iter().find(|(key, n)| key.name == *k && !n.poisoned).map(|(_, n)| n),
                 (Seg::Index(i), Value::Seq(items)) => items.iter().filter(|n| !n.poisoned).nth(*i),
                 _ => None,
             };
@@ -142,9 +128,7 @@ impl Node {
         let mut node = self;
         for seg in parents {
             let next = match (seg, &mut node.value) {
-                (Seg::Key(k), Value::Map(m)) => {
-                    m.iter_mut().find(|(key, _)| key.name == *k).map(|(_, n)| n)
-                }
+                (Seg::Key(k), Value::Map(m)) => m.iter_mut().find(|(key, _)| key.name == *k).map(|(_, n)| n),
                 (Seg::Index(i), Value::Seq(items)) => items.get_mut(*i),
                 _ => None,
             };
@@ -154,9 +138,7 @@ impl Node {
             }
         }
         let target = match (last, &mut node.value) {
-            (Seg::Key(k), Value::Map(m)) => {
-                m.iter_mut().find(|(key, _)| key.name == *k).map(|(_, n)| n)
-            }
+            (Seg::Key(k), Value::Map(m)) => m.iter_mut().find(|(key, _)| key.name == *k).map(|(_, n)| n),
             (Seg::Index(i), Value::Seq(items)) => items.get_mut(*i),
             _ => None,
         };
@@ -171,11 +153,7 @@ impl Node {
 }
 
 fn clip(s: &str) -> String {
-    if s.chars().count() > 40 {
-        format!("{}…", s.chars().take(40).collect::<String>())
-    } else {
-        s.to_string()
-    }
+    if s.chars().count() > 40 { format!("{}…", s.chars().take(40).collect::<String>()) } else { s.to_string() }
 }
 
 /// One step of a path into a document.
@@ -209,10 +187,7 @@ pub fn path_string(path: &[Seg]) -> String {
 }
 
 fn pos_of(m: Marker) -> Pos {
-    Pos {
-        line: m.line(),
-        col: m.col() + 1,
-    }
+    Pos { line: m.line(), col: m.col() + 1 }
 }
 
 /// Builds the tree from parser events.
@@ -224,17 +199,8 @@ struct Builder {
 }
 
 enum Frame {
-    Seq {
-        pos: Pos,
-        anchor: usize,
-        items: Vec<Node>,
-    },
-    Map {
-        pos: Option<Pos>,
-        anchor: usize,
-        entries: Vec<(Key, Node)>,
-        key: Option<Key>,
-    },
+    Seq { pos: Pos, anchor: usize, items: Vec<Node> },
+    Map { pos: Option<Pos>, anchor: usize, entries: Vec<(Key, Node)>, key: Option<Key> },
 }
 
 impl Builder {
@@ -245,9 +211,7 @@ impl Builder {
         match self.stack.last_mut() {
             None => self.docs.push(node),
             Some(Frame::Seq { items, .. }) => items.push(node),
-            Some(Frame::Map {
-                pos, entries, key, ..
-            }) => match key.take() {
+            Some(Frame::Map { pos, entries, key, .. }) => match key.take() {
                 None => {
                     let name = match &node.value {
                         Value::Scalar { text, .. } => text.clone(),
@@ -270,16 +234,10 @@ impl Builder {
                             node.pos,
                             Code::Duplicate,
                             format!("key `{name}` appears twice in this mapping"),
-                            Some(format!(
-                                "the first `{name}` is at line {}; keep one",
-                                first.pos.line
-                            )),
+                            Some(format!("the first `{name}` is at line {}; keep one", first.pos.line)),
                         ));
                     }
-                    *key = Some(Key {
-                        name,
-                        pos: node.pos,
-                    });
+                    *key = Some(Key { name, pos: node.pos });
                 }
                 Some(k) => {
                     // A duplicate key keeps its first value; the problem is already recorded.
@@ -298,20 +256,12 @@ impl MarkedEventReceiver for Builder {
         match ev {
             Event::Scalar(text, style, anchor, _tag) => {
                 let quoted = !matches!(style, TScalarStyle::Plain);
-                let value =
-                    if !quoted && matches!(text.as_str(), "" | "~" | "null" | "Null" | "NULL") {
-                        Value::Null
-                    } else {
-                        Value::Scalar { text, quoted }
-                    };
-                self.push_node(
-                    Node {
-                        value,
-                        pos,
-                        poisoned: false,
-                    },
-                    anchor,
-                );
+                let value = if !quoted && matches!(text.as_str(), "" | "~" | "null" | "Null" | "NULL") {
+                    Value::Null
+                } else {
+                    Value::Scalar { text, quoted }
+                };
+                self.push_node(Node { value, pos, poisoned: false }, anchor);
             }
             Event::Alias(id) => {
                 let node = self
@@ -320,60 +270,25 @@ impl MarkedEventReceiver for Builder {
                     .rev()
                     .find(|(a, _)| *a == id)
                     .map(|(_, n)| Node { pos, ..n.clone() })
-                    .unwrap_or(Node {
-                        value: Value::Null,
-                        pos,
-                        poisoned: false,
-                    });
+                    .unwrap_or(Node { value: Value::Null, pos, poisoned: false });
                 self.push_node(node, 0);
             }
-            Event::SequenceStart(anchor, _) => self.stack.push(Frame::Seq {
-                pos,
-                anchor,
-                items: Vec::new(),
-            }),
-            Event::MappingStart(anchor, _) => self.stack.push(Frame::Map {
-                pos: None,
-                anchor,
-                entries: Vec::new(),
-                key: None,
-            }),
+            Event::SequenceStart(anchor, _) => self.stack.push(Frame::Seq { pos, anchor, items: Vec::new() }),
+            Event::MappingStart(anchor, _) => {
+                self.stack.push(Frame::Map { pos: None, anchor, entries: Vec::new(), key: None })
+            }
             Event::SequenceEnd => {
                 if let Some(Frame::Seq { pos, anchor, items }) = self.stack.pop() {
-                    self.push_node(
-                        Node {
-                            value: Value::Seq(items),
-                            pos,
-                            poisoned: false,
-                        },
-                        anchor,
-                    );
+                    self.push_node(Node { value: Value::Seq(items), pos, poisoned: false }, anchor);
                 }
             }
             Event::MappingEnd => {
-                if let Some(Frame::Map {
-                    pos: p,
-                    anchor,
-                    entries,
-                    ..
-                }) = self.stack.pop()
-                {
+                if let Some(Frame::Map { pos: p, anchor, entries, .. }) = self.stack.pop() {
                     let p = p.unwrap_or(pos);
-                    self.push_node(
-                        Node {
-                            value: Value::Map(entries),
-                            pos: p,
-                            poisoned: false,
-                        },
-                        anchor,
-                    );
+                    self.push_node(Node { value: Value::Map(entries), pos: p, poisoned: false }, anchor);
                 }
             }
-            Event::Nothing
-            | Event::StreamStart
-            | Event::StreamEnd
-            | Event::DocumentStart
-            | Event::DocumentEnd => {}
+            Event::Nothing | Event::StreamStart | Event::StreamEnd | Event::DocumentStart | Event::DocumentEnd => {}
         }
     }
 }
@@ -381,12 +296,7 @@ impl MarkedEventReceiver for Builder {
 /// Parse YAML text into a tree. `Ok(None)` means the file holds no document (empty or only
 /// comments). Syntax errors, duplicate keys and a second document are diagnostics.
 pub fn parse(file: &Path, text: &str) -> Result<Option<Node>, Vec<Diagnostic>> {
-    let mut b = Builder {
-        stack: Vec::new(),
-        anchors: Vec::new(),
-        docs: Vec::new(),
-        problems: Vec::new(),
-    };
+    let mut b = Builder { stack: Vec::new(), anchors: Vec::new(), docs: Vec::new(), problems: Vec::new() };
     if let Err(e) = Parser::new_from_str(text).load(&mut b, true) {
         let pos = pos_of(*e.marker());
         return Err(vec![
@@ -407,13 +317,8 @@ pub fn parse(file: &Path, text: &str) -> Result<Option<Node>, Vec<Diagnostic>> {
         .collect();
     if b.docs.len() > 1 {
         diags.push(
-            Diagnostic::error(
-                Code::Syntax,
-                file,
-                Some(b.docs[1].pos),
-                "more than one YAML document in this file",
-            )
-            .with_hint("remove the `---` separator; one file holds one document"),
+            Diagnostic::error(Code::Syntax, file, Some(b.docs[1].pos), "more than one YAML document in this file")
+                .with_hint("remove the `---` separator; one file holds one document"),
         );
     }
     if !diags.is_empty() {
@@ -426,24 +331,17 @@ pub fn parse(file: &Path, text: &str) -> Result<Option<Node>, Vec<Diagnostic>> {
 /// and deserialization retried, so the value may be returned *with* diagnostics: it then holds
 /// only what survived, and is good for finding further problems, never for use. The pruned
 /// tree is returned so callers can locate validation problems by the indices `T` sees.
-pub fn from_node<T: DeserializeOwned>(
-    file: &Path,
-    root: &Node,
-) -> (Option<T>, Node, Vec<Diagnostic>) {
+pub fn from_node<T: DeserializeOwned>(file: &Path, root: &Node) -> Deserialized<T> {
     let mut tree = root.clone();
     let mut hard: Vec<Diagnostic> = Vec::new();
     let mut cut: Vec<Vec<Seg>> = Vec::new();
     for _ in 0..256 {
         let mut soft = Vec::new();
-        let result = T::deserialize(NodeDe {
-            node: &tree,
-            file,
-            soft: &mut soft,
-        });
+        let result = T::deserialize(NodeDe { node: &tree, file, soft: &mut soft });
         match result {
             Ok(v) => {
                 hard.extend(soft);
-                return (Some(v), tree, dedup(hard));
+                return Deserialized { value: Some(v), tree, diagnostics: dedup(hard), cut };
             }
             Err(e) => {
                 let mut path = e.path.clone();
@@ -461,13 +359,24 @@ pub fn from_node<T: DeserializeOwned>(
                 // Cut out the failing node (or, for a missing field, the mapping that lacks it)
                 // and try again so the next problem shows up too.
                 if path.is_empty() || !tree.poison(&path) {
-                    return (None, tree, dedup(hard));
+                    return Deserialized { value: None, tree, diagnostics: dedup(hard), cut };
                 }
                 cut.push(path);
             }
         }
     }
-    (None, tree, dedup(hard))
+    Deserialized { value: None, tree, diagnostics: dedup(hard), cut }
+}
+
+/// What [`from_node`] found.
+pub struct Deserialized<T> {
+    /// The value, possibly built from what survived after parts were cut out.
+    pub value: Option<T>,
+    /// The tree with failed parts cut out.
+    pub tree: Node,
+    pub diagnostics: Vec<Diagnostic>,
+    /// Paths (original indices) of the parts cut out.
+    pub cut: Vec<Vec<Seg>>,
 }
 
 fn dedup(mut ds: Vec<Diagnostic>) -> Vec<Diagnostic> {
@@ -517,14 +426,7 @@ impl std::ops::DerefMut for DeError {
 
 impl DeError {
     fn new(code: Code, message: String) -> Self {
-        DeError(Box::new(DeErrorInner {
-            code,
-            message,
-            hint: None,
-            pos: None,
-            path: Vec::new(),
-            field: None,
-        }))
+        DeError(Box::new(DeErrorInner { code, message, hint: None, pos: None, path: Vec::new(), field: None }))
     }
 
     fn at(mut self, pos: Pos) -> Self {
@@ -568,13 +470,9 @@ impl de::Error for DeError {
     fn unknown_variant(variant: &str, expected: &'static [&'static str]) -> Self {
         let mut e = DeError::new(
             Code::BadValue,
-            format!(
-                "unknown value `{variant}`; expected one of: {}",
-                expected.join(", ")
-            ),
+            format!("unknown value `{variant}`; expected one of: {}", expected.join(", ")),
         );
-        e.hint =
-            did_you_mean(variant, expected.iter().copied()).map(|s| format!("did you mean `{s}`?"));
+        e.hint = did_you_mean(variant, expected.iter().copied()).map(|s| format!("did you mean `{s}`?"));
         e
     }
 
@@ -595,11 +493,7 @@ struct NodeDe<'a> {
 
 impl NodeDe<'_> {
     fn wrong(&self, expected: &str) -> DeError {
-        DeError::new(
-            Code::WrongType,
-            format!("expected {expected}, found {}", self.node.describe()),
-        )
-        .at(self.node.pos)
+        DeError::new(Code::WrongType, format!("expected {expected}, found {}", self.node.describe())).at(self.node.pos)
     }
 
     fn scalar(&self) -> Option<(&str, bool)> {
@@ -616,9 +510,7 @@ impl NodeDe<'_> {
                 clean.parse::<T>().map_err(|_| {
                     let mut e = self.wrong(expected);
                     if clean.parse::<f64>().is_ok() {
-                        e.message = format!(
-                            "expected {expected}, found `{s}`, which is not a whole number in range"
-                        );
+                        e.message = format!("expected {expected}, found `{s}`, which is not a whole number in range");
                     }
                     e
                 })
@@ -650,10 +542,7 @@ impl<'de> de::Deserializer<'de> for NodeDe<'_> {
     fn deserialize_any<V: Visitor<'de>>(self, v: V) -> Result<V::Value, DeError> {
         match &self.node.value {
             Value::Null => v.visit_unit(),
-            Value::Scalar {
-                text,
-                quoted: false,
-            } => {
+            Value::Scalar { text, quoted: false } => {
                 if matches!(text.as_str(), "true" | "True" | "TRUE") {
                     v.visit_bool(true)
                 } else if matches!(text.as_str(), "false" | "False" | "FALSE") {
@@ -678,6 +567,12 @@ impl<'de> de::Deserializer<'de> for NodeDe<'_> {
         match self.scalar() {
             Some(("true" | "True" | "TRUE", false)) => v.visit_bool(true),
             Some(("false" | "False" | "FALSE", false)) => v.visit_bool(false),
+            Some((s @ ("yes" | "no" | "on" | "off" | "y" | "n" | "Yes" | "No" | "On" | "Off"), false)) => {
+                let mut e = self.wrong("true or false");
+                let b = matches!(s, "yes" | "on" | "y" | "Yes" | "On");
+                e.hint = Some(format!("write `{b}`: YAML 1.2 reads `{s}` as a string, not a boolean"));
+                Err(e)
+            }
             _ => Err(self.wrong("true or false")),
         }
     }
@@ -758,19 +653,11 @@ impl<'de> de::Deserializer<'de> for NodeDe<'_> {
         }
     }
 
-    fn deserialize_unit_struct<V: Visitor<'de>>(
-        self,
-        _name: &'static str,
-        v: V,
-    ) -> Result<V::Value, DeError> {
+    fn deserialize_unit_struct<V: Visitor<'de>>(self, _name: &'static str, v: V) -> Result<V::Value, DeError> {
         self.deserialize_unit(v)
     }
 
-    fn deserialize_newtype_struct<V: Visitor<'de>>(
-        self,
-        _name: &'static str,
-        v: V,
-    ) -> Result<V::Value, DeError> {
+    fn deserialize_newtype_struct<V: Visitor<'de>>(self, _name: &'static str, v: V) -> Result<V::Value, DeError> {
         v.visit_newtype_struct(self)
     }
 
@@ -778,13 +665,7 @@ impl<'de> de::Deserializer<'de> for NodeDe<'_> {
         match &self.node.value {
             Value::Seq(items) => {
                 let pos = self.node.pos;
-                v.visit_seq(SeqAcc {
-                    items,
-                    idx: 0,
-                    file: self.file,
-                    soft: self.soft,
-                })
-                .map_err(|e| e.at(pos))
+                v.visit_seq(SeqAcc { items, idx: 0, file: self.file, soft: self.soft }).map_err(|e| e.at(pos))
             }
             _ => Err(self.wrong("a list")),
         }
@@ -807,22 +688,10 @@ impl<'de> de::Deserializer<'de> for NodeDe<'_> {
         match &self.node.value {
             Value::Map(entries) => {
                 let pos = self.node.pos;
-                v.visit_map(MapAcc {
-                    entries,
-                    idx: 0,
-                    fields: None,
-                    file: self.file,
-                    soft: self.soft,
-                })
-                .map_err(|e| e.at(pos))
+                v.visit_map(MapAcc { entries, idx: 0, fields: None, file: self.file, soft: self.soft })
+                    .map_err(|e| e.at(pos))
             }
-            Value::Null => v.visit_map(MapAcc {
-                entries: &[],
-                idx: 0,
-                fields: None,
-                file: self.file,
-                soft: self.soft,
-            }),
+            Value::Null => v.visit_map(MapAcc { entries: &[], idx: 0, fields: None, file: self.file, soft: self.soft }),
             _ => Err(self.wrong("a mapping")),
         }
     }
@@ -836,25 +705,13 @@ impl<'de> de::Deserializer<'de> for NodeDe<'_> {
         match &self.node.value {
             Value::Map(entries) => {
                 let pos = self.node.pos;
-                v.visit_map(MapAcc {
-                    entries,
-                    idx: 0,
-                    fields: Some(fields),
-                    file: self.file,
-                    soft: self.soft,
-                })
-                .map_err(|e| e.at(pos))
+                v.visit_map(MapAcc { entries, idx: 0, fields: Some(fields), file: self.file, soft: self.soft })
+                    .map_err(|e| e.at(pos))
             }
             Value::Null => {
                 let pos = self.node.pos;
-                v.visit_map(MapAcc {
-                    entries: &[],
-                    idx: 0,
-                    fields: Some(fields),
-                    file: self.file,
-                    soft: self.soft,
-                })
-                .map_err(|e| e.at(pos))
+                v.visit_map(MapAcc { entries: &[], idx: 0, fields: Some(fields), file: self.file, soft: self.soft })
+                    .map_err(|e| e.at(pos))
             }
             _ => Err(self.wrong(&format!("a mapping with fields {}", fields.join(", ")))),
         }
@@ -895,27 +752,17 @@ struct SeqAcc<'a> {
 impl<'de> de::SeqAccess<'de> for SeqAcc<'_> {
     type Error = DeError;
 
-    fn next_element_seed<T: DeserializeSeed<'de>>(
-        &mut self,
-        seed: T,
-    ) -> Result<Option<T::Value>, DeError> {
+    fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>, DeError> {
         while let Some(node) = self.items.get(self.idx) {
             let i = self.idx;
             self.idx += 1;
             if node.poisoned {
                 continue;
             }
-            return seed
-                .deserialize(NodeDe {
-                    node,
-                    file: self.file,
-                    soft: self.soft,
-                })
-                .map(Some)
-                .map_err(|mut e| {
-                    e.path.push(Seg::Index(i));
-                    e.at(node.pos)
-                });
+            return seed.deserialize(NodeDe { node, file: self.file, soft: self.soft }).map(Some).map_err(|mut e| {
+                e.path.push(Seg::Index(i));
+                e.at(node.pos)
+            });
         }
         Ok(None)
     }
@@ -932,10 +779,7 @@ struct MapAcc<'a> {
 impl<'de> de::MapAccess<'de> for MapAcc<'_> {
     type Error = DeError;
 
-    fn next_key_seed<K: DeserializeSeed<'de>>(
-        &mut self,
-        seed: K,
-    ) -> Result<Option<K::Value>, DeError> {
+    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, DeError> {
         while let Some((key, node)) = self.entries.get(self.idx) {
             if node.poisoned {
                 self.idx += 1;
@@ -968,12 +812,7 @@ impl<'de> de::MapAccess<'de> for MapAcc<'_> {
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, DeError> {
         let (key, node) = &self.entries[self.idx];
         self.idx += 1;
-        seed.deserialize(NodeDe {
-            node,
-            file: self.file,
-            soft: self.soft,
-        })
-        .map_err(|mut e| {
+        seed.deserialize(NodeDe { node, file: self.file, soft: self.soft }).map_err(|mut e| {
             e.path.push(Seg::Key(key.name.clone()));
             e.at(node.pos)
         })
@@ -1002,8 +841,8 @@ mod tests {
     fn load(text: &str) -> (Option<Outer>, Vec<Diagnostic>) {
         let f = Path::new("t.yaml");
         let node = parse(f, text).unwrap().unwrap();
-        let (v, _, d) = from_node::<Outer>(f, &node);
-        (v, d)
+        let r = from_node::<Outer>(f, &node);
+        (r.value, r.diagnostics)
     }
 
     #[test]
@@ -1015,8 +854,7 @@ mod tests {
 
     #[test]
     fn collects_every_problem_with_positions() {
-        let text =
-            "items:\n  - threshold: high\n    name: a\n  - treshold: 0.5\n    name: b\nflg: true\n";
+        let text = "items:\n  - threshold: high\n    name: a\n  - treshold: 0.5\n    name: b\nflg: true\n";
         let (v, d) = load(text);
         assert!(v.unwrap().items.is_empty(), "both entries were cut out");
         let lines: Vec<(usize, Code)> = d.iter().map(|d| (d.pos.unwrap().line, d.code)).collect();
@@ -1031,14 +869,8 @@ mod tests {
     #[test]
     fn duplicate_keys_and_two_documents_are_errors() {
         let f = Path::new("t.yaml");
-        assert_eq!(
-            parse(f, "a: 1\na: 2\n").unwrap_err()[0].code,
-            Code::Duplicate
-        );
-        assert_eq!(
-            parse(f, "a: 1\n---\nb: 2\n").unwrap_err()[0].code,
-            Code::Syntax
-        );
+        assert_eq!(parse(f, "a: 1\na: 2\n").unwrap_err()[0].code, Code::Duplicate);
+        assert_eq!(parse(f, "a: 1\n---\nb: 2\n").unwrap_err()[0].code, Code::Syntax);
         assert!(parse(f, "# only a comment\n").unwrap().is_none());
         assert!(parse(f, "").unwrap().is_none());
     }
@@ -1046,13 +878,8 @@ mod tests {
     #[test]
     fn locate_counts_surviving_entries() {
         let f = Path::new("t.yaml");
-        let node = parse(
-            f,
-            "items:\n  - threshold: x\n    name: a\n  - threshold: 1\n    name: b\n",
-        )
-        .unwrap()
-        .unwrap();
-        let (_, tree, _) = from_node::<Outer>(f, &node);
+        let node = parse(f, "items:\n  - threshold: x\n    name: a\n  - threshold: 1\n    name: b\n").unwrap().unwrap();
+        let tree = from_node::<Outer>(f, &node).tree;
         // Entry 0 was cut out; raw index 0 is now the second entry, on line 4.
         let p = tree.locate(&[Seg::key("items"), Seg::Index(0), Seg::key("threshold")]);
         assert_eq!(p.line, 4);
@@ -1072,20 +899,11 @@ pub struct Problem {
 
 impl Problem {
     pub fn error(path: Vec<Seg>, code: Code, message: impl Into<String>) -> Self {
-        Problem {
-            path,
-            code,
-            message: message.into(),
-            hint: None,
-            warning: false,
-        }
+        Problem { path, code, message: message.into(), hint: None, warning: false }
     }
 
     pub fn warning(path: Vec<Seg>, code: Code, message: impl Into<String>) -> Self {
-        Problem {
-            warning: true,
-            ..Problem::error(path, code, message)
-        }
+        Problem { warning: true, ..Problem::error(path, code, message) }
     }
 
     pub fn hint(&mut self, h: impl Into<String>) -> &mut Self {
@@ -1096,11 +914,7 @@ impl Problem {
     /// Locate in `tree` (the tree `from_node` returned) and render as a diagnostic. Values are
     /// pointed at, except for missing-field problems, which point at the key that holds them.
     pub fn into_diagnostic(self, file: &Path, tree: &Node) -> Diagnostic {
-        let pos = if self.code == Code::MissingField {
-            tree.locate(&self.path)
-        } else {
-            tree.locate_value(&self.path)
-        };
+        let pos = if self.code == Code::MissingField { tree.locate(&self.path) } else { tree.locate_value(&self.path) };
         let mut d = if self.warning {
             Diagnostic::warning(self.code, file, Some(pos), self.message)
         } else {
@@ -1133,27 +947,25 @@ where
 {
     let Some(root) = parse(file, text)? else {
         return Err(vec![
-            Diagnostic::error(
-                Code::Empty,
-                file,
-                None,
-                format!("the file is empty; expected {what}"),
-            )
-            .with_hint("see scenarios/ for examples of each file kind"),
+            Diagnostic::error(Code::Empty, file, None, format!("the file is empty; expected {what}"))
+                .with_hint("see scenarios/ for examples of each file kind"),
         ]);
     };
-    let (raw, tree, mut diags) = from_node::<Raw>(file, &root);
+    let Deserialized { value: raw, tree, diagnostics: mut diags, cut } = from_node::<Raw>(file, &root);
     let structural = diags.iter().any(Diagnostic::is_error);
     let mut value = None;
     if let Some(raw) = raw.as_ref() {
         let (v, problems) = validate(raw);
         value = v;
-        // After a structural error parts of the file were cut out; a "missing" complaint
-        // about them would only repeat the first error.
-        let problems = problems
-            .into_iter()
-            .filter(|p| !(structural && p.code == Code::MissingField));
-        diags.extend(problems.map(|p| p.into_diagnostic(file, &tree)));
+        // After a structural error parts of the file were cut out; a complaint that something
+        // is missing, or that a list holding a cut entry is empty, only repeats that error.
+        let repeats = |p: &Problem| {
+            structural
+                && (p.code == Code::MissingField
+                    || cut.iter().any(|c| c.len() > p.path.len() && c.starts_with(&p.path)))
+        };
+        let problems: Vec<Problem> = problems.into_iter().filter(|p| !repeats(p)).collect();
+        diags.extend(problems.into_iter().map(|p| p.into_diagnostic(file, &tree)));
     }
     if diags.iter().any(Diagnostic::is_error) {
         return Err(diags);

@@ -31,11 +31,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             _ => {
                 failed += 1;
                 eprint!("{report}");
-                println!(
-                    "FAILED: {}: {} error(s)",
-                    file.display(),
-                    report.error_count().max(1)
-                );
+                println!("FAILED: {}: {} error(s)", file.display(), report.error_count().max(1));
             }
         }
     }
@@ -56,9 +52,8 @@ fn check_one(file: &std::path::Path, report: &mut Report) -> Option<String> {
         Ok(Some(root)) => root,
         Ok(None) => {
             report.push(
-                Diagnostic::error(Code::Empty, file, None, "the file is empty").with_hint(
-                    "expected a policy (`remediation_policies:`); see scenarios/policy.yaml",
-                ),
+                Diagnostic::error(Code::Empty, file, None, "the file is empty")
+                    .with_hint("expected a policy (`remediation_policies:`); see scenarios/policy.yaml"),
             );
             return None;
         }
@@ -68,21 +63,12 @@ fn check_one(file: &std::path::Path, report: &mut Report) -> Option<String> {
         }
     };
     let keys = root.keys();
-    if keys.iter().any(|k| {
-        matches!(
-            *k,
-            "remediation_policies" | "remediation_policy" | "guardrails"
-        )
-    }) {
+    if keys.iter().any(|k| matches!(*k, "remediation_policies" | "remediation_policy" | "guardrails")) {
         match Policy::from_yaml(file, &text) {
             Ok(loaded) => {
                 report.extend(loaded.warnings);
                 let p = loaded.policy;
-                Some(format!(
-                    "policy, {} incident type(s), fingerprint {}",
-                    p.remediations.len(),
-                    p.fingerprint()
-                ))
+                Some(format!("policy, {} incident type(s), fingerprint {}", p.remediations.len(), p.fingerprint()))
             }
             Err(ds) => {
                 report.extend(ds);
@@ -91,15 +77,8 @@ fn check_one(file: &std::path::Path, report: &mut Report) -> Option<String> {
         }
     } else {
         report.push(
-            Diagnostic::error(
-                Code::UnknownFormat,
-                file,
-                Some(root.pos),
-                "cannot tell what kind of file this is",
-            )
-            .with_hint(
-                "a policy has `remediation_policies:` at the top level; see scenarios/policy.yaml",
-            ),
+            Diagnostic::error(Code::UnknownFormat, file, Some(root.pos), "cannot tell what kind of file this is")
+                .with_hint("a policy has `remediation_policies:` at the top level; see scenarios/policy.yaml"),
         );
         None
     }

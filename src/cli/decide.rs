@@ -40,21 +40,13 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     };
     let stdin = args.incidents.as_os_str() == "-";
     let (name, reader): (PathBuf, Box<dyn BufRead>) = if stdin {
-        (
-            PathBuf::from("<stdin>"),
-            Box::new(BufReader::new(std::io::stdin().lock())),
-        )
+        (PathBuf::from("<stdin>"), Box::new(BufReader::new(std::io::stdin().lock())))
     } else {
         match std::fs::File::open(&args.incidents) {
             Ok(f) => (args.incidents.clone(), Box::new(BufReader::new(f))),
             Err(e) => {
-                let d = Diagnostic::error(
-                    Code::Io,
-                    &args.incidents,
-                    None,
-                    format!("cannot read file: {e}"),
-                )
-                .with_hint("pass a JSON Lines file of incidents, or `-` for standard input");
+                let d = Diagnostic::error(Code::Io, &args.incidents, None, format!("cannot read file: {e}"))
+                    .with_hint("pass a JSON Lines file of incidents, or `-` for standard input");
                 eprint!("{}", d.render(None));
                 return Ok(EXIT_BAD_INPUT);
             }
@@ -82,11 +74,7 @@ fn decide_stream(
     let mut line_no = 0;
     loop {
         buf.clear();
-        if reader
-            .read_until(b'\n', &mut buf)
-            .context("reading incidents")?
-            == 0
-        {
+        if reader.read_until(b'\n', &mut buf).context("reading incidents")? == 0 {
             break;
         }
         line_no += 1;
@@ -97,10 +85,7 @@ fn decide_stream(
                 let d = Diagnostic::error(
                     Code::NotText,
                     name,
-                    Some(Pos {
-                        line: line_no,
-                        col: e.valid_up_to() + 1,
-                    }),
+                    Some(Pos { line: line_no, col: e.valid_up_to() + 1 }),
                     "line is not UTF-8 text",
                 );
                 eprint!("{}", d.render(None));
@@ -111,9 +96,7 @@ fn decide_stream(
             continue;
         }
         let incident = jsonl::parse_line::<Incident>(name, line_no, text).and_then(|i| {
-            i.check().map_err(|m| {
-                Diagnostic::error(Code::BadValue, name, Some(Pos { line: line_no, col: 1 }), m)
-            })?;
+            i.check().map_err(|m| Diagnostic::error(Code::BadValue, name, Some(Pos { line: line_no, col: 1 }), m))?;
             if let Some(prev) = last
                 && i.at < prev
             {

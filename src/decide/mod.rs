@@ -58,11 +58,9 @@ impl Incident {
         if !(0.0..=1.0).contains(&self.confidence) {
             return Err(format!("confidence {} is outside [0, 1]", self.confidence));
         }
-        for (field, v) in [
-            ("service", &self.service),
-            ("namespace", &self.namespace),
-            ("incident_type", &self.incident_type),
-        ] {
+        for (field, v) in
+            [("service", &self.service), ("namespace", &self.namespace), ("incident_type", &self.incident_type)]
+        {
             if v.trim().is_empty() {
                 return Err(format!("`{field}` is empty"));
             }
@@ -174,10 +172,7 @@ pub struct ServiceKey {
 
 impl ServiceKey {
     pub fn new(namespace: &str, service: &str) -> Self {
-        ServiceKey {
-            namespace: namespace.to_string(),
-            service: service.to_string(),
-        }
+        ServiceKey { namespace: namespace.to_string(), service: service.to_string() }
     }
 }
 
@@ -237,9 +232,7 @@ impl State {
 
     /// Actions recorded on a service at or after `since`.
     pub fn actions_since(&self, key: &ServiceKey, since: Time) -> usize {
-        self.per_service
-            .get(key)
-            .map_or(0, |q| q.iter().filter(|r| r.at >= since).count())
+        self.per_service.get(key).map_or(0, |q| q.iter().filter(|r| r.at >= since).count())
     }
 
     /// Remember an executed decision. Decisions not executed change nothing.
@@ -260,10 +253,7 @@ impl State {
             cooldown_until: d.at.saturating_add(rem.cooldown_after_action),
         });
         let cutoff = d.at.saturating_sub(horizon);
-        while q
-            .front()
-            .is_some_and(|r| r.at < cutoff && r.cooldown_until <= d.at)
-        {
+        while q.front().is_some_and(|r| r.at < cutoff && r.cooldown_until <= d.at) {
             q.pop_front();
         }
         self.all_actions.push_back(d.at);
@@ -276,15 +266,9 @@ impl State {
 
 /// The longest window any rule looks back over; records older than this are forgotten.
 fn horizon(policy: &Policy) -> Duration {
-    let per_type = policy
-        .remediations
-        .values()
-        .flat_map(|r| [r.attempt_window, r.cooldown_after_action])
-        .max()
-        .unwrap_or(HOUR);
-    per_type
-        .max(policy.guardrails.loop_breaker.window)
-        .max(HOUR)
+    let per_type =
+        policy.remediations.values().flat_map(|r| [r.attempt_window, r.cooldown_after_action]).max().unwrap_or(HOUR);
+    per_type.max(policy.guardrails.loop_breaker.window).max(HOUR)
 }
 
 /// A policy and its state: the pipeline every mode drives.
@@ -296,10 +280,7 @@ pub struct Pipeline {
 
 impl Pipeline {
     pub fn new(policy: Policy) -> Self {
-        Pipeline {
-            policy,
-            state: State::new(),
-        }
+        Pipeline { policy, state: State::new() }
     }
 
     pub fn policy(&self) -> &Policy {
@@ -403,11 +384,8 @@ fn evaluate_inner(policy: &Policy, state: &State, now: Time, inc: &Incident) -> 
         return d;
     }
     if g.emergency_stop || state.runtime_stop {
-        let source = if g.emergency_stop {
-            "the policy's guardrails.emergency_stop"
-        } else {
-            "the runtime emergency stop"
-        };
+        let source =
+            if g.emergency_stop { "the policy's guardrails.emergency_stop" } else { "the runtime emergency stop" };
         blocked(
             &mut d,
             Guardrail::EmergencyStop,
@@ -441,22 +419,12 @@ fn evaluate_inner(policy: &Policy, state: &State, now: Time, inc: &Incident) -> 
         );
         return d;
     }
-    if let Some(w) = g
-        .change_freezes
-        .iter()
-        .find(|w| w.covers(now, &inc.namespace, &inc.service, &inc.incident_type))
-    {
-        blocked(
-            &mut d,
-            Guardrail::ChangeFreeze,
-            format!("change freeze `{}` is in force until {}", w.name, w.end),
-        );
+    if let Some(w) = g.change_freezes.iter().find(|w| w.covers(now, &inc.namespace, &inc.service, &inc.incident_type)) {
+        blocked(&mut d, Guardrail::ChangeFreeze, format!("change freeze `{}` is in force until {}", w.name, w.end));
         return d;
     }
-    if let Some(w) = g
-        .expected_load_events
-        .iter()
-        .find(|w| w.covers(now, &inc.namespace, &inc.service, &inc.incident_type))
+    if let Some(w) =
+        g.expected_load_events.iter().find(|w| w.covers(now, &inc.namespace, &inc.service, &inc.incident_type))
     {
         blocked(
             &mut d,
@@ -505,10 +473,7 @@ fn evaluate_inner(policy: &Policy, state: &State, now: Time, inc: &Incident) -> 
         blocked(
             &mut d,
             Guardrail::MaxActionsPerHour,
-            format!(
-                "{last_hour} actions in the last hour across the policy (limit {})",
-                g.max_actions_per_hour
-            ),
+            format!("{last_hour} actions in the last hour across the policy (limit {})", g.max_actions_per_hour),
         );
         return d;
     }
@@ -542,16 +507,10 @@ fn evaluate_inner(policy: &Policy, state: &State, now: Time, inc: &Incident) -> 
 
 fn count_attempts(rem: &Remediation, q: &VecDeque<ActionRecord>, now: Time) -> usize {
     let since = now.saturating_sub(rem.attempt_window);
-    q.iter()
-        .filter(|r| r.at >= since && r.incident_type == rem.incident_type)
-        .count()
+    q.iter().filter(|r| r.at >= since && r.incident_type == rem.incident_type).count()
 }
 
-fn attempts_exhausted(
-    rem: &Remediation,
-    history: Option<&VecDeque<ActionRecord>>,
-    now: Time,
-) -> Option<String> {
+fn attempts_exhausted(rem: &Remediation, history: Option<&VecDeque<ActionRecord>>, now: Time) -> Option<String> {
     let used = history.map_or(0, |q| count_attempts(rem, q, now));
     (used >= rem.max_attempts as usize).then(|| {
         format!(

@@ -29,45 +29,27 @@ pub enum Action {
     /// `kubectl rollout undo`: the Deployment's previous revision.
     Rollback,
     /// `helm rollback RELEASE [REVISION]`.
-    HelmRollback {
-        release: Option<String>,
-        revision: Option<u32>,
-    },
+    HelmRollback { release: Option<String>, revision: Option<u32> },
     /// POST to a cache purge endpoint.
     CachePurge { url: String },
     /// Turn a feature flag off through the flag service's HTTP API.
     FeatureFlagDisable { url: String, flag: String },
     /// Shift traffic between backends (percentages summing to 100).
-    TrafficShift {
-        url: String,
-        weights: BTreeMap<String, u32>,
-    },
+    TrafficShift { url: String, weights: BTreeMap<String, u32> },
 }
 
 /// The action kinds, as written in a policy.
-pub const KINDS: [&str; 7] = [
-    "restart",
-    "scale",
-    "rollback",
-    "helm-rollback",
-    "cache-purge",
-    "feature-flag-disable",
-    "traffic-shift",
-];
+pub const KINDS: [&str; 7] =
+    ["restart", "scale", "rollback", "helm-rollback", "cache-purge", "feature-flag-disable", "traffic-shift"];
 
 /// Fill `{service}` and `{namespace}` in a template.
 pub fn fill(template: &str, service: &str, namespace: &str) -> String {
-    template
-        .replace("{service}", service)
-        .replace("{namespace}", namespace)
+    template.replace("{service}", service).replace("{namespace}", namespace)
 }
 
 /// Quote for a POSIX shell when needed.
 fn sh(s: &str) -> String {
-    if !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./:=@%+,".contains(c))
-    {
+    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:=@%+,".contains(c)) {
         s.to_string()
     } else {
         format!("'{}'", s.replace('\'', r"'\''"))
@@ -95,23 +77,17 @@ impl Action {
 
     /// The replica count a scale action would set, given the current count and the cap.
     /// Errors say why no useful target exists.
-    pub fn scale_target(
-        by: &ScaleBy,
-        current: Option<u32>,
-        max_replicas: u32,
-    ) -> Result<u32, String> {
+    pub fn scale_target(by: &ScaleBy, current: Option<u32>, max_replicas: u32) -> Result<u32, String> {
         let wanted = match by {
             ScaleBy::Replicas(n) => *n,
             ScaleBy::Factor(f) => {
                 let cur = current.ok_or_else(|| {
-                    format!("scaling by factor {f} needs the current replica count, and the incident does not carry one")
+                    format!(
+                        "scaling by factor {f} needs the current replica count, and the incident does not carry one"
+                    )
                 })?;
                 let t = (f64::from(cur) * f).ceil();
-                if t >= f64::from(u32::MAX) {
-                    u32::MAX
-                } else {
-                    t.max(1.0) as u32
-                }
+                if t >= f64::from(u32::MAX) { u32::MAX } else { t.max(1.0) as u32 }
             }
         };
         let target = wanted.min(max_replicas);
@@ -141,23 +117,17 @@ impl Action {
             }
             Action::Rollback => format!("kubectl rollout undo deployment/{svc} -n {ns}"),
             Action::HelmRollback { release, revision } => {
-                let rel = release
-                    .as_deref()
-                    .map_or_else(|| svc.clone(), |r| sh(&fill(r, service, namespace)));
+                let rel = release.as_deref().map_or_else(|| svc.clone(), |r| sh(&fill(r, service, namespace)));
                 match revision {
                     Some(r) => format!("helm rollback {rel} {r} -n {ns}"),
                     None => format!("helm rollback {rel} -n {ns}"),
                 }
             }
             Action::CachePurge { url } => {
-                format!(
-                    "curl -fsS -m 10 -X POST {}",
-                    sh(&fill(url, service, namespace))
-                )
+                format!("curl -fsS -m 10 -X POST {}", sh(&fill(url, service, namespace)))
             }
             Action::FeatureFlagDisable { url, flag } => {
-                let body =
-                    serde_json::json!({ "flag": fill(flag, service, namespace), "enabled": false });
+                let body = serde_json::json!({ "flag": fill(flag, service, namespace), "enabled": false });
                 format!(
                     "curl -fsS -m 10 -X POST -H 'Content-Type: application/json' -d {} {}",
                     sh(&body.to_string()),
@@ -187,40 +157,23 @@ mod tests {
             "kubectl rollout restart deployment/payment-api -n prod"
         );
         assert_eq!(
-            Action::Scale {
-                by: ScaleBy::Replicas(6)
-            }
-            .command("payment-api", "prod", Some(6)),
+            Action::Scale { by: ScaleBy::Replicas(6) }.command("payment-api", "prod", Some(6)),
             "kubectl scale deployment/payment-api -n prod --replicas=6"
         );
         assert_eq!(
-            Action::HelmRollback {
-                release: None,
-                revision: None
-            }
-            .command("checkout-api", "prod", None),
+            Action::HelmRollback { release: None, revision: None }.command("checkout-api", "prod", None),
             "helm rollback checkout-api -n prod"
         );
         assert_eq!(
-            Action::HelmRollback {
-                release: None,
-                revision: Some(3)
-            }
-            .command("payment-api", "prod", None),
+            Action::HelmRollback { release: None, revision: Some(3) }.command("payment-api", "prod", None),
             "helm rollback payment-api 3 -n prod"
         );
-        assert_eq!(
-            Action::Rollback.command("a", "b", None),
-            "kubectl rollout undo deployment/a -n b"
-        );
+        assert_eq!(Action::Rollback.command("a", "b", None), "kubectl rollout undo deployment/a -n b");
     }
 
     #[test]
     fn webhook_commands_are_quoted() {
-        let a = Action::FeatureFlagDisable {
-            url: "https://flags.example/api/{service}".into(),
-            flag: "new-ui".into(),
-        };
+        let a = Action::FeatureFlagDisable { url: "https://flags.example/api/{service}".into(), flag: "new-ui".into() };
         assert_eq!(
             a.command("checkout-api", "prod", None),
             r#"curl -fsS -m 10 -X POST -H 'Content-Type: application/json' -d '{"enabled":false,"flag":"new-ui"}' https://flags.example/api/checkout-api"#
@@ -229,14 +182,8 @@ mod tests {
 
     #[test]
     fn scale_targets_are_capped_and_must_add_capacity() {
-        assert_eq!(
-            Action::scale_target(&ScaleBy::Replicas(20), Some(4), 12),
-            Ok(12)
-        );
-        assert_eq!(
-            Action::scale_target(&ScaleBy::Factor(1.5), Some(4), 12),
-            Ok(6)
-        );
+        assert_eq!(Action::scale_target(&ScaleBy::Replicas(20), Some(4), 12), Ok(12));
+        assert_eq!(Action::scale_target(&ScaleBy::Factor(1.5), Some(4), 12), Ok(6));
         assert!(Action::scale_target(&ScaleBy::Factor(2.0), None, 12).is_err());
         assert!(Action::scale_target(&ScaleBy::Replicas(6), Some(12), 12).is_err());
         assert_eq!(Action::scale_target(&ScaleBy::Replicas(6), None, 12), Ok(6));

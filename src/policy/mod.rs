@@ -130,10 +130,7 @@ impl Window {
     pub fn covers(&self, now: Time, namespace: &str, service: &str, incident_type: &str) -> bool {
         now >= self.start
             && now < self.end
-            && self
-                .namespaces
-                .as_ref()
-                .is_none_or(|n| n.contains(namespace))
+            && self.namespaces.as_ref().is_none_or(|n| n.contains(namespace))
             && self.services.as_ref().is_none_or(|s| s.contains(service))
             && (self.incident_types.is_empty() || self.incident_types.contains(incident_type))
     }
@@ -142,9 +139,7 @@ impl Window {
 impl Guardrails {
     /// Whether automation may touch `namespace`.
     pub fn namespace_allowed(&self, namespace: &str) -> bool {
-        self.namespaces
-            .as_ref()
-            .is_none_or(|n| n.contains(namespace))
+        self.namespaces.as_ref().is_none_or(|n| n.contains(namespace))
     }
 }
 
@@ -169,13 +164,8 @@ impl Policy {
 
     /// Validate policy text; `path` names it in diagnostics.
     pub fn from_yaml(path: &Path, text: &str) -> Result<Loaded, Vec<Diagnostic>> {
-        yaml::load_validated(
-            path,
-            text,
-            "a policy with `remediation_policies:`",
-            validate::validate,
-        )
-        .map(|(policy, warnings)| Loaded { policy, warnings })
+        yaml::load_validated(path, text, "a policy with `remediation_policies:`", validate::validate)
+            .map(|(policy, warnings)| Loaded { policy, warnings })
     }
 
     /// The policy's identity: `sha256:` and the hex digest of its canonical JSON form.
@@ -207,9 +197,7 @@ mod tests {
 
     #[test]
     fn the_lessons_single_mapping_is_a_policy_of_one() {
-        let p = Policy::from_yaml(Path::new("lesson.yaml"), LESSON)
-            .unwrap()
-            .policy;
+        let p = Policy::from_yaml(Path::new("lesson.yaml"), LESSON).unwrap().policy;
         assert_eq!(p.remediations.len(), 1);
         let r = p.remediation("high-memory-leak").unwrap();
         assert_eq!(r.action, Action::Restart);
@@ -224,15 +212,8 @@ mod tests {
     #[test]
     fn fingerprint_ignores_comments_but_not_values() {
         let a = Policy::from_yaml(Path::new("a"), LESSON).unwrap().policy;
-        let b = Policy::from_yaml(
-            Path::new("b"),
-            &LESSON.replace("# never retry more than twice", ""),
-        )
-        .unwrap()
-        .policy;
-        let c = Policy::from_yaml(Path::new("c"), &LESSON.replace("0.92", "0.93"))
-            .unwrap()
-            .policy;
+        let b = Policy::from_yaml(Path::new("b"), &LESSON.replace("# never retry more than twice", "")).unwrap().policy;
+        let c = Policy::from_yaml(Path::new("c"), &LESSON.replace("0.92", "0.93")).unwrap().policy;
         assert_eq!(a.fingerprint(), b.fingerprint());
         assert_ne!(a.fingerprint(), c.fingerprint());
         assert!(a.fingerprint().starts_with("sha256:") && a.fingerprint().len() == 7 + 64);
@@ -244,12 +225,7 @@ mod tests {
         let loaded = Policy::load(&path).unwrap_or_else(|r| panic!("{r}"));
         let p = loaded.policy;
         assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
-        for t in [
-            "memory-leak",
-            "cpu-spike",
-            "bad-deployment",
-            "capacity-loss",
-        ] {
+        for t in ["memory-leak", "cpu-spike", "bad-deployment", "capacity-loss"] {
             assert!(p.remediation(t).is_some(), "{t} missing");
         }
         assert!(!p.remediation("capacity-loss").unwrap().auto_execute);

@@ -21,53 +21,36 @@ const DEFAULT_LOOP_MAX_ACTIONS: u32 = 3;
 const DEFAULT_WINDOW: Duration = Duration::from_secs(3600);
 
 pub(super) fn validate(raw: &RawPolicyFile) -> (Option<Policy>, Vec<Problem>) {
-    let mut v = Validator {
-        problems: Vec::new(),
-    };
+    let mut v = Validator { problems: Vec::new() };
     let guardrails = v.guardrails(raw.guardrails.as_ref());
 
-    let entries: Vec<(Vec<Seg>, &RawRemediation, bool)> =
-        match (&raw.remediation_policies, &raw.remediation_policy) {
-            (Some(_), Some(_)) => {
-                v.err(
-                    vec![Seg::key("remediation_policy")],
-                    Code::Conflict,
-                    "both `remediation_policies` and `remediation_policy` are set",
-                )
-                .hint("use `remediation_policies:` (a list) and move the single mapping into it");
-                Vec::new()
-            }
-            (None, None) => {
-                v.err(
-                    vec![],
-                    Code::MissingField,
-                    "no policies: expected `remediation_policies:` (a list)",
-                )
+    let entries: Vec<(Vec<Seg>, &RawRemediation, bool)> = match (&raw.remediation_policies, &raw.remediation_policy) {
+        (Some(_), Some(_)) => {
+            v.err(
+                vec![Seg::key("remediation_policy")],
+                Code::Conflict,
+                "both `remediation_policies` and `remediation_policy` are set",
+            )
+            .hint("use `remediation_policies:` (a list) and move the single mapping into it");
+            Vec::new()
+        }
+        (None, None) => {
+            v.err(vec![], Code::MissingField, "no policies: expected `remediation_policies:` (a list)")
                 .hint("see scenarios/policy.yaml for a complete example");
-                Vec::new()
-            }
-            (Some(list), None) => {
-                if list.is_empty() {
-                    v.err(
-                        vec![Seg::key("remediation_policies")],
-                        Code::BadValue,
-                        "`remediation_policies` is empty",
-                    )
+            Vec::new()
+        }
+        (Some(list), None) => {
+            if list.is_empty() {
+                v.err(vec![Seg::key("remediation_policies")], Code::BadValue, "`remediation_policies` is empty")
                     .hint("add at least one entry with an incident_type and an action");
-                }
-                list.iter()
-                    .enumerate()
-                    .map(|(i, r)| {
-                        (
-                            vec![Seg::key("remediation_policies"), Seg::Index(i)],
-                            r,
-                            false,
-                        )
-                    })
-                    .collect()
             }
-            (None, Some(one)) => vec![(vec![Seg::key("remediation_policy")], one, true)],
-        };
+            list.iter()
+                .enumerate()
+                .map(|(i, r)| (vec![Seg::key("remediation_policies"), Seg::Index(i)], r, false))
+                .collect()
+        }
+        (None, Some(one)) => vec![(vec![Seg::key("remediation_policy")], one, true)],
+    };
 
     let mut remediations = BTreeMap::new();
     for (path, r, single) in entries {
@@ -96,10 +79,7 @@ pub(super) fn validate(raw: &RawPolicyFile) -> (Option<Policy>, Vec<Problem>) {
     }
 
     let ok = !v.problems.iter().any(|p| !p.warning);
-    let policy = ok.then_some(Policy {
-        remediations,
-        guardrails,
-    });
+    let policy = ok.then_some(Policy { remediations, guardrails });
     (policy, v.problems)
 }
 
@@ -121,11 +101,7 @@ impl Validator {
     fn duration(&mut self, path: Vec<Seg>, s: &str, positive: bool) -> Option<Duration> {
         match parse_duration(s) {
             Ok(d) if positive && d.is_zero() => {
-                self.err(
-                    path,
-                    Code::BadValue,
-                    format!("`{s}` must be longer than zero"),
-                );
+                self.err(path, Code::BadValue, format!("`{s}` must be longer than zero"));
                 None
             }
             Ok(d) => Some(d),
@@ -149,13 +125,18 @@ impl Validator {
     fn name(&mut self, path: Vec<Seg>, s: &str, what: &str) -> bool {
         let ok = !s.is_empty()
             && s.len() <= 63
-            && s.chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
             && !s.starts_with('-')
             && !s.ends_with('-');
         if !ok {
+            let example = match what {
+                "namespace name" => "prod",
+                "service name" => "payment-api",
+                "helm release name" => "checkout-api",
+                _ => "memory-leak",
+            };
             self.err(path, Code::BadValue, format!("`{s}` is not a valid {what}"))
-                .hint("use lowercase letters, digits and '-', e.g. `memory-leak` (at most 63 characters)");
+                .hint(format!("use lowercase letters, digits and '-' (at most 63 characters), e.g. `{example}`"));
         }
         ok
     }
@@ -192,62 +173,33 @@ impl Validator {
             }
             self.names(at(&base, "namespaces"), ns, "namespace name")
         });
-        let max_actions_per_hour = g
-            .max_actions_per_hour
-            .unwrap_or(DEFAULT_MAX_ACTIONS_PER_HOUR);
+        let max_actions_per_hour = g.max_actions_per_hour.unwrap_or(DEFAULT_MAX_ACTIONS_PER_HOUR);
         if max_actions_per_hour == 0 {
-            self.err(
-                at(&base, "max_actions_per_hour"),
-                Code::BadValue,
-                "`max_actions_per_hour` must be at least 1",
-            )
-            .hint("to stop all actions set `emergency_stop: true`");
+            self.err(at(&base, "max_actions_per_hour"), Code::BadValue, "`max_actions_per_hour` must be at least 1")
+                .hint("to stop all actions set `emergency_stop: true`");
         }
         let max_replicas = g.max_replicas.unwrap_or(DEFAULT_MAX_REPLICAS);
         if max_replicas == 0 {
-            self.err(
-                at(&base, "max_replicas"),
-                Code::BadValue,
-                "`max_replicas` must be at least 1",
-            );
+            self.err(at(&base, "max_replicas"), Code::BadValue, "`max_replicas` must be at least 1");
         }
         let loop_breaker = match &g.loop_breaker {
-            None => LoopBreaker {
-                max_actions: DEFAULT_LOOP_MAX_ACTIONS,
-                window: DEFAULT_WINDOW,
-            },
+            None => LoopBreaker { max_actions: DEFAULT_LOOP_MAX_ACTIONS, window: DEFAULT_WINDOW },
             Some(lb) => {
                 let lb_path = at(&base, "loop_breaker");
                 if lb.max_actions == 0 {
-                    self.err(
-                        at(&lb_path, "max_actions"),
-                        Code::BadValue,
-                        "`max_actions` must be at least 1",
-                    );
+                    self.err(at(&lb_path, "max_actions"), Code::BadValue, "`max_actions` must be at least 1");
                 }
-                let window = self
-                    .duration(at(&lb_path, "window"), &lb.window, true)
-                    .unwrap_or(DEFAULT_WINDOW);
-                LoopBreaker {
-                    max_actions: lb.max_actions,
-                    window,
-                }
+                let window = self.duration(at(&lb_path, "window"), &lb.window, true).unwrap_or(DEFAULT_WINDOW);
+                LoopBreaker { max_actions: lb.max_actions, window }
             }
         };
         let never_auto = match &g.never_auto {
             None => DEFAULT_NEVER_AUTO.iter().map(|s| s.to_string()).collect(),
             Some(list) => self.names(at(&base, "never_auto"), list, "incident type"),
         };
-        let expected_load_events = self.windows(
-            at(&base, "expected_load_events"),
-            g.expected_load_events.as_deref(),
-            true,
-        );
-        let change_freezes = self.windows(
-            at(&base, "change_freezes"),
-            g.change_freezes.as_deref(),
-            false,
-        );
+        let expected_load_events =
+            self.windows(at(&base, "expected_load_events"), g.expected_load_events.as_deref(), true);
+        let change_freezes = self.windows(at(&base, "change_freezes"), g.change_freezes.as_deref(), false);
         Guardrails {
             emergency_stop: g.emergency_stop.unwrap_or(false),
             namespaces,
@@ -280,14 +232,8 @@ impl Validator {
                     format!("`end` ({}) is not after `start` ({})", w.end, w.start),
                 );
             }
-            let namespaces = w
-                .namespaces
-                .as_ref()
-                .map(|n| self.names(at(&p, "namespaces"), n, "namespace name"));
-            let services = w
-                .services
-                .as_ref()
-                .map(|n| self.names(at(&p, "services"), n, "service name"));
+            let namespaces = w.namespaces.as_ref().map(|n| self.names(at(&p, "namespaces"), n, "namespace name"));
+            let services = w.services.as_ref().map(|n| self.names(at(&p, "services"), n, "service name"));
             let incident_types = match (&w.incident_types, load) {
                 (Some(t), true) => self.names(at(&p, "incident_types"), t, "incident type"),
                 (Some(_), false) => {
@@ -304,26 +250,13 @@ impl Validator {
                 (None, false) => BTreeSet::new(),
             };
             if let (Some(start), Some(end)) = (start, end) {
-                out.push(Window {
-                    name: w.name.clone(),
-                    start,
-                    end,
-                    namespaces,
-                    services,
-                    incident_types,
-                });
+                out.push(Window { name: w.name.clone(), start, end, namespaces, services, incident_types });
             }
         }
         out
     }
 
-    fn remediation(
-        &mut self,
-        path: &[Seg],
-        r: &RawRemediation,
-        single: bool,
-        g: &Guardrails,
-    ) -> Option<Remediation> {
+    fn remediation(&mut self, path: &[Seg], r: &RawRemediation, single: bool, g: &Guardrails) -> Option<Remediation> {
         let before = self.problems.len();
         self.name(at(path, "incident_type"), &r.incident_type, "incident type");
         let t = r.confidence_threshold;
@@ -333,41 +266,25 @@ impl Validator {
                 Code::BadValue,
                 format!("confidence_threshold {t} is outside [0, 1]"),
             )
-            .hint(if t > 1.0 && t <= 100.0 {
+            .hint(if (10.0..=100.0).contains(&t) {
                 format!("write a fraction, not a percentage: {}", t / 100.0)
             } else {
                 "a confidence is a probability between 0 and 1, e.g. 0.92".to_string()
             });
         }
         if r.max_attempts == 0 {
-            self.err(
-                at(path, "max_attempts"),
-                Code::BadValue,
-                "`max_attempts` must be at least 1",
-            )
-            .hint("to never act on this type set `auto_execute: false` (recommend-only)");
+            self.err(at(path, "max_attempts"), Code::BadValue, "`max_attempts` must be at least 1")
+                .hint("to never act on this type set `auto_execute: false` (recommend-only)");
         }
-        let cooldown = self.duration(
-            at(path, "cooldown_after_action"),
-            &r.cooldown_after_action,
-            false,
-        );
-        let verification = self.duration(
-            at(path, "verification_window"),
-            &r.verification_window,
-            true,
-        );
+        let cooldown = self.duration(at(path, "cooldown_after_action"), &r.cooldown_after_action, false);
+        let verification = self.duration(at(path, "verification_window"), &r.verification_window, true);
         let attempt_window = match &r.attempt_window {
             Some(s) => self.duration(at(path, "attempt_window"), s, true),
             None => Some(DEFAULT_WINDOW),
         };
         if r.escalation_channel.trim().is_empty() {
-            self.err(
-                at(path, "escalation_channel"),
-                Code::BadValue,
-                "`escalation_channel` is empty",
-            )
-            .hint("name where escalations go, e.g. `pagerduty-p1`");
+            self.err(at(path, "escalation_channel"), Code::BadValue, "`escalation_channel` is empty")
+                .hint("name where escalations go, e.g. `pagerduty-p1`");
         }
         if r.auto_execute && g.never_auto.contains(&r.incident_type) {
             self.err(
@@ -409,19 +326,13 @@ impl Validator {
     fn verify(&mut self, path: &[Seg], raw: Option<&RawVerify>) -> VerifySpec {
         let d = VerifySpec::default();
         let Some(v) = raw else { return d };
-        for (key, val) in [
-            ("max_error_rate_ratio", v.max_error_rate_ratio),
-            ("max_latency_ratio", v.max_latency_ratio),
-        ] {
+        for (key, val) in [("max_error_rate_ratio", v.max_error_rate_ratio), ("max_latency_ratio", v.max_latency_ratio)]
+        {
             if let Some(x) = val
                 && !(x.is_finite() && x >= 1.0)
             {
-                self.err(
-                    at(path, key),
-                    Code::BadValue,
-                    format!("`{key}` {x} must be a number ≥ 1"),
-                )
-                .hint("it is a multiple of the pre-incident baseline: 1.1 allows 10% above it");
+                self.err(at(path, key), Code::BadValue, format!("`{key}` {x} must be a number ≥ 1"))
+                    .hint("it is a multiple of the pre-incident baseline: 1.1 allows 10% above it");
             }
         }
         VerifySpec {
@@ -436,15 +347,12 @@ impl Validator {
     fn action(&mut self, path: &[Seg], a: &RawAction, g: &Guardrails) -> Option<Action> {
         let kind = a.kind.as_str();
         if !KINDS.contains(&kind) {
-            self.err(
-                at(path, "kind"),
-                Code::BadValue,
-                format!("unknown action kind `{kind}`"),
-            )
-            .hint(match did_you_mean(kind, KINDS) {
-                Some(s) => format!("did you mean `{s}`?"),
-                None => format!("kinds: {}", KINDS.join(", ")),
-            });
+            self.err(at(path, "kind"), Code::BadValue, format!("unknown action kind `{kind}`")).hint(
+                match did_you_mean(kind, KINDS) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => format!("kinds: {}", KINDS.join(", ")),
+                },
+            );
             return None;
         }
         // Which fields each kind takes; any other field set is a mistake worth naming.
@@ -469,26 +377,18 @@ impl Validator {
         for (field, present) in set {
             if present && !allowed.contains(&field) {
                 ok = false;
-                self.err(
-                    at(path, field),
-                    Code::Conflict,
-                    format!("`{field}` does not apply to a `{kind}` action"),
-                )
-                .hint(if allowed.is_empty() {
-                    format!("`{kind}` takes no settings; remove `{field}`")
-                } else {
-                    format!("`{kind}` takes: {}", allowed.join(", "))
-                });
+                self.err(at(path, field), Code::Conflict, format!("`{field}` does not apply to a `{kind}` action"))
+                    .hint(if allowed.is_empty() {
+                        format!("`{kind}` takes no settings; remove `{field}`")
+                    } else {
+                        format!("`{kind}` takes: {}", allowed.join(", "))
+                    });
             }
         }
         let mut need = |this: &mut Self, field: &str, v: bool| {
             if !v {
                 ok = false;
-                this.err(
-                    path.to_vec(),
-                    Code::MissingField,
-                    format!("a `{kind}` action needs `{field}`"),
-                );
+                this.err(path.to_vec(), Code::MissingField, format!("a `{kind}` action needs `{field}`"));
             }
         };
         match kind {
@@ -513,51 +413,31 @@ impl Validator {
             self.err(at(path, "flag"), Code::BadValue, "`flag` is empty");
         }
         if let Some(r) = &a.release {
-            ok &= self.name(
-                at(path, "release"),
-                &fill(r, "svc", "ns"),
-                "helm release name",
-            );
+            ok &= self.name(at(path, "release"), &fill(r, "svc", "ns"), "helm release name");
         }
         if a.revision == Some(0) {
             ok = false;
-            self.err(
-                at(path, "revision"),
-                Code::BadValue,
-                "helm revisions start at 1",
-            )
-            .hint("omit `revision` to roll back to the previous one");
+            self.err(at(path, "revision"), Code::BadValue, "helm revisions start at 1")
+                .hint("omit `revision` to roll back to the previous one");
         }
         if let Some(w) = &a.weights {
             let sum: u64 = w.values().map(|&x| u64::from(x)).sum();
             if w.is_empty() || sum != 100 {
                 ok = false;
-                self.err(
-                    at(path, "weights"),
-                    Code::BadValue,
-                    format!("traffic weights sum to {sum}, not 100"),
-                )
-                .hint("give each backend a percentage, e.g. `{ stable: 100, canary: 0 }`");
+                self.err(at(path, "weights"), Code::BadValue, format!("traffic weights sum to {sum}, not 100"))
+                    .hint("give each backend a percentage, e.g. `{ stable: 100, canary: 0 }`");
             }
         }
         let by = match (kind, a.replicas, a.factor) {
             ("scale", Some(_), Some(_)) => {
                 ok = false;
-                self.err(
-                    at(path, "factor"),
-                    Code::Conflict,
-                    "set `replicas` or `factor`, not both",
-                );
+                self.err(at(path, "factor"), Code::Conflict, "set `replicas` or `factor`, not both");
                 None
             }
             ("scale", None, None) => {
                 ok = false;
-                self.err(
-                    path.to_vec(),
-                    Code::MissingField,
-                    "a `scale` action needs `replicas` or `factor`",
-                )
-                .hint("e.g. `{ kind: scale, replicas: 6 }` or `{ kind: scale, factor: 1.5 }`");
+                self.err(path.to_vec(), Code::MissingField, "a `scale` action needs `replicas` or `factor`")
+                    .hint("e.g. `{ kind: scale, replicas: 6 }` or `{ kind: scale, factor: 1.5 }`");
                 None
             }
             ("scale", Some(n), None) => {
@@ -573,26 +453,17 @@ impl Validator {
                     self.err(
                         at(path, "replicas"),
                         Code::Conflict,
-                        format!(
-                            "replicas {n} exceeds guardrails.max_replicas {}",
-                            g.max_replicas
-                        ),
+                        format!("replicas {n} exceeds guardrails.max_replicas {}", g.max_replicas),
                     )
-                    .hint(
-                        "lower `replicas` or raise `guardrails.max_replicas` after checking quota",
-                    );
+                    .hint("lower `replicas` or raise `guardrails.max_replicas` after checking quota");
                 }
                 Some(ScaleBy::Replicas(n))
             }
             ("scale", None, Some(f)) => {
                 if !(f.is_finite() && f > 1.0 && f <= 10.0) {
                     ok = false;
-                    self.err(
-                        at(path, "factor"),
-                        Code::BadValue,
-                        format!("factor {f} must be above 1 and at most 10"),
-                    )
-                    .hint("a scale remediation adds capacity: 1.5 means 50% more replicas");
+                    self.err(at(path, "factor"), Code::BadValue, format!("factor {f} must be above 1 and at most 10"))
+                        .hint("a scale remediation adds capacity: 1.5 means 50% more replicas");
                 }
                 Some(ScaleBy::Factor(f))
             }
@@ -605,21 +476,10 @@ impl Validator {
             "restart" => Action::Restart,
             "scale" => Action::Scale { by: by? },
             "rollback" => Action::Rollback,
-            "helm-rollback" => Action::HelmRollback {
-                release: a.release.clone(),
-                revision: a.revision,
-            },
-            "cache-purge" => Action::CachePurge {
-                url: a.url.clone()?,
-            },
-            "feature-flag-disable" => Action::FeatureFlagDisable {
-                url: a.url.clone()?,
-                flag: a.flag.clone()?,
-            },
-            "traffic-shift" => Action::TrafficShift {
-                url: a.url.clone()?,
-                weights: a.weights.clone()?,
-            },
+            "helm-rollback" => Action::HelmRollback { release: a.release.clone(), revision: a.revision },
+            "cache-purge" => Action::CachePurge { url: a.url.clone()? },
+            "feature-flag-disable" => Action::FeatureFlagDisable { url: a.url.clone()?, flag: a.flag.clone()? },
+            "traffic-shift" => Action::TrafficShift { url: a.url.clone()?, weights: a.weights.clone()? },
             _ => return None,
         })
     }
@@ -635,11 +495,7 @@ impl Validator {
                 true
             }
             Ok(parsed) => {
-                self.err(
-                    path,
-                    Code::BadValue,
-                    format!("URL scheme `{}` is not http or https", parsed.scheme()),
-                );
+                self.err(path, Code::BadValue, format!("URL scheme `{}` is not http or https", parsed.scheme()));
                 false
             }
             Err(e) => {
