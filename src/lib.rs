@@ -4,9 +4,15 @@
 //! One decision pipeline ([`decide`]) is driven four ways (simulate, replay, shadow, live);
 //! only the [`clock::Clock`] and the executor change. See ARCHITECTURE.md for the map.
 
+pub mod audit;
+pub mod classify;
 pub mod clock;
 pub mod decide;
 pub mod diag;
 pub mod jsonl;
+pub mod kind;
+pub mod metrics;
 pub mod policy;
+pub mod report;
+pub mod sim;
 pub mod yaml;

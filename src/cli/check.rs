@@ -1,20 +1,21 @@
 //! `understudy check`: validate files and report every problem in each.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use understudy::diag::{Code, Diagnostic, Report, read_source};
+use understudy::diag::Report;
+use understudy::kind::{self, Kind};
 use understudy::policy::Policy;
-use understudy::yaml;
+use understudy::sim::scenario::Scenario;
 
 use super::{EXIT_BAD_INPUT, EXIT_OK};
 
-/// Validate policy files (and, as they land, scenarios and traces).
+/// Validate policy and scenario files.
 ///
 /// Prints every problem in every file at once, each as `file:line:column`, what is wrong and
 /// a hint. Exit 0 when all files are valid (warnings allowed), 2 otherwise.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Files to check.
+    /// Files to check (policies, scenarios).
     #[arg(required = true, value_name = "FILE")]
     files: Vec<PathBuf>,
 }
@@ -38,33 +39,17 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     Ok(if failed > 0 { EXIT_BAD_INPUT } else { EXIT_OK })
 }
 
-/// What kind of file this is, judged by its top-level keys.
-fn check_one(file: &std::path::Path, report: &mut Report) -> Option<String> {
-    let text = match read_source(file) {
-        Ok(t) => t,
-        Err(d) => {
-            report.push(d);
-            return None;
-        }
-    };
-    report.add_source(file, &text);
-    let root = match yaml::parse(file, &text) {
-        Ok(Some(root)) => root,
-        Ok(None) => {
-            report.push(
-                Diagnostic::error(Code::Empty, file, None, "the file is empty")
-                    .with_hint("expected a policy (`remediation_policies:`); see scenarios/policy.yaml"),
-            );
-            return None;
-        }
+fn check_one(file: &Path, report: &mut Report) -> Option<String> {
+    let (kind, text) = match kind::of_file(file) {
+        Ok(k) => k,
         Err(ds) => {
             report.extend(ds);
             return None;
         }
     };
-    let keys = root.keys();
-    if keys.iter().any(|k| matches!(*k, "remediation_policies" | "remediation_policy" | "guardrails")) {
-        match Policy::from_yaml(file, &text) {
+    report.add_source(file, &text);
+    match kind {
+        Kind::Policy => match Policy::from_yaml(file, &text) {
             Ok(loaded) => {
                 report.extend(loaded.warnings);
                 let p = loaded.policy;
@@ -74,12 +59,23 @@ fn check_one(file: &std::path::Path, report: &mut Report) -> Option<String> {
                 report.extend(ds);
                 None
             }
-        }
-    } else {
-        report.push(
-            Diagnostic::error(Code::UnknownFormat, file, Some(root.pos), "cannot tell what kind of file this is")
-                .with_hint("a policy has `remediation_policies:` at the top level; see scenarios/policy.yaml"),
-        );
-        None
+        },
+        Kind::Scenario => match Scenario::from_yaml(file, &text) {
+            Ok((s, warnings)) => {
+                report.extend(warnings);
+                Some(format!(
+                    "scenario `{}`, {} service(s), {} fault spec(s), {} plus {} drain",
+                    s.name,
+                    s.services.len(),
+                    s.faults.len(),
+                    understudy::clock::format_duration(s.duration),
+                    understudy::clock::format_duration(s.drain)
+                ))
+            }
+            Err(ds) => {
+                report.extend(ds);
+                None
+            }
+        },
     }
 }

@@ -8,10 +8,13 @@ use clap::{Parser, Subcommand};
 
 mod check;
 mod decide;
+mod simulate;
 
 /// Prove an auto-remediation policy safe before it touches production, then run it.
 ///
 /// Typical first steps:
+///
+///   understudy simulate            (every scenario in scenarios/, default policy)
 ///
 ///   understudy check scenarios/policy.yaml
 ///
@@ -28,6 +31,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    Simulate(simulate::Args),
     Decide(decide::Args),
     Check(check::Args),
 }
@@ -48,6 +52,7 @@ pub fn run() -> ExitCode {
         .with_writer(std::io::stderr)
         .try_init();
     let result = match cli.command {
+        Command::Simulate(a) => simulate::run(a),
         Command::Decide(a) => decide::run(a),
         Command::Check(a) => check::run(a),
     };

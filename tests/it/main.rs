@@ -2,8 +2,10 @@
 
 mod cli;
 mod lesson;
+mod metrics;
 mod policy_errors;
 mod properties;
+mod simulate;
 
 use std::path::{Path, PathBuf};
 

@@ -1,0 +1,345 @@
+//! Metrics: incident records → the numbers a lead decides on, each defined here once.
+//!
+//! Owns the definitions of DESIGN.md's metrics (automated recovery rate, verification pass
+//! rate, MTTR with and without automation and their paired reduction, made worse, loops,
+//! false confidence, escalations, pages, calibration), their confidence intervals and their
+//! breakdown per incident type. Pure functions of the records and a seed: no I/O, no
+//! clock; rounding to fixed precision happens here so reports are byte-stable.
+
+use std::collections::BTreeMap;
+
+use rand::{Rng, SeedableRng};
+use rand_pcg::Pcg64Mcg;
+use serde::Serialize;
+use statrs::distribution::{ContinuousCDF, Normal};
+
+use crate::sim::{IncidentRecord, Outcome};
+
+/// Bootstrap resamples for the MTTR reduction interval.
+pub const BOOTSTRAP_RESAMPLES: usize = 2000;
+
+/// Round to 4 decimals (rates) so reports are stable and readable.
+pub fn r4(x: f64) -> f64 {
+    if x.is_finite() { (x * 10_000.0).round() / 10_000.0 } else { 0.0 }
+}
+
+/// Round to 1 decimal (seconds).
+pub fn r1(x: f64) -> f64 {
+    if x.is_finite() { (x * 10.0).round() / 10.0 } else { 0.0 }
+}
+
+/// A proportion with its 95% Wilson score interval.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Rate {
+    pub value: f64,
+    pub numerator: usize,
+    pub denominator: usize,
+    pub ci95: [f64; 2],
+}
+
+impl Rate {
+    pub fn new(numerator: usize, denominator: usize) -> Rate {
+        if denominator == 0 {
+            return Rate { value: 0.0, numerator, denominator, ci95: [0.0, 1.0] };
+        }
+        let n = denominator as f64;
+        let p = numerator as f64 / n;
+        let z = Normal::new(0.0, 1.0).expect("standard normal").inverse_cdf(0.975);
+        let z2 = z * z;
+        let centre = (p + z2 / (2.0 * n)) / (1.0 + z2 / n);
+        let half = z / (1.0 + z2 / n) * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt();
+        Rate {
+            value: r4(p),
+            numerator,
+            denominator,
+            ci95: [r4((centre - half).max(0.0)), r4((centre + half).min(1.0))],
+        }
+    }
+}
+
+/// Mean, median and 90th percentile of times to recovery, in seconds.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Summary {
+    pub mean: f64,
+    pub median: f64,
+    pub p90: f64,
+    pub n: usize,
+}
+
+impl Summary {
+    pub fn of(xs: &[f64]) -> Summary {
+        if xs.is_empty() {
+            return Summary { mean: 0.0, median: 0.0, p90: 0.0, n: 0 };
+        }
+        let mut v = xs.to_vec();
+        v.sort_by(f64::total_cmp);
+        let q = |p: f64| {
+            let idx = ((v.len() - 1) as f64 * p).round() as usize;
+            v[idx]
+        };
+        Summary { mean: r1(v.iter().sum::<f64>() / v.len() as f64), median: r1(q(0.5)), p90: r1(q(0.9)), n: v.len() }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Mttr {
+    pub automation: Summary,
+    pub baseline: Summary,
+}
+
+/// `1 − mean(TTR with automation) / mean(TTR people only)` over the same incidents, with a
+/// paired percentile bootstrap 95% interval (incidents resampled with both arms together).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Reduction {
+    pub value: f64,
+    pub ci95: [f64; 2],
+    pub resamples: usize,
+}
+
+/// How well the classifier's confidence matches how often it is right, as the policy sees it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Calibration {
+    pub classifications: usize,
+    /// Expected calibration error over 10 equal-width bins.
+    pub ece: f64,
+    /// Mean squared error of confidence against correctness.
+    pub brier: f64,
+    pub bins: Vec<Bin>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Bin {
+    pub lo: f64,
+    pub hi: f64,
+    pub count: usize,
+    pub mean_confidence: f64,
+    pub accuracy: f64,
+}
+
+/// Every metric, for one group of incidents.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Metrics {
+    pub incidents: usize,
+    /// Incidents recovered by automation with verification passed and no person involved,
+    /// over incidents.
+    pub automated_recovery_rate: Rate,
+    /// Executed actions whose verification passed, over executed actions with a verdict.
+    pub verification_pass_rate: Rate,
+    pub mttr_seconds: Mttr,
+    pub mttr_reduction: Reduction,
+    /// Incidents where an action added harm or impact exceeded the baseline's.
+    pub made_worse: Rate,
+    /// Incidents with ≥ 3 actions within an hour and no lasting recovery between them.
+    pub loops: usize,
+    /// Executed actions whose classification was wrong.
+    pub false_confidence_actions: usize,
+    pub actions: usize,
+    /// Decisions that escalated plus failed verifications.
+    pub escalations: usize,
+    /// Escalations that brought a person in (no one was engaged yet).
+    pub pages: usize,
+    /// Incidents still open at the end of the run, per arm (their MTTR is censored).
+    pub unresolved: BTreeMap<&'static str, usize>,
+    pub outcomes: BTreeMap<&'static str, BTreeMap<&'static str, usize>>,
+    pub calibration: Calibration,
+}
+
+/// Compute every metric over `incidents`. `seed` drives the bootstrap only.
+pub fn compute(incidents: &[&IncidentRecord], seed: u64) -> Metrics {
+    let n = incidents.len();
+    let automated = incidents.iter().filter(|i| i.automation.outcome == Outcome::Automation).count();
+    let verdicts: Vec<bool> = incidents.iter().flat_map(|i| i.actions.iter().filter_map(|a| a.verified)).collect();
+    let passed = verdicts.iter().filter(|v| **v).count();
+    let auto_ttr: Vec<f64> = incidents.iter().map(|i| i.automation.ttr_seconds).collect();
+    let base_ttr: Vec<f64> = incidents.iter().map(|i| i.baseline.ttr_seconds).collect();
+    let worse = incidents.iter().filter(|i| i.made_worse()).count();
+    let mut outcomes: BTreeMap<&'static str, BTreeMap<&'static str, usize>> = BTreeMap::new();
+    for i in incidents {
+        *outcomes.entry("automation").or_default().entry(i.automation.outcome.as_str()).or_default() += 1;
+        *outcomes.entry("baseline").or_default().entry(i.baseline.outcome.as_str()).or_default() += 1;
+    }
+    let unresolved = [
+        ("automation", incidents.iter().filter(|i| i.automation.outcome == Outcome::Unresolved).count()),
+        ("baseline", incidents.iter().filter(|i| i.baseline.outcome == Outcome::Unresolved).count()),
+    ]
+    .into_iter()
+    .collect();
+    Metrics {
+        incidents: n,
+        automated_recovery_rate: Rate::new(automated, n),
+        verification_pass_rate: Rate::new(passed, verdicts.len()),
+        mttr_seconds: Mttr { automation: Summary::of(&auto_ttr), baseline: Summary::of(&base_ttr) },
+        mttr_reduction: reduction(&auto_ttr, &base_ttr, seed),
+        made_worse: Rate::new(worse, n),
+        loops: incidents.iter().filter(|i| i.is_loop()).count(),
+        false_confidence_actions: incidents.iter().map(|i| i.false_confidence_actions()).sum(),
+        actions: incidents.iter().map(|i| i.actions.len()).sum(),
+        escalations: incidents.iter().map(|i| i.escalations as usize).sum(),
+        pages: incidents.iter().map(|i| i.pages as usize).sum(),
+        unresolved,
+        outcomes,
+        calibration: calibration(incidents),
+    }
+}
+
+/// Metrics per true incident type, in type order.
+pub fn per_type(incidents: &[&IncidentRecord], seed: u64) -> BTreeMap<&'static str, Metrics> {
+    let mut groups: BTreeMap<&'static str, Vec<&IncidentRecord>> = BTreeMap::new();
+    for i in incidents {
+        groups.entry(i.truth.label()).or_default().push(i);
+    }
+    groups.into_iter().map(|(k, v)| (k, compute(&v, seed))).collect()
+}
+
+fn ratio(auto: &[f64], base: &[f64], idx: impl Iterator<Item = usize>) -> f64 {
+    let (mut a, mut b) = (0.0, 0.0);
+    for i in idx {
+        a += auto[i];
+        b += base[i];
+    }
+    if b > 0.0 { 1.0 - a / b } else { 0.0 }
+}
+
+fn reduction(auto: &[f64], base: &[f64], seed: u64) -> Reduction {
+    let n = auto.len();
+    let value = ratio(auto, base, 0..n);
+    if n == 0 {
+        return Reduction { value: 0.0, ci95: [0.0, 0.0], resamples: 0 };
+    }
+    let mut rng = Pcg64Mcg::seed_from_u64(seed ^ 0x6d74_7472);
+    let mut stats: Vec<f64> = (0..BOOTSTRAP_RESAMPLES)
+        .map(|_| {
+            let idx: Vec<usize> = (0..n).map(|_| rng.gen_range(0..n)).collect();
+            ratio(auto, base, idx.into_iter())
+        })
+        .collect();
+    stats.sort_by(f64::total_cmp);
+    let q = |p: f64| stats[((stats.len() - 1) as f64 * p).round() as usize];
+    Reduction { value: r4(value), ci95: [r4(q(0.025)), r4(q(0.975))], resamples: BOOTSTRAP_RESAMPLES }
+}
+
+fn calibration(incidents: &[&IncidentRecord]) -> Calibration {
+    let pairs: Vec<(f64, bool)> =
+        incidents.iter().flat_map(|i| i.classifications.iter().map(move |(l, c)| (*c, l == i.truth.label()))).collect();
+    calibration_of(&pairs)
+}
+
+/// Calibration of (confidence, correct) pairs: 10 equal-width bins, ECE and Brier score.
+pub fn calibration_of(pairs: &[(f64, bool)]) -> Calibration {
+    let n = pairs.len();
+    let mut bins: Vec<(usize, f64, usize)> = vec![(0, 0.0, 0); 10];
+    let mut brier = 0.0;
+    for &(c, ok) in pairs {
+        let b = ((c * 10.0).floor() as usize).min(9);
+        bins[b].0 += 1;
+        bins[b].1 += c;
+        bins[b].2 += usize::from(ok);
+        let y = if ok { 1.0 } else { 0.0 };
+        brier += (c - y) * (c - y);
+    }
+    let mut ece = 0.0;
+    let out = bins
+        .iter()
+        .enumerate()
+        .map(|(k, &(count, sum, right))| {
+            let (mc, acc) = if count > 0 { (sum / count as f64, right as f64 / count as f64) } else { (0.0, 0.0) };
+            if n > 0 {
+                ece += count as f64 / n as f64 * (acc - mc).abs();
+            }
+            Bin { lo: k as f64 / 10.0, hi: (k + 1) as f64 / 10.0, count, mean_confidence: r4(mc), accuracy: r4(acc) }
+        })
+        .collect();
+    Calibration { classifications: n, ece: r4(ece), brier: r4(if n > 0 { brier / n as f64 } else { 0.0 }), bins: out }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wilson_interval_matches_a_hand_computed_value() {
+        // 8 of 10: p = 0.8, z = 1.96. centre = (0.8 + 0.19208) / 1.38416 = 0.71674;
+        // half = 1.96/1.38416 × sqrt(0.016 + 0.009604) = 1.41602 × 0.16001 = 0.22658.
+        let r = Rate::new(8, 10);
+        assert_eq!(r.value, 0.8);
+        assert_eq!(r.ci95, [0.4902, 0.9433]);
+    }
+
+    #[test]
+    fn a_perfectly_calibrated_source_has_near_zero_ece_and_an_overconfident_one_does_not() {
+        let mut rng = Pcg64Mcg::seed_from_u64(5);
+        let calibrated: Vec<(f64, bool)> = (0..20_000)
+            .map(|_| {
+                let c: f64 = rng.r#gen();
+                (c, rng.r#gen::<f64>() < c)
+            })
+            .collect();
+        let over: Vec<(f64, bool)> = (0..20_000).map(|_| (0.95, rng.r#gen::<f64>() < 0.7)).collect();
+        let a = calibration_of(&calibrated);
+        let b = calibration_of(&over);
+        assert!(a.ece < 0.02, "{}", a.ece);
+        assert!((b.ece - 0.25).abs() < 0.02, "{}", b.ece);
+    }
+}
+
+/// Metrics for a whole run: overall, per incident type, per scenario.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Evaluation {
+    pub overall: Metrics,
+    pub per_type: BTreeMap<&'static str, Metrics>,
+    pub per_scenario: BTreeMap<String, ScenarioMetrics>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScenarioMetrics {
+    pub metrics: Metrics,
+    pub per_type: BTreeMap<&'static str, Metrics>,
+}
+
+/// Evaluate every record, grouped.
+pub fn evaluate(records: &[IncidentRecord], seed: u64) -> Evaluation {
+    let all: Vec<&IncidentRecord> = records.iter().collect();
+    let mut by_scenario: BTreeMap<String, Vec<&IncidentRecord>> = BTreeMap::new();
+    for r in records {
+        by_scenario.entry(r.scenario.clone()).or_default().push(r);
+    }
+    Evaluation {
+        overall: compute(&all, seed),
+        per_type: per_type(&all, seed),
+        per_scenario: by_scenario
+            .into_iter()
+            .map(|(k, v)| (k, ScenarioMetrics { metrics: compute(&v, seed), per_type: per_type(&v, seed) }))
+            .collect(),
+    }
+}
+
+/// What each metric means, printed in every report.
+pub const DEFINITIONS: [(&str, &str); 12] = [
+    ("incident", "one fault episode on one service (a campaign counts as a traffic-surge episode), seen by both arms"),
+    (
+        "automated_recovery_rate",
+        "incidents recovered by automation (an action passed verification, no person involved before recovery) / incidents",
+    ),
+    ("verification_pass_rate", "executed actions whose verification window passed / executed actions with a verdict"),
+    (
+        "mttr_seconds",
+        "onset → start of a healthy period lasting 30 min; automation arm vs people-only baseline on the same incidents (unresolved incidents count until the end of the run)",
+    ),
+    (
+        "mttr_reduction",
+        "1 − mean TTR with automation / mean TTR people only; 95% CI from a paired bootstrap over incidents",
+    ),
+    (
+        "made_worse",
+        "incidents where an action added harm, or whose impact (degraded seconds × severity) exceeded the baseline's by more than 10% and 30 severity-seconds",
+    ),
+    ("loops", "incidents with ≥ 3 executed actions within one hour without a lasting recovery between them"),
+    ("false_confidence_actions", "executed actions (at or above threshold) whose classification was wrong"),
+    ("escalations", "decisions that escalated plus failed verifications"),
+    ("pages", "escalations that brought a person in (nobody was engaged on the incident yet)"),
+    (
+        "calibration",
+        "classifier confidence vs correctness over every classification: 10 bins, expected calibration error, Brier score",
+    ),
+    ("ci95", "rates: Wilson score interval; MTTR reduction: paired percentile bootstrap, 2000 resamples"),
+];

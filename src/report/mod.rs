@@ -1,0 +1,341 @@
+//! Reports: the files a run leaves behind and the table it prints.
+//!
+//! Owns `report.json` (every metric by DESIGN.md's names, overall, per type and per scenario,
+//! with definitions and provenance), `incidents.csv` (one row per incident), `decisions.jsonl`
+//! (the audit trail) and `report.md`. It formats numbers the metrics module computed; it
+//! computes none itself. Same inputs give the same bytes: no timestamps, no hash-map order.
+
+use std::fmt::Write as _;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::audit::AuditRecord;
+use crate::metrics::{DEFINITIONS, Evaluation, Metrics, r1};
+use crate::sim::IncidentRecord;
+
+/// Where a run came from: enough to reproduce it byte for byte.
+#[derive(Debug, Clone, Serialize)]
+pub struct Provenance {
+    pub understudy_version: &'static str,
+    pub policy: String,
+    pub policy_fingerprint: String,
+    pub seed: u64,
+    pub replications: u32,
+    pub scenarios: Vec<ScenarioSource>,
+    /// Stated assumptions of the world and human models.
+    pub assumptions: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ScenarioSource {
+    pub name: String,
+    pub file: String,
+    pub digest: String,
+    pub description: String,
+}
+
+#[derive(Serialize)]
+struct ReportJson<'a> {
+    provenance: &'a Provenance,
+    metrics: &'a Metrics,
+    per_type: &'a std::collections::BTreeMap<&'static str, Metrics>,
+    per_scenario: &'a std::collections::BTreeMap<String, crate::metrics::ScenarioMetrics>,
+    definitions: std::collections::BTreeMap<&'static str, &'static str>,
+}
+
+/// Errors writing a report.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("cannot write {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("cannot write {path}: {source}")]
+    Csv { path: PathBuf, source: csv::Error },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ReportError + '_ {
+    move |source| ReportError::Io { path: path.to_path_buf(), source }
+}
+
+/// The JSON report, pretty-printed, ending in a newline.
+pub fn report_json(eval: &Evaluation, prov: &Provenance) -> String {
+    let r = ReportJson {
+        provenance: prov,
+        metrics: &eval.overall,
+        per_type: &eval.per_type,
+        per_scenario: &eval.per_scenario,
+        definitions: DEFINITIONS.into_iter().collect(),
+    };
+    let mut s = serde_json::to_string_pretty(&r).expect("report serializes");
+    s.push('\n');
+    s
+}
+
+/// Write every report file into `dir` (created if needed). Returns the paths written.
+pub fn write_all<'a>(
+    dir: &Path,
+    eval: &Evaluation,
+    prov: &Provenance,
+    incidents: &[IncidentRecord],
+    audit: impl Iterator<Item = &'a AuditRecord>,
+) -> Result<Vec<PathBuf>, ReportError> {
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let json = dir.join("report.json");
+    std::fs::write(&json, report_json(eval, prov)).map_err(io(&json))?;
+
+    let csv_path = dir.join("incidents.csv");
+    write_csv(&csv_path, incidents)?;
+
+    let jsonl = dir.join("decisions.jsonl");
+    {
+        let f = std::fs::File::create(&jsonl).map_err(io(&jsonl))?;
+        let mut w = std::io::BufWriter::new(f);
+        for rec in audit {
+            serde_json::to_writer(&mut w, rec)
+                .map_err(|e| ReportError::Io { path: jsonl.clone(), source: e.into() })?;
+            w.write_all(b"\n").map_err(io(&jsonl))?;
+        }
+        w.flush().map_err(io(&jsonl))?;
+    }
+
+    let md = dir.join("report.md");
+    std::fs::write(&md, markdown(eval, prov)).map_err(io(&md))?;
+    Ok(vec![json, csv_path, jsonl, md])
+}
+
+fn write_csv(path: &Path, incidents: &[IncidentRecord]) -> Result<(), ReportError> {
+    let err = |source| ReportError::Csv { path: path.to_path_buf(), source };
+    let mut w = csv::Writer::from_path(path).map_err(err)?;
+    w.write_record([
+        "scenario",
+        "replication",
+        "id",
+        "service",
+        "namespace",
+        "truth",
+        "onset",
+        "classified_as",
+        "confidence",
+        "decisions",
+        "actions",
+        "verification",
+        "outcome",
+        "baseline_outcome",
+        "mttr_automation_s",
+        "mttr_baseline_s",
+        "impact_automation",
+        "impact_baseline",
+        "made_worse",
+        "loop",
+        "false_confidence_actions",
+        "escalations",
+        "pages",
+    ])
+    .map_err(err)?;
+    for i in incidents {
+        let (label, conf) =
+            i.classifications.first().map_or((String::new(), String::new()), |(l, c)| (l.clone(), format!("{c:.2}")));
+        let actions: Vec<&str> = i.actions.iter().map(|a| a.kind).collect();
+        let verification: Vec<&str> = i
+            .actions
+            .iter()
+            .map(|a| match (a.verified, a.rolled_back) {
+                (Some(true), _) => "pass",
+                (Some(false), true) => "fail+undone",
+                (Some(false), false) => "fail",
+                (None, _) => "pending",
+            })
+            .collect();
+        w.write_record([
+            i.scenario.clone(),
+            i.replication.to_string(),
+            i.id.clone(),
+            i.service.clone(),
+            i.namespace.clone(),
+            i.truth.label().to_string(),
+            i.onset.to_rfc3339(),
+            label,
+            conf,
+            i.decisions.join(";"),
+            actions.join(";"),
+            verification.join(";"),
+            i.automation.outcome.as_str().to_string(),
+            i.baseline.outcome.as_str().to_string(),
+            format!("{:.1}", i.automation.ttr_seconds),
+            format!("{:.1}", i.baseline.ttr_seconds),
+            format!("{:.1}", i.automation.impact),
+            format!("{:.1}", i.baseline.impact),
+            i.made_worse().to_string(),
+            i.is_loop().to_string(),
+            i.false_confidence_actions().to_string(),
+            i.escalations.to_string(),
+            i.pages.to_string(),
+        ])
+        .map_err(err)?;
+    }
+    w.flush().map_err(|e| ReportError::Io { path: path.to_path_buf(), source: e })
+}
+
+fn pct(x: f64) -> String {
+    format!("{:.1}%", x * 100.0)
+}
+
+fn mins(s: f64) -> String {
+    format!("{:.1} min", s / 60.0)
+}
+
+/// One row of headline numbers.
+fn headline_row(name: &str, m: &Metrics) -> String {
+    format!(
+        "| {name} | {} | {} [{}–{}] | {} | {} | {} | {} [{}, {}] | {} | {} | {} |",
+        m.incidents,
+        pct(m.automated_recovery_rate.value),
+        pct(m.automated_recovery_rate.ci95[0]),
+        pct(m.automated_recovery_rate.ci95[1]),
+        if m.verification_pass_rate.denominator > 0 { pct(m.verification_pass_rate.value) } else { "–".into() },
+        mins(m.mttr_seconds.automation.mean),
+        mins(m.mttr_seconds.baseline.mean),
+        pct(m.mttr_reduction.value),
+        pct(m.mttr_reduction.ci95[0]),
+        pct(m.mttr_reduction.ci95[1]),
+        m.made_worse.numerator,
+        m.loops,
+        m.false_confidence_actions,
+    )
+}
+
+const HEADLINE_HEADER: &str = "| | incidents | automated recovery [95% CI] | verification pass | MTTR with automation | MTTR people only | MTTR reduction [95% CI] | made worse | loops | false confidence |\n|---|---|---|---|---|---|---|---|---|---|";
+
+/// The Markdown report.
+pub fn markdown(eval: &Evaluation, prov: &Provenance) -> String {
+    let mut s = String::new();
+    let m = &eval.overall;
+    let _ = writeln!(s, "# understudy simulation report\n");
+    let _ = writeln!(
+        s,
+        "Policy `{}` ({}), seed {}, {} replication(s) of {} scenario(s). Same inputs and seed give the same bytes.\n",
+        prov.policy,
+        prov.policy_fingerprint,
+        prov.seed,
+        prov.replications,
+        prov.scenarios.len()
+    );
+    let _ = writeln!(s, "## Headline\n");
+    let _ = writeln!(
+        s,
+        "Over {} incidents automation recovered {} on its own ({} of actions passed verification); mean time to recovery \
+         was {} with automation against {} for people alone ({} reduction, 95% CI {} to {}). {} incident(s) were made \
+         worse, {} looped, and {} action(s) ran on a wrong classification.\n",
+        m.incidents,
+        pct(m.automated_recovery_rate.value),
+        pct(m.verification_pass_rate.value),
+        mins(m.mttr_seconds.automation.mean),
+        mins(m.mttr_seconds.baseline.mean),
+        pct(m.mttr_reduction.value),
+        pct(m.mttr_reduction.ci95[0]),
+        pct(m.mttr_reduction.ci95[1]),
+        m.made_worse.numerator,
+        m.loops,
+        m.false_confidence_actions
+    );
+    let _ = writeln!(s, "{HEADLINE_HEADER}");
+    let _ = writeln!(s, "{}", headline_row("all", m));
+    for (name, sm) in &eval.per_scenario {
+        let _ = writeln!(s, "{}", headline_row(name, &sm.metrics));
+    }
+    let _ = writeln!(s, "\n## Per incident type (true cause)\n");
+    let _ = writeln!(s, "{HEADLINE_HEADER}");
+    for (t, tm) in &eval.per_type {
+        let _ = writeln!(s, "{}", headline_row(t, tm));
+    }
+    let _ = writeln!(s, "\n## Outcomes\n");
+    let _ =
+        writeln!(s, "| arm | automation | human | self-resolved | prevented | unresolved |\n|---|---|---|---|---|---|");
+    for (arm, o) in &m.outcomes {
+        let g = |k: &str| o.get(k).copied().unwrap_or(0);
+        let _ = writeln!(
+            s,
+            "| {arm} | {} | {} | {} | {} | {} |",
+            g("automation"),
+            g("human"),
+            g("self-resolved"),
+            g("prevented"),
+            g("unresolved")
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\nActions executed: {}. Escalations: {}; pages: {}. MTTR median with automation {}, people only {}; p90 {} vs {}.\n",
+        m.actions,
+        m.escalations,
+        m.pages,
+        mins(m.mttr_seconds.automation.median),
+        mins(m.mttr_seconds.baseline.median),
+        mins(m.mttr_seconds.automation.p90),
+        mins(m.mttr_seconds.baseline.p90)
+    );
+    let c = &m.calibration;
+    let _ = writeln!(s, "## Classifier calibration\n");
+    let _ = writeln!(s, "{} classifications; ECE {:.4}; Brier score {:.4}.\n", c.classifications, c.ece, c.brier);
+    let _ = writeln!(s, "| confidence | count | mean confidence | accuracy |\n|---|---|---|---|");
+    for b in c.bins.iter().filter(|b| b.count > 0) {
+        let _ = writeln!(s, "| {:.1}–{:.1} | {} | {:.3} | {:.3} |", b.lo, b.hi, b.count, b.mean_confidence, b.accuracy);
+    }
+    let _ = writeln!(s, "\n## Definitions\n");
+    for (k, v) in DEFINITIONS {
+        let _ = writeln!(s, "- **{k}**: {v}");
+    }
+    let _ = writeln!(s, "\n## Provenance\n");
+    for sc in &prov.scenarios {
+        let _ = writeln!(s, "- scenario `{}` from `{}` ({}): {}", sc.name, sc.file, sc.digest, sc.description.trim());
+    }
+    let _ = writeln!(s, "\nAssumptions of the model (each default is also commented in the source):\n");
+    for a in &prov.assumptions {
+        let _ = writeln!(s, "- {a}");
+    }
+    s
+}
+
+/// The short table printed on stdout after a run.
+pub fn summary_table(eval: &Evaluation) -> String {
+    let mut rows: Vec<(String, &Metrics)> = eval.per_scenario.iter().map(|(k, v)| (k.clone(), &v.metrics)).collect();
+    rows.push(("all".into(), &eval.overall));
+    let width = rows.iter().map(|(n, _)| n.len()).max().unwrap_or(8).max(8);
+    let mut s = format!(
+        "{:<width$}  {:>9}  {:>9}  {:>8}  {:>9}  {:>9}  {:>18}  {:>5}  {:>5}  {:>6}\n",
+        "scenario",
+        "incidents",
+        "auto-rec",
+        "verify",
+        "MTTR auto",
+        "MTTR ppl",
+        "reduction [95% CI]",
+        "worse",
+        "loops",
+        "falsec"
+    );
+    for (name, m) in rows {
+        let red = format!(
+            "{:.0}% [{:.0}, {:.0}]",
+            m.mttr_reduction.value * 100.0,
+            m.mttr_reduction.ci95[0] * 100.0,
+            m.mttr_reduction.ci95[1] * 100.0
+        );
+        let _ = writeln!(
+            s,
+            "{:<width$}  {:>9}  {:>9}  {:>8}  {:>9}  {:>9}  {:>18}  {:>5}  {:>5}  {:>6}",
+            name,
+            m.incidents,
+            pct(m.automated_recovery_rate.value),
+            if m.verification_pass_rate.denominator > 0 { pct(m.verification_pass_rate.value) } else { "–".into() },
+            format!("{:.1}m", r1(m.mttr_seconds.automation.mean) / 60.0),
+            format!("{:.1}m", r1(m.mttr_seconds.baseline.mean) / 60.0),
+            red,
+            m.made_worse.numerator,
+            m.loops,
+            m.false_confidence_actions
+        );
+    }
+    s
+}

@@ -1,0 +1,873 @@
+//! One replication: both arms (automation and human-only) over the same fault instances.
+//!
+//! The runner owns the event loop: it advances the engine, lets the world change, evaluates
+//! the monitor every tick, hands detections to the classifier and the decision pipeline
+//! (automation arm only), carries out executed actions on the world (the world-model
+//! executor), verifies them over the policy's window, and brings people in when paged or when
+//! they notice. It keeps per-incident bookkeeping and turns it into [`IncidentRecord`]s.
+
+use std::time::Duration;
+
+use rand::{Rng, SeedableRng};
+use rand_pcg::Pcg64Mcg;
+
+use super::engine::Engine;
+use super::model::{Cause, HumanDraw};
+use super::scenario::{FaultInstance, Scenario};
+use super::world::{Fault, FaultState, PodState, World};
+use super::{ActionRecord, ArmResult, IncidentRecord, Outcome, name_hash, stream_seed};
+use crate::audit::{AuditRecord, Check};
+use crate::classify::{Classifier, Evidence};
+use crate::clock::Time;
+use crate::decide::{Incident, Pipeline, ServiceKey, Status};
+use crate::policy::{Action, Policy};
+
+/// A recovery counts once the service has stayed healthy this long.
+pub const LASTING: Duration = Duration::from_secs(30 * 60);
+/// Alert → classification → decision.
+const CLASSIFY_LATENCY: Duration = Duration::from_secs(30);
+/// `for:` durations of the monitor's conditions, in `Signals::conditions` order.
+const FOR: [Duration; 5] = [
+    Duration::ZERO,
+    Duration::from_secs(120),
+    Duration::from_secs(180),
+    Duration::from_secs(300),
+    Duration::from_secs(300),
+];
+const CONTAINER_START: Duration = Duration::from_secs(10);
+const POD_STARTUP: Duration = Duration::from_secs(30);
+
+/// Streams of randomness (see `sim` module docs).
+const STREAM_FAULTS: u64 = 1;
+const STREAM_HUMAN: u64 = 2;
+const STREAM_CLASSIFY: u64 = 3;
+const STREAM_PODS: u64 = 4;
+
+/// How long an action's mechanics take before its pods are Ready.
+fn rollout_time(kind: &str) -> Duration {
+    match kind {
+        "restart" => Duration::from_secs(60),
+        "rollback" | "helm-rollback" => Duration::from_secs(90),
+        "scale" => POD_STARTUP,
+        _ => Duration::from_secs(5),
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Ev {
+    Tick,
+    Onset(u32),
+    Symptoms(u32),
+    NaturalEnd(u32),
+    MitigationEnds(u32, u32),
+    /// service, pod, pod generation, leak generation
+    Oom(u16, u16, u32, u32),
+    /// service, pod, pod generation
+    PodUp(u16, u16, u32),
+    /// incident, signal index
+    Decide(u32, u8),
+    VerifyEnd(u32),
+    HumanDetect(u32),
+    HumanFix(u32),
+}
+
+#[derive(Debug, Clone, Default)]
+struct IncRun {
+    onset: Option<Time>,
+    detections: u32,
+    classifications: Vec<(String, f64)>,
+    decisions: Vec<String>,
+    actions: Vec<usize>,
+    escalations: u32,
+    pages: u32,
+    human_engaged: Option<Time>,
+    healthy_since: Option<Time>,
+    recovered_at: Option<Time>,
+    impact: f64,
+}
+
+#[derive(Debug, Clone)]
+struct ActRun {
+    incident: usize,
+    at: Time,
+    action: Action,
+    command: String,
+    classified_as: String,
+    confidence: f64,
+    correct: bool,
+    pre_severity: f64,
+    prev_replicas: u32,
+    prev_revision: Option<u32>,
+    verified: Option<bool>,
+    rolled_back: bool,
+    harmed: bool,
+    decision_id: Option<String>,
+    incident_type: String,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Monitor {
+    since: [Option<Time>; 5],
+    firing: bool,
+}
+
+/// The outcome of one replication.
+#[derive(Debug, Clone)]
+pub struct Replication {
+    pub replication: u32,
+    pub incidents: Vec<IncidentRecord>,
+    pub audit: Vec<AuditRecord>,
+    /// Alerts that fired with no incident open on the service.
+    pub false_alarms: u32,
+}
+
+struct Arm<'a> {
+    s: &'a Scenario,
+    policy: &'a Policy,
+    fingerprint: &'a str,
+    automation: bool,
+    base: u64,
+    rep: u32,
+    engine: Engine<Ev>,
+    world: World,
+    rng: Pcg64Mcg,
+    inc: Vec<IncRun>,
+    acts: Vec<ActRun>,
+    pipeline: Pipeline,
+    audit: Vec<AuditRecord>,
+    monitors: Vec<Monitor>,
+    human: &'a [HumanDraw],
+    false_alarms: u32,
+    instances: &'a [FaultInstance],
+}
+
+/// Run replication `rep` of `scenario` under `policy`.
+pub fn run_replication(scenario: &Scenario, policy: &Policy, seed: u64, rep: u32) -> Replication {
+    let base = stream_seed(seed, 0, name_hash(&scenario.name), u64::from(rep));
+    let mut fault_rng = Pcg64Mcg::seed_from_u64(stream_seed(base, STREAM_FAULTS, 0, 0));
+    let instances = scenario.instances(&mut fault_rng);
+    let human: Vec<HumanDraw> = (0..instances.len())
+        .map(|i| scenario.human.draw(&mut Pcg64Mcg::seed_from_u64(stream_seed(base, STREAM_HUMAN, i as u64, 0))))
+        .collect();
+    let fingerprint = policy.fingerprint();
+    let mut auto = Arm::new(scenario, policy, &fingerprint, true, base, rep, &human, &instances);
+    auto.run();
+    let mut people = Arm::new(scenario, policy, &fingerprint, false, base, rep, &human, &instances);
+    people.run();
+
+    let incidents = instances
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let svc = &scenario.services[f.service];
+            let a = &auto.inc[i];
+            IncidentRecord {
+                scenario: scenario.name.clone(),
+                replication: rep,
+                id: incident_id(scenario, rep, i),
+                service: svc.name.clone(),
+                namespace: svc.namespace.clone(),
+                truth: f.cause,
+                onset: a.onset.or(people.inc[i].onset).unwrap_or(f.onset.saturating_add(f.params.symptom_delay)),
+                classifications: a.classifications.clone(),
+                decisions: a.decisions.clone(),
+                actions: a.actions.iter().map(|&k| auto.action_record(k)).collect(),
+                escalations: a.escalations,
+                pages: a.pages,
+                automation: auto.result(i),
+                baseline: people.result(i),
+            }
+        })
+        .collect();
+    Replication { replication: rep, incidents, audit: auto.audit, false_alarms: auto.false_alarms }
+}
+
+fn incident_id(s: &Scenario, rep: u32, i: usize) -> String {
+    format!("{}/r{rep}/i{i}", s.name)
+}
+
+impl<'a> Arm<'a> {
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        s: &'a Scenario,
+        policy: &'a Policy,
+        fingerprint: &'a str,
+        automation: bool,
+        base: u64,
+        rep: u32,
+        human: &'a [HumanDraw],
+        instances: &'a [FaultInstance],
+    ) -> Self {
+        Arm {
+            s,
+            policy,
+            fingerprint,
+            automation,
+            base,
+            rep,
+            engine: Engine::with_capacity(s.start, 4096),
+            world: World::new(s),
+            rng: Pcg64Mcg::seed_from_u64(stream_seed(base, STREAM_PODS, u64::from(automation), 0)),
+            inc: vec![IncRun::default(); instances.len()],
+            acts: Vec::new(),
+            pipeline: Pipeline::new(policy.clone()),
+            audit: Vec::new(),
+            monitors: vec![Monitor::default(); s.services.len()],
+            human,
+            false_alarms: 0,
+            instances,
+        }
+    }
+
+    fn run(&mut self) {
+        for (i, f) in self.instances.iter().enumerate() {
+            self.world.faults.push(Fault {
+                instance: f.clone(),
+                state: FaultState::Dormant,
+                harm_of: None,
+                harm_error_rate: 0.0,
+                incident: i,
+                mitigation_generation: 0,
+                activated: None,
+            });
+            self.engine.schedule(f.onset, Ev::Onset(i as u32));
+        }
+        self.engine.schedule(self.s.start, Ev::Tick);
+        let horizon = self.s.horizon();
+        while let Some((now, ev)) = self.engine.pop() {
+            if now > horizon {
+                break;
+            }
+            match ev {
+                Ev::Tick => {
+                    self.tick(now);
+                    if !self.done(now) {
+                        self.engine.schedule_in(self.s.tick, Ev::Tick);
+                    }
+                }
+                Ev::Onset(f) => self.onset(f as usize, now),
+                Ev::Symptoms(f) => self.symptoms(f as usize, now),
+                Ev::NaturalEnd(f) => self.natural_end(f as usize),
+                Ev::MitigationEnds(f, g) => self.mitigation_ends(f as usize, g, now),
+                Ev::Oom(s, p, g, lg) => self.oom(s as usize, p as usize, g, lg, now),
+                Ev::PodUp(s, p, g) => self.pod_up(s as usize, p as usize, g, now),
+                Ev::Decide(i, sig) => self.decide(i as usize, sig as usize, now),
+                Ev::VerifyEnd(a) => self.verify(a as usize, now),
+                Ev::HumanDetect(i) => self.human_detect(i as usize, now),
+                Ev::HumanFix(i) => self.human_fix(i as usize, now),
+            }
+        }
+    }
+
+    /// Past the injection window with every incident settled: stop early.
+    fn done(&self, now: Time) -> bool {
+        now >= self.s.end()
+            && self
+                .inc
+                .iter()
+                .zip(&self.world.faults)
+                .all(|(i, f)| i.recovered_at.is_some() || (i.onset.is_none() && !f.live()))
+    }
+
+    // ----- faults ------------------------------------------------------------------------
+
+    fn onset(&mut self, f: usize, now: Time) {
+        let inst = self.world.faults[f].instance.clone();
+        if inst.cause == Cause::BadDeployment {
+            // The release goes out now; its errors start after the delay.
+            let s = &mut self.world.services[inst.service];
+            s.revision = s.history.last().copied().unwrap_or(s.revision) + 1;
+            s.history.push(s.revision);
+            self.engine.schedule(now.saturating_add(inst.params.symptom_delay), Ev::Symptoms(f as u32));
+        } else {
+            self.symptoms(f, now);
+        }
+    }
+
+    fn symptoms(&mut self, f: usize, now: Time) {
+        if self.world.faults[f].state != FaultState::Dormant {
+            return; // removed before it showed
+        }
+        let (svc, cause, params, incident) = {
+            let x = &self.world.faults[f];
+            (x.instance.service, x.instance.cause, x.instance.params, x.incident)
+        };
+        self.world.faults[f].state = FaultState::Active;
+        self.world.faults[f].activated = Some(now);
+        if self.world.faults[f].harm_of.is_none() && self.inc[incident].onset.is_none() {
+            self.inc[incident].onset = Some(now);
+            self.engine.schedule(now.saturating_add(self.human[incident].detect), Ev::HumanDetect(incident as u32));
+        }
+        if let Some(lasts) = params.lasts {
+            self.engine.schedule(now.saturating_add(lasts), Ev::NaturalEnd(f as u32));
+        }
+        self.on_activate(f, svc, cause, now, true);
+    }
+
+    /// Mechanics of a cause starting to show (first time or after a mitigation).
+    fn on_activate(&mut self, f: usize, svc: usize, cause: Cause, now: Time, first: bool) {
+        let params = self.world.faults[f].instance.params;
+        match cause {
+            Cause::MemoryLeak => {
+                self.world.services[svc].leak_generation += 1;
+                let n = self.world.services[svc].pods.len().max(1);
+                for p in 0..self.world.services[svc].pods.len() {
+                    let oom = params.oom_interval.as_secs_f64();
+                    // First onset: pods fill at staggered times; after a mitigation every pod
+                    // was restarted together, so they fill together.
+                    let delay = if first {
+                        oom * (p as f64 + 1.0) / n as f64 * self.rng.gen_range(0.9..1.1)
+                    } else {
+                        oom * self.rng.gen_range(0.0..0.1)
+                    };
+                    self.schedule_oom(svc, p, Duration::from_secs_f64(delay), now);
+                }
+            }
+            Cause::CapacityLoss => self.world.lose_capacity(svc, params.pods_lost),
+            _ => {}
+        }
+    }
+
+    fn on_deactivate(&mut self, svc: usize, cause: Cause, now: Time) {
+        match cause {
+            Cause::MemoryLeak => self.world.services[svc].leak_generation += 1,
+            Cause::CapacityLoss => {
+                let still = self
+                    .world
+                    .active_faults(svc)
+                    .any(|x| x.instance.cause == Cause::CapacityLoss && x.harm_of.is_none());
+                if !still {
+                    let started = self.world.restore_capacity(svc);
+                    self.pods_up_after(svc, &started, POD_STARTUP, now);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn natural_end(&mut self, f: usize) {
+        let now = self.engine.now();
+        if self.world.faults[f].live() {
+            let was_active = self.world.faults[f].active();
+            self.world.faults[f].state = FaultState::Ended;
+            if was_active {
+                let (svc, cause) = (self.world.faults[f].instance.service, self.world.faults[f].instance.cause);
+                self.on_deactivate(svc, cause, now);
+            }
+        }
+    }
+
+    fn mitigation_ends(&mut self, f: usize, generation: u32, now: Time) {
+        let x = &self.world.faults[f];
+        if !matches!(x.state, FaultState::Mitigated { .. }) || x.mitigation_generation != generation {
+            return;
+        }
+        let (svc, cause) = (x.instance.service, x.instance.cause);
+        self.world.faults[f].state = FaultState::Active;
+        self.on_activate(f, svc, cause, now, false);
+    }
+
+    // ----- pods --------------------------------------------------------------------------
+
+    fn schedule_oom(&mut self, svc: usize, pod: usize, after: Duration, now: Time) {
+        let s = &self.world.services[svc];
+        let Some(p) = s.pods.get(pod) else { return };
+        self.engine
+            .schedule(now.saturating_add(after), Ev::Oom(svc as u16, pod as u16, p.generation, s.leak_generation));
+    }
+
+    fn leak_interval(&self, svc: usize) -> Option<Duration> {
+        self.world
+            .active_faults(svc)
+            .find(|f| f.instance.cause == Cause::MemoryLeak && f.harm_of.is_none())
+            .map(|f| f.instance.params.oom_interval)
+    }
+
+    fn oom(&mut self, svc: usize, pod: usize, generation: u32, leak_gen: u32, now: Time) {
+        let s = &self.world.services[svc];
+        let valid = s.leak_generation == leak_gen
+            && s.pods.get(pod).is_some_and(|p| p.generation == generation && p.state == PodState::Running)
+            && self.world.leak_active(svc);
+        if !valid {
+            // A Starting pod fills from scratch once it is up: pod_up reschedules.
+            return;
+        }
+        let backoff = self.world.oom_kill(svc, pod, now);
+        let g = self.world.services[svc].pods[pod].generation;
+        self.engine.schedule(now.saturating_add(backoff + CONTAINER_START), Ev::PodUp(svc as u16, pod as u16, g));
+    }
+
+    fn pod_up(&mut self, svc: usize, pod: usize, generation: u32, now: Time) {
+        let Some(p) = self.world.services[svc].pods.get_mut(pod) else { return };
+        if p.generation != generation
+            || !matches!(p.state, PodState::Starting | PodState::OomKilled | PodState::CrashLoopBackOff)
+        {
+            return;
+        }
+        p.state = PodState::Running;
+        if let Some(oom) = self.leak_interval(svc) {
+            let d = oom.as_secs_f64() * self.rng.gen_range(0.9..1.1);
+            self.schedule_oom(svc, pod, Duration::from_secs_f64(d), now);
+        }
+    }
+
+    fn pods_up_after(&mut self, svc: usize, pods: &[(usize, u32)], after: Duration, now: Time) {
+        for &(p, _) in pods {
+            let g = self.world.services[svc].pods[p].generation;
+            self.engine.schedule(now.saturating_add(after), Ev::PodUp(svc as u16, p as u16, g));
+        }
+    }
+
+    // ----- the monitor ---------------------------------------------------------------------
+
+    fn tick(&mut self, now: Time) {
+        let tick_s = self.s.tick.as_secs_f64();
+        for svc in 0..self.world.services.len() {
+            let spec = &self.s.services[svc];
+            let sig = self.world.signals(svc, now);
+            let conds = sig.conditions(spec.base_latency_ms);
+            let healthy = conds.iter().all(|(_, c)| !c);
+            let severity = sig.severity(spec.base_error_rate, spec.base_latency_ms);
+            self.world.services[svc].ooms_since_tick = 0;
+
+            // Every open incident on the service carries the service's degradation while it is
+            // open (the same rule in both arms, so the paired comparison is fair).
+            let open: Vec<usize> = (0..self.inc.len())
+                .filter(|&i| {
+                    self.instances[i].service == svc
+                        && self.inc[i].onset.is_some()
+                        && self.inc[i].recovered_at.is_none()
+                })
+                .collect();
+            for &i in &open {
+                let inc = &mut self.inc[i];
+                inc.impact += severity * tick_s;
+                if healthy {
+                    let since = *inc.healthy_since.get_or_insert(now);
+                    if now.since(since) >= LASTING {
+                        inc.recovered_at = Some(since);
+                    }
+                } else {
+                    inc.healthy_since = None;
+                }
+            }
+
+            // Alert rules with `for:` durations; a new firing is a detection.
+            let m = &mut self.monitors[svc];
+            let mut firing_signal = None;
+            for (k, (name, cond)) in conds.iter().enumerate() {
+                m.since[k] = if *cond { Some(m.since[k].unwrap_or(now)) } else { None };
+                if firing_signal.is_none() && m.since[k].is_some_and(|t| now.since(t) >= FOR[k]) {
+                    firing_signal = Some((k, *name));
+                }
+            }
+            let was = m.firing;
+            if let Some((k, _)) = firing_signal {
+                m.firing = true;
+                if !was && self.automation {
+                    self.detect(svc, k, &open, now);
+                }
+            } else if healthy {
+                m.firing = false;
+            }
+        }
+    }
+
+    fn detect(&mut self, svc: usize, signal: usize, open: &[usize], now: Time) {
+        let pick = open
+            .iter()
+            .copied()
+            .filter(|&i| self.inc[i].detections == 0)
+            .min_by_key(|&i| (self.inc[i].onset, i))
+            .or_else(|| open.iter().copied().min_by_key(|&i| (self.inc[i].onset, i)));
+        let Some(i) = pick else {
+            self.false_alarms += 1;
+            let _ = svc;
+            return;
+        };
+        self.inc[i].detections += 1;
+        self.engine.schedule(now.saturating_add(CLASSIFY_LATENCY), Ev::Decide(i as u32, signal as u8));
+    }
+
+    // ----- the pipeline ------------------------------------------------------------------
+
+    fn decide(&mut self, i: usize, signal: usize, now: Time) {
+        if self.inc[i].recovered_at.is_some() {
+            return;
+        }
+        let f = &self.instances[i];
+        let spec = &self.s.services[f.service];
+        let signal_name = self.world.signals(f.service, now).conditions(spec.base_latency_ms)[signal].0;
+        let mut rng = Pcg64Mcg::seed_from_u64(stream_seed(
+            self.base,
+            STREAM_CLASSIFY,
+            i as u64,
+            u64::from(self.inc[i].detections),
+        ));
+        let c = self.s.classifier.classify(
+            &Evidence { service: &spec.name, namespace: &spec.namespace, signal: signal_name, truth: Some(f.cause) },
+            &mut rng,
+        );
+        self.inc[i].classifications.push((c.incident_type.clone(), c.confidence));
+        let incident = Incident {
+            at: now,
+            service: spec.name.clone(),
+            namespace: spec.namespace.clone(),
+            incident_type: c.incident_type.clone(),
+            confidence: c.confidence,
+            signal: Some(signal_name.to_string()),
+            replicas: Some(self.world.services[f.service].desired),
+            id: Some(incident_id(self.s, self.rep, i)),
+        };
+        let d = self.pipeline.decide(now, &incident);
+        self.inc[i].decisions.push(d.status.as_str().to_string());
+        let execute = d.status == Status::Execute;
+        let action = d.action.clone();
+        let command = d.command.clone().unwrap_or_default();
+        let target = d.target_replicas;
+        self.audit.push(AuditRecord::Decision {
+            policy_fingerprint: self.fingerprint.to_string(),
+            input: Box::new(incident),
+            decision: Box::new(d),
+        });
+        match (execute, action) {
+            (true, Some(action)) => self.execute(i, action, command, target, &c.incident_type, c.confidence, now),
+            _ => self.escalate(i, now),
+        }
+    }
+
+    fn escalate(&mut self, i: usize, now: Time) {
+        self.inc[i].escalations += 1;
+        if self.inc[i].human_engaged.is_none() {
+            self.inc[i].pages += 1;
+            self.engage(i, now);
+        }
+    }
+
+    fn engage(&mut self, i: usize, now: Time) {
+        self.inc[i].human_engaged = Some(now);
+        self.engine.schedule(now.saturating_add(self.human[i].engaged_to_fix()), Ev::HumanFix(i as u32));
+    }
+
+    // ----- the world-model executor --------------------------------------------------------
+
+    #[allow(clippy::too_many_arguments)]
+    fn execute(
+        &mut self,
+        i: usize,
+        action: Action,
+        command: String,
+        target: Option<u32>,
+        label: &str,
+        confidence: f64,
+        now: Time,
+    ) {
+        let svc = self.instances[i].service;
+        let spec = &self.s.services[svc];
+        let kind = action.kind();
+        let pre_severity = self.world.signals(svc, now).severity(spec.base_error_rate, spec.base_latency_ms);
+        let a = self.acts.len();
+        let prev_replicas = self.world.services[svc].desired;
+        let prev_revision = self.world.services[svc].history.last().copied();
+        self.acts.push(ActRun {
+            incident: i,
+            at: now,
+            action: action.clone(),
+            command,
+            classified_as: label.to_string(),
+            confidence,
+            correct: label == self.instances[i].cause.label(),
+            pre_severity,
+            prev_replicas,
+            prev_revision,
+            verified: None,
+            rolled_back: false,
+            harmed: false,
+            decision_id: Some(incident_id(self.s, self.rep, i)),
+            incident_type: label.to_string(),
+        });
+        self.inc[i].actions.push(a);
+
+        // What the action does to each cause on the service (the effects table).
+        let applied = self.world.apply_effects(svc, kind, &self.s.effects, self.instances[i].cause, now);
+        for (f, until, generation) in applied.mitigated {
+            self.engine.schedule(until, Ev::MitigationEnds(f as u32, generation));
+        }
+        for cause in applied.deactivated {
+            self.on_deactivate(svc, cause, now);
+        }
+        let worst_harm = applied.harm;
+        if let Some(error_rate) = worst_harm {
+            self.acts[a].harmed = true;
+            let mut inst = self.instances[i].clone();
+            inst.onset = now;
+            self.world.faults.push(Fault {
+                instance: inst,
+                state: FaultState::Active,
+                harm_of: Some(a),
+                harm_error_rate: error_rate,
+                incident: i,
+                mitigation_generation: 0,
+                activated: Some(now),
+            });
+        }
+
+        // The action's mechanics.
+        match &action {
+            Action::Restart => self.roll(svc, kind, now),
+            Action::Rollback | Action::HelmRollback { .. } => {
+                let s = &mut self.world.services[svc];
+                let to = match &action {
+                    Action::HelmRollback { revision: Some(r), .. } if s.history.contains(r) => Some(*r),
+                    _ if s.history.len() >= 2 => Some(s.history[s.history.len() - 2]),
+                    _ => None,
+                };
+                if let Some(to) = to {
+                    while s.history.last().is_some_and(|&r| r != to) {
+                        s.history.pop();
+                    }
+                    s.revision = to;
+                    self.roll(svc, kind, now);
+                }
+            }
+            Action::Scale { .. } => {
+                if let Some(t) = target {
+                    let started = self.world.scale_to(svc, t);
+                    self.pods_up_after(svc, &started, POD_STARTUP, now);
+                }
+            }
+            Action::CachePurge { .. } | Action::FeatureFlagDisable { .. } | Action::TrafficShift { .. } => {}
+        }
+
+        let window = self.policy.remediation(label).map_or(Duration::from_secs(300), |r| r.verification_window);
+        self.engine.schedule(now.saturating_add(window), Ev::VerifyEnd(a as u32));
+    }
+
+    /// A rolling replacement; a leak that is still active fills the new pods from scratch.
+    fn roll(&mut self, svc: usize, kind: &str, now: Time) {
+        let starting = self.world.roll_pods(svc);
+        let rollout = rollout_time(kind);
+        self.pods_up_after(svc, &starting, rollout, now);
+        self.world.services[svc].leak_generation += 1;
+        if let Some(oom) = self.leak_interval(svc) {
+            for p in 0..self.world.services[svc].pods.len() {
+                if self.world.services[svc].pods[p].state == PodState::Running {
+                    let d = oom.as_secs_f64() * self.rng.gen_range(0.9..1.1);
+                    self.schedule_oom(svc, p, Duration::from_secs_f64(d), now);
+                }
+            }
+        }
+    }
+
+    fn verify(&mut self, a: usize, now: Time) {
+        let i = self.acts[a].incident;
+        let svc = self.instances[i].service;
+        let spec = &self.s.services[svc];
+        let act = self.acts[a].clone();
+        let rem = self.policy.remediation(&act.incident_type);
+        let v = rem.map(|r| r.verify.clone()).unwrap_or_default();
+        let sig = self.world.signals(svc, now);
+        let rollout_end = act.at.saturating_add(rollout_time(act.action.kind()));
+        let mut checks = Vec::new();
+        if v.pods_ready {
+            checks.push(Check {
+                name: "pods_ready",
+                passed: sig.ready >= sig.desired && sig.pending == 0,
+                observed: format!("{}/{} Ready, {} Pending", sig.ready, sig.desired, sig.pending),
+                expected: "all desired pods Running and Ready".into(),
+            });
+        }
+        if v.no_new_restarts {
+            let last = self.world.services[svc].last_oom;
+            checks.push(Check {
+                name: "no_new_restarts",
+                passed: last.is_none_or(|t| t < rollout_end),
+                observed: last.filter(|t| *t >= rollout_end).map_or("none".into(), |t| format!("OOMKilled at {t}")),
+                expected: format!("no restarts after the rollout ended at {rollout_end}"),
+            });
+        }
+        let limit = v.max_error_rate_ratio * spec.base_error_rate;
+        checks.push(Check {
+            name: "error_rate",
+            passed: sig.error_rate <= limit + 1e-12,
+            observed: format!("{:.4}", sig.error_rate),
+            expected: format!(
+                "≤ {:.4} ({}× the pre-incident baseline {:.4})",
+                limit, v.max_error_rate_ratio, spec.base_error_rate
+            ),
+        });
+        if let Some(r) = v.max_latency_ratio {
+            checks.push(Check {
+                name: "latency",
+                passed: sig.latency_ms <= r * spec.base_latency_ms,
+                observed: format!("{:.0} ms", sig.latency_ms),
+                expected: format!("≤ {:.0} ms", r * spec.base_latency_ms),
+            });
+        }
+        let passed = checks.iter().all(|c| c.passed);
+        self.acts[a].verified = Some(passed);
+        let mut rolled_back = false;
+        let mut tripped = false;
+        if !passed {
+            let severity = sig.severity(spec.base_error_rate, spec.base_latency_ms);
+            if severity > act.pre_severity + 0.01 {
+                tripped = true;
+                self.pipeline.state_mut().trip_breaker(
+                    ServiceKey::new(&spec.namespace, &spec.name),
+                    format!("severity {:.3} after {} vs {:.3} before", severity, act.action.kind(), act.pre_severity),
+                );
+            }
+            if rem.is_some_and(|r| r.rollback_if_failed) && act.action.reversible() {
+                rolled_back = true;
+                self.undo(a, now);
+            }
+            self.escalate(i, now);
+        }
+        self.audit.push(AuditRecord::Verification {
+            policy_fingerprint: self.fingerprint.to_string(),
+            at: now,
+            id: act.decision_id.clone(),
+            service: spec.name.clone(),
+            namespace: spec.namespace.clone(),
+            incident_type: act.incident_type.clone(),
+            command: act.command.clone(),
+            passed,
+            checks,
+            rolled_back,
+            breaker_tripped: tripped,
+            escalate: !passed,
+        });
+    }
+
+    /// Undo a failed action where it can be undone: scale back, roll forward, and remove the
+    /// harm it caused.
+    fn undo(&mut self, a: usize, now: Time) {
+        self.acts[a].rolled_back = true;
+        let svc = self.instances[self.acts[a].incident].service;
+        match self.acts[a].action.clone() {
+            Action::Scale { .. } => {
+                let started = self.world.scale_to(svc, self.acts[a].prev_replicas);
+                self.pods_up_after(svc, &started, POD_STARTUP, now);
+            }
+            Action::Rollback | Action::HelmRollback { .. } => {
+                if let Some(rev) = self.acts[a].prev_revision {
+                    let s = &mut self.world.services[svc];
+                    if s.revision != rev {
+                        s.history.push(rev);
+                        s.revision = rev;
+                        let kind = self.acts[a].action.kind();
+                        self.roll(svc, kind, now);
+                    }
+                }
+            }
+            _ => {}
+        }
+        for f in self.world.faults.iter_mut() {
+            if f.harm_of == Some(a) && f.live() {
+                f.state = FaultState::Fixed;
+            }
+        }
+    }
+
+    // ----- people ------------------------------------------------------------------------
+
+    fn human_detect(&mut self, i: usize, now: Time) {
+        let inc = &self.inc[i];
+        if inc.recovered_at.is_some() || inc.human_engaged.is_some() {
+            return;
+        }
+        // Automation acted and the service looks healthy: a person glancing at it sees a
+        // recovery under way and leaves it (a relapse re-alerts and may page).
+        if !inc.actions.is_empty() && inc.healthy_since.is_some() {
+            return;
+        }
+        self.engage(i, now);
+    }
+
+    /// A person's fix: every cause and harm on the service is removed and the breaker reset.
+    fn human_fix(&mut self, i: usize, now: Time) {
+        let svc = self.instances[i].service;
+        let mut deactivated = Vec::new();
+        for f in self.world.faults.iter_mut() {
+            // What a person can see and fix: causes that have shown, and harms.
+            if f.instance.service == svc && f.live() && f.activated.is_some() {
+                if f.active() {
+                    deactivated.push(f.instance.cause);
+                }
+                f.state = FaultState::Fixed;
+                let j = f.incident;
+                if self.inc[j].onset.is_some()
+                    && self.inc[j].recovered_at.is_none()
+                    && self.inc[j].human_engaged.is_none()
+                {
+                    self.inc[j].human_engaged = Some(now);
+                }
+            }
+        }
+        for cause in deactivated {
+            self.on_deactivate(svc, cause, now);
+        }
+        // Pods stuck in back-off come back once the cause is gone.
+        for p in 0..self.world.services[svc].pods.len() {
+            if matches!(self.world.services[svc].pods[p].state, PodState::OomKilled | PodState::CrashLoopBackOff) {
+                let g = self.world.services[svc].pods[p].generation;
+                self.engine.schedule(now.saturating_add(CONTAINER_START), Ev::PodUp(svc as u16, p as u16, g));
+            }
+        }
+        let spec = &self.s.services[svc];
+        self.pipeline.state_mut().reset_breaker(&ServiceKey::new(&spec.namespace, &spec.name));
+    }
+
+    // ----- results -----------------------------------------------------------------------
+
+    fn result(&self, i: usize) -> ArmResult {
+        let inc = &self.inc[i];
+        let horizon = self.s.horizon();
+        let Some(onset) = inc.onset else {
+            return ArmResult {
+                outcome: Outcome::Prevented,
+                recovered_at: None,
+                ttr_seconds: 0.0,
+                impact: 0.0,
+                human_engaged_at: None,
+            };
+        };
+        let (outcome, end) = match inc.recovered_at {
+            None => (Outcome::Unresolved, horizon),
+            Some(r) => {
+                let human = inc.human_engaged.is_some_and(|h| h <= r);
+                let verified = inc.actions.iter().any(|&a| self.acts[a].verified == Some(true) && self.acts[a].at <= r);
+                let o = if human {
+                    Outcome::Human
+                } else if verified {
+                    Outcome::Automation
+                } else {
+                    Outcome::SelfResolved
+                };
+                (o, r)
+            }
+        };
+        ArmResult {
+            outcome,
+            recovered_at: inc.recovered_at,
+            ttr_seconds: end.since(onset).as_secs_f64(),
+            impact: inc.impact,
+            human_engaged_at: inc.human_engaged,
+        }
+    }
+
+    fn action_record(&self, a: usize) -> ActionRecord {
+        let x = &self.acts[a];
+        ActionRecord {
+            at: x.at,
+            kind: x.action.kind(),
+            command: x.command.clone(),
+            classified_as: x.classified_as.clone(),
+            confidence: x.confidence,
+            correct: x.correct,
+            verified: x.verified,
+            rolled_back: x.rolled_back,
+            harmed: x.harmed,
+        }
+    }
+}

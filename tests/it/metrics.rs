@@ -1,0 +1,180 @@
+//! One test per metric on hand-built incidents, the right answer worked out in each comment.
+
+use understudy::clock::Time;
+use understudy::metrics::{Rate, compute};
+use understudy::sim::model::Cause;
+use understudy::sim::{ActionRecord, ArmResult, IncidentRecord, Outcome};
+
+const MIN: i64 = 60_000_000_000;
+
+fn arm(outcome: Outcome, ttr_min: f64, impact: f64) -> ArmResult {
+    ArmResult { outcome, recovered_at: None, ttr_seconds: ttr_min * 60.0, impact, human_engaged_at: None }
+}
+
+fn action(at_min: i64, correct: bool, verified: Option<bool>, harmed: bool) -> ActionRecord {
+    ActionRecord {
+        at: Time(at_min * MIN),
+        kind: "restart",
+        command: "kubectl rollout restart deployment/payment-api -n prod".into(),
+        classified_as: if correct { "memory-leak".into() } else { "cpu-spike".into() },
+        confidence: 0.95,
+        correct,
+        verified,
+        rolled_back: false,
+        harmed,
+    }
+}
+
+fn incident(id: &str, auto: ArmResult, base: ArmResult, actions: Vec<ActionRecord>) -> IncidentRecord {
+    IncidentRecord {
+        scenario: "hand".into(),
+        replication: 0,
+        id: id.into(),
+        service: "payment-api".into(),
+        namespace: "prod".into(),
+        truth: Cause::MemoryLeak,
+        onset: Time(0),
+        classifications: vec![("memory-leak".into(), 0.95)],
+        decisions: vec![],
+        actions,
+        escalations: 0,
+        pages: 0,
+        automation: auto,
+        baseline: base,
+    }
+}
+
+/// Four incidents:
+/// - A: automation recovered in 5 min (one passing restart); people alone took 50 min.
+/// - B: a restart failed verification, a person fixed it at 40 min; people alone: 40 min.
+/// - C: three restarts at 0, 20 and 50 min (a loop), the second on a wrong label; a person
+///   fixed it at 70 min; people alone 60 min; impact 300 vs 200.
+/// - D: no action, recovered by itself at 10 min in both arms.
+fn four() -> Vec<IncidentRecord> {
+    vec![
+        incident(
+            "A",
+            arm(Outcome::Automation, 5.0, 10.0),
+            arm(Outcome::Human, 50.0, 100.0),
+            vec![action(1, true, Some(true), false)],
+        ),
+        incident(
+            "B",
+            arm(Outcome::Human, 40.0, 80.0),
+            arm(Outcome::Human, 40.0, 80.0),
+            vec![action(2, true, Some(false), false)],
+        ),
+        incident(
+            "C",
+            arm(Outcome::Human, 70.0, 300.0),
+            arm(Outcome::Human, 60.0, 200.0),
+            vec![
+                action(0, true, Some(true), false),
+                action(20, false, Some(true), false),
+                action(50, true, Some(false), false),
+            ],
+        ),
+        incident("D", arm(Outcome::SelfResolved, 10.0, 5.0), arm(Outcome::SelfResolved, 10.0, 5.0), vec![]),
+    ]
+}
+
+fn metrics() -> understudy::metrics::Metrics {
+    let v = four();
+    let refs: Vec<&IncidentRecord> = v.iter().collect();
+    compute(&refs, 1)
+}
+
+#[test]
+fn automated_recovery_rate_counts_only_automation_outcomes() {
+    // Only A: 1 of 4.
+    let m = metrics();
+    assert_eq!((m.automated_recovery_rate.numerator, m.automated_recovery_rate.denominator), (1, 4));
+    assert_eq!(m.automated_recovery_rate.value, 0.25);
+}
+
+#[test]
+fn verification_pass_rate_is_over_actions_with_a_verdict() {
+    // Verdicts: A pass; B fail; C pass, pass, fail → 3 of 5.
+    let m = metrics();
+    assert_eq!((m.verification_pass_rate.numerator, m.verification_pass_rate.denominator), (3, 5));
+    assert_eq!(m.verification_pass_rate.value, 0.6);
+}
+
+#[test]
+fn mttr_means_medians_and_reduction() {
+    // Automation: 5, 40, 70, 10 min → mean 31.25 min = 1875 s; sorted 5, 10, 40, 70, median
+    // at index round(1.5) = 2 → 40 min = 2400 s. People: 50, 40, 60, 10 → mean 40 min = 2400 s.
+    // Reduction = 1 − 1875 / 2400 = 0.21875 → 0.2188.
+    let m = metrics();
+    assert_eq!(m.mttr_seconds.automation.mean, 1875.0);
+    assert_eq!(m.mttr_seconds.automation.median, 2400.0);
+    assert_eq!(m.mttr_seconds.baseline.mean, 2400.0);
+    assert_eq!(m.mttr_reduction.value, 0.2188);
+    assert!(m.mttr_reduction.ci95[0] <= 0.2188 && 0.2188 <= m.mttr_reduction.ci95[1]);
+}
+
+#[test]
+fn made_worse_needs_a_material_excess_or_harm() {
+    // C: 300 > 200 × 1.1 + 30 = 250 → worse. B: equal → not. 1 of 4.
+    let m = metrics();
+    assert_eq!(m.made_worse.numerator, 1);
+    // A harmed action counts even when impact is lower.
+    let mut v = four();
+    v[0].actions[0].harmed = true;
+    let refs: Vec<&IncidentRecord> = v.iter().collect();
+    assert_eq!(compute(&refs, 1).made_worse.numerator, 2);
+}
+
+#[test]
+fn loops_need_three_actions_within_an_hour() {
+    // C: actions at 0, 20 and 50 min → within 60 min → one loop.
+    assert_eq!(metrics().loops, 1);
+    // Spread the third to 61 min: 0 → 61 is more than an hour → no loop.
+    let mut v = four();
+    v[2].actions[2].at = Time(61 * MIN);
+    let refs: Vec<&IncidentRecord> = v.iter().collect();
+    assert_eq!(compute(&refs, 1).loops, 0);
+}
+
+#[test]
+fn false_confidence_counts_executed_actions_on_wrong_labels() {
+    // C's second restart ran on "cpu-spike" for a memory leak: 1.
+    let m = metrics();
+    assert_eq!(m.false_confidence_actions, 1);
+    assert_eq!(m.actions, 5);
+}
+
+#[test]
+fn escalations_and_pages_add_up_per_incident() {
+    let mut v = four();
+    v[1].escalations = 3;
+    v[1].pages = 1;
+    v[2].escalations = 2;
+    v[2].pages = 1;
+    let refs: Vec<&IncidentRecord> = v.iter().collect();
+    let m = compute(&refs, 1);
+    assert_eq!((m.escalations, m.pages), (5, 2));
+}
+
+#[test]
+fn calibration_of_four_classifications() {
+    // Confidences 0.95 (right), 0.95 (right), 0.95 (right), 0.95 (wrong: D's truth changed to
+    // cpu-spike). One bin [0.9, 1.0): mean confidence 0.95, accuracy 0.75, ECE = 0.2.
+    // Brier = (3 × 0.05² + 0.95²) / 4 = (0.0075 + 0.9025) / 4 = 0.2275.
+    let mut v = four();
+    v[3].truth = Cause::CpuSpike;
+    let refs: Vec<&IncidentRecord> = v.iter().collect();
+    let c = compute(&refs, 1).calibration;
+    assert_eq!(c.classifications, 4);
+    assert_eq!(c.ece, 0.2);
+    assert_eq!(c.brier, 0.2275);
+    assert_eq!(c.bins[9].count, 4);
+}
+
+#[test]
+fn a_rate_on_a_tiny_sample_has_the_wilson_interval() {
+    // 1 of 4, z = 1.96: centre = (0.25 + 0.4802) / 1.9604 = 0.37247, half = 1.96 / 1.9604 ×
+    // sqrt(0.046875 + 0.060025) = 0.99980 × 0.32696 = 0.32689 → [0.0456, 0.6994].
+    let r = Rate::new(1, 4);
+    assert_eq!(r.ci95, [0.0456, 0.6994]);
+}
