@@ -259,7 +259,7 @@ pub fn assumptions() -> Vec<&'static str> {
         "Delays are log-normal, fitted to a median and a 90th percentile.",
         "A page reaches a person at once; a person paged skips detection.",
         "In the automation arm people still notice an incident on their own after their detection delay if automation has not recovered it.",
-        "A person's fix removes every cause and every harm on the service and resets its breaker.",
+        "A person's fix removes every cause and every harm on the service and resets its breaker; for legitimate traffic it adds pods to run at 60% busy and lets the surge run its course.",
         "Harmful actions add 5% errors until a person undoes them.",
         "Rolling update: a quarter of the pods are unavailable for the rollout (restart 60 s, rollback 90 s); new pods are ready 30 s after scheduling.",
         "Recovery is lasting when the service stays healthy for 30 min; MTTR runs from onset to the start of that healthy period.",

@@ -785,12 +785,28 @@ impl<'a> Arm<'a> {
     }
 
     /// A person's fix: every cause and harm on the service is removed and the breaker reset.
+    /// Legitimate load cannot be removed: for a surge the person adds capacity instead (enough
+    /// pods to run at 60% busy, within quota) and the surge runs its course.
     fn human_fix(&mut self, i: usize, now: Time) {
         let svc = self.instances[i].service;
+        let surging =
+            self.world.active_faults(svc).any(|f| f.instance.cause == Cause::TrafficSurge && f.harm_of.is_none());
+        if surging {
+            let sig = self.world.signals(svc, now);
+            let spec = &self.s.services[svc];
+            let need = (sig.load_rps / (spec.rps_per_pod * 0.6)).ceil() as u32;
+            if need > self.world.services[svc].desired {
+                let started = self.world.scale_to(svc, need);
+                self.pods_up_after(svc, &started, POD_STARTUP, now);
+            }
+        }
         let mut deactivated = Vec::new();
         for f in self.world.faults.iter_mut() {
             // What a person can see and fix: causes that have shown, and harms.
             if f.instance.service == svc && f.live() && f.activated.is_some() {
+                if f.instance.cause == Cause::TrafficSurge && f.harm_of.is_none() {
+                    continue;
+                }
                 if f.active() {
                     deactivated.push(f.instance.cause);
                 }
