@@ -19,7 +19,7 @@ use super::{EXIT_BAD_INPUT, EXIT_OK};
 ///
 /// Runs each scenario's incidents twice per replication, with the same random draws: once
 /// through the classifier, the policy and its guardrails against a world where actions have
-/// effects, and once with people only. Writes report.json, incidents.csv, decisions.jsonl and
+/// effects, and once with people only. Writes index.html, report.json, incidents.csv, decisions.jsonl and
 /// report.md to --out, and prints a summary. Same inputs and seed give byte-identical reports.
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -38,6 +38,9 @@ pub struct Args {
     /// Output folder.
     #[arg(long, default_value = "reports/latest", value_name = "DIR")]
     out: PathBuf,
+    /// Replications per point of the threshold sweep (0 skips the sweep).
+    #[arg(long, default_value_t = 5)]
+    sweep_replications: u32,
 }
 
 /// Every scenario file in `dir`, by name.
@@ -134,7 +137,15 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             .collect(),
         assumptions,
     };
-    let written = report::write_all(&args.out, &eval, &prov, &incidents, sim::audit_records(&reps))?;
+    let just: Vec<Scenario> = scenarios.iter().map(|(_, s)| s.clone()).collect();
+    let curves = if args.sweep_replications == 0 {
+        Vec::new()
+    } else {
+        understudy::sweep::thresholds(&just, &policy, args.seed, args.sweep_replications.min(args.replications))
+    };
+    let phases = metrics::phase::recommend(&policy, &eval);
+    let bundle = report::Bundle { eval: &eval, prov: &prov, incidents: &incidents, curves: &curves, phases: &phases };
+    let written = report::write_all(&args.out, &bundle, sim::audit_records(&reps))?;
     print!("{}", report::summary_table(&eval));
     println!(
         "\n{} incidents in {} replication(s) of {} scenario(s), {:.1}s. Wrote:",

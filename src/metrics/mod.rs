@@ -15,6 +15,8 @@ use statrs::distribution::{ContinuousCDF, Normal};
 
 use crate::sim::{IncidentRecord, Outcome};
 
+pub mod phase;
+
 /// Bootstrap resamples for the MTTR reduction interval.
 pub const BOOTSTRAP_RESAMPLES: usize = 2000;
 
@@ -138,6 +140,8 @@ pub struct Metrics {
     pub escalations: usize,
     /// Escalations that brought a person in (no one was engaged yet).
     pub pages: usize,
+    /// Causes that came back after a recovery (mitigated, not fixed).
+    pub relapses: usize,
     /// Incidents still open at the end of the run, per arm (their MTTR is censored).
     pub unresolved: BTreeMap<&'static str, usize>,
     pub outcomes: BTreeMap<&'static str, BTreeMap<&'static str, usize>>,
@@ -176,6 +180,7 @@ pub fn compute(incidents: &[&IncidentRecord], seed: u64) -> Metrics {
         actions: incidents.iter().map(|i| i.actions.len()).sum(),
         escalations: incidents.iter().map(|i| i.escalations as usize).sum(),
         pages: incidents.iter().map(|i| i.pages as usize).sum(),
+        relapses: incidents.iter().map(|i| i.relapses as usize).sum(),
         unresolved,
         outcomes,
         calibration: calibration(incidents),
@@ -288,6 +293,26 @@ pub struct Evaluation {
     pub overall: Metrics,
     pub per_type: BTreeMap<&'static str, Metrics>,
     pub per_scenario: BTreeMap<String, ScenarioMetrics>,
+    /// Actions by the label they were executed on (what a policy entry did).
+    pub per_label: BTreeMap<String, LabelStats>,
+    /// Classifications: true cause → label → count.
+    pub confusion: BTreeMap<&'static str, BTreeMap<String, usize>>,
+    /// Calibration per label the classifier gave (as the policy sees it).
+    pub calibration_by_label: BTreeMap<String, Calibration>,
+}
+
+/// What the actions executed on one label did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct LabelStats {
+    pub actions: usize,
+    /// Executed on a wrong classification.
+    pub wrong: usize,
+    pub verified: usize,
+    pub passed: usize,
+    /// Added harm.
+    pub harmed: usize,
+    /// wrong / actions.
+    pub false_confidence_share: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -303,6 +328,26 @@ pub fn evaluate(records: &[IncidentRecord], seed: u64) -> Evaluation {
     for r in records {
         by_scenario.entry(r.scenario.clone()).or_default().push(r);
     }
+    let mut per_label: BTreeMap<String, LabelStats> = BTreeMap::new();
+    let mut confusion: BTreeMap<&'static str, BTreeMap<String, usize>> = BTreeMap::new();
+    let mut by_label: BTreeMap<String, Vec<(f64, bool)>> = BTreeMap::new();
+    for r in records {
+        for a in &r.actions {
+            let e = per_label.entry(a.classified_as.clone()).or_default();
+            e.actions += 1;
+            e.wrong += usize::from(!a.correct);
+            e.verified += usize::from(a.verified.is_some());
+            e.passed += usize::from(a.verified == Some(true));
+            e.harmed += usize::from(a.harmed);
+        }
+        for (label, c) in &r.classifications {
+            *confusion.entry(r.truth.label()).or_default().entry(label.clone()).or_default() += 1;
+            by_label.entry(label.clone()).or_default().push((*c, label == r.truth.label()));
+        }
+    }
+    for e in per_label.values_mut() {
+        e.false_confidence_share = r4(if e.actions > 0 { e.wrong as f64 / e.actions as f64 } else { 0.0 });
+    }
     Evaluation {
         overall: compute(&all, seed),
         per_type: per_type(&all, seed),
@@ -310,11 +355,14 @@ pub fn evaluate(records: &[IncidentRecord], seed: u64) -> Evaluation {
             .into_iter()
             .map(|(k, v)| (k, ScenarioMetrics { metrics: compute(&v, seed), per_type: per_type(&v, seed) }))
             .collect(),
+        per_label,
+        confusion,
+        calibration_by_label: by_label.into_iter().map(|(k, v)| (k, calibration_of(&v))).collect(),
     }
 }
 
 /// What each metric means, printed in every report.
-pub const DEFINITIONS: [(&str, &str); 12] = [
+pub const DEFINITIONS: [(&str, &str); 13] = [
     ("incident", "one fault episode on one service (a campaign counts as a traffic-surge episode), seen by both arms"),
     (
         "automated_recovery_rate",
@@ -337,6 +385,10 @@ pub const DEFINITIONS: [(&str, &str); 12] = [
     ("false_confidence_actions", "executed actions (at or above threshold) whose classification was wrong"),
     ("escalations", "decisions that escalated plus failed verifications"),
     ("pages", "escalations that brought a person in (nobody was engaged on the incident yet)"),
+    (
+        "relapses",
+        "times a mitigated cause came back after recovery; the incident reopens and its impact counts against automation",
+    ),
     (
         "calibration",
         "classifier confidence vs correctness over every classification: 10 bins, expected calibration error, Brier score",

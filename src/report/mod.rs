@@ -12,8 +12,22 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::audit::AuditRecord;
+use crate::metrics::phase::Recommendation;
 use crate::metrics::{DEFINITIONS, Evaluation, Metrics, r1};
 use crate::sim::IncidentRecord;
+use crate::sweep::ThresholdCurve;
+
+pub mod charts;
+pub mod html;
+
+/// Everything a report is made of.
+pub struct Bundle<'a> {
+    pub eval: &'a Evaluation,
+    pub prov: &'a Provenance,
+    pub incidents: &'a [IncidentRecord],
+    pub curves: &'a [ThresholdCurve],
+    pub phases: &'a std::collections::BTreeMap<String, Recommendation>,
+}
 
 /// Where a run came from: enough to reproduce it byte for byte.
 #[derive(Debug, Clone, Serialize)]
@@ -42,6 +56,11 @@ struct ReportJson<'a> {
     metrics: &'a Metrics,
     per_type: &'a std::collections::BTreeMap<&'static str, Metrics>,
     per_scenario: &'a std::collections::BTreeMap<String, crate::metrics::ScenarioMetrics>,
+    per_label: &'a std::collections::BTreeMap<String, crate::metrics::LabelStats>,
+    confusion: &'a std::collections::BTreeMap<&'static str, std::collections::BTreeMap<String, usize>>,
+    calibration_by_label: &'a std::collections::BTreeMap<String, crate::metrics::Calibration>,
+    thresholds: &'a [ThresholdCurve],
+    phases: &'a std::collections::BTreeMap<String, Recommendation>,
     definitions: std::collections::BTreeMap<&'static str, &'static str>,
 }
 
@@ -59,12 +78,18 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ReportError + '_ {
 }
 
 /// The JSON report, pretty-printed, ending in a newline.
-pub fn report_json(eval: &Evaluation, prov: &Provenance) -> String {
+pub fn report_json(b: &Bundle<'_>) -> String {
+    let eval = b.eval;
     let r = ReportJson {
-        provenance: prov,
+        provenance: b.prov,
         metrics: &eval.overall,
         per_type: &eval.per_type,
         per_scenario: &eval.per_scenario,
+        per_label: &eval.per_label,
+        confusion: &eval.confusion,
+        calibration_by_label: &eval.calibration_by_label,
+        thresholds: b.curves,
+        phases: b.phases,
         definitions: DEFINITIONS.into_iter().collect(),
     };
     let mut s = serde_json::to_string_pretty(&r).expect("report serializes");
@@ -75,14 +100,13 @@ pub fn report_json(eval: &Evaluation, prov: &Provenance) -> String {
 /// Write every report file into `dir` (created if needed). Returns the paths written.
 pub fn write_all<'a>(
     dir: &Path,
-    eval: &Evaluation,
-    prov: &Provenance,
-    incidents: &[IncidentRecord],
+    b: &Bundle<'_>,
     audit: impl Iterator<Item = &'a AuditRecord>,
 ) -> Result<Vec<PathBuf>, ReportError> {
+    let incidents = b.incidents;
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let json = dir.join("report.json");
-    std::fs::write(&json, report_json(eval, prov)).map_err(io(&json))?;
+    std::fs::write(&json, report_json(b)).map_err(io(&json))?;
 
     let csv_path = dir.join("incidents.csv");
     write_csv(&csv_path, incidents)?;
@@ -100,8 +124,10 @@ pub fn write_all<'a>(
     }
 
     let md = dir.join("report.md");
-    std::fs::write(&md, markdown(eval, prov)).map_err(io(&md))?;
-    Ok(vec![json, csv_path, jsonl, md])
+    std::fs::write(&md, markdown(b)).map_err(io(&md))?;
+    let page = dir.join("index.html");
+    std::fs::write(&page, html::page(b.eval, b.prov, incidents, b.curves, b.phases)).map_err(io(&page))?;
+    Ok(vec![page, json, csv_path, jsonl, md])
 }
 
 fn write_csv(path: &Path, incidents: &[IncidentRecord]) -> Result<(), ReportError> {
@@ -131,6 +157,7 @@ fn write_csv(path: &Path, incidents: &[IncidentRecord]) -> Result<(), ReportErro
         "false_confidence_actions",
         "escalations",
         "pages",
+        "relapses",
     ])
     .map_err(err)?;
     for i in incidents {
@@ -171,6 +198,7 @@ fn write_csv(path: &Path, incidents: &[IncidentRecord]) -> Result<(), ReportErro
             i.false_confidence_actions().to_string(),
             i.escalations.to_string(),
             i.pages.to_string(),
+            i.relapses.to_string(),
         ])
         .map_err(err)?;
     }
@@ -207,11 +235,14 @@ fn headline_row(name: &str, m: &Metrics) -> String {
 
 const HEADLINE_HEADER: &str = "| | incidents | automated recovery [95% CI] | verification pass | MTTR with automation | MTTR people only | MTTR reduction [95% CI] | made worse | loops | false confidence |\n|---|---|---|---|---|---|---|---|---|---|";
 
-/// The Markdown report.
-pub fn markdown(eval: &Evaluation, prov: &Provenance) -> String {
+/// The Markdown report: the same content as index.html, in text.
+pub fn markdown(b: &Bundle<'_>) -> String {
+    let (eval, prov) = (b.eval, b.prov);
     let mut s = String::new();
     let m = &eval.overall;
     let _ = writeln!(s, "# understudy simulation report\n");
+    let (verdict, _) = html::verdict(b.phases, m);
+    let _ = writeln!(s, "**Verdict.** {verdict}\n");
     let _ = writeln!(
         s,
         "Policy `{}` ({}), seed {}, {} replication(s) of {} scenario(s). Same inputs and seed give the same bytes.\n",
@@ -275,8 +306,76 @@ pub fn markdown(eval: &Evaluation, prov: &Provenance) -> String {
         mins(m.mttr_seconds.automation.p90),
         mins(m.mttr_seconds.baseline.p90)
     );
+    let _ = writeln!(s, "## Phase per incident type\n");
+    let _ = writeln!(s, "| incident type | recommended phase | why |\n|---|---|---|");
+    for (t, r) in b.phases {
+        let _ = writeln!(s, "| {t} | {} | {} |", r.phase.as_str(), r.reasons.join("; "));
+    }
+    let _ = writeln!(s, "\n## Thresholds\n");
+    let _ = writeln!(
+        s,
+        "| incident type | threshold | automated recovery | made worse | actions on label | wrong label |\n|---|---|---|---|---|---|"
+    );
+    for c in b.curves {
+        for p in &c.points {
+            let mark = if (p.threshold - c.current).abs() < 1e-9 { " (policy)" } else { "" };
+            let sup = if c.supported.is_some_and(|x| (x - p.threshold).abs() < 1e-9) { " (supported)" } else { "" };
+            let _ = writeln!(
+                s,
+                "| {} | {:.2}{mark}{sup} | {} | {} | {} | {} |",
+                c.incident_type,
+                p.threshold,
+                pct(p.automated_recovery_rate),
+                p.made_worse,
+                p.actions,
+                pct(p.false_confidence_share)
+            );
+        }
+    }
+    let _ = writeln!(s, "\n## Worst incidents\n");
+    for i in html::worst(b.incidents, 6) {
+        let acts: Vec<String> = i
+            .actions
+            .iter()
+            .map(|a| {
+                let v = match a.verified {
+                    Some(true) => "passed",
+                    Some(false) => "failed",
+                    None => "pending",
+                };
+                format!(
+                    "{} at +{:.1} min on `{}` {:.2} (verification {v})",
+                    a.kind,
+                    (a.at.nanos() - i.onset.nanos()) as f64 / 60e9,
+                    a.classified_as,
+                    a.confidence
+                )
+            })
+            .collect();
+        let _ = writeln!(
+            s,
+            "- `{}` {} on {}: {} with automation vs {} people only; made worse: {}; {}",
+            i.id,
+            i.truth,
+            i.service,
+            mins(i.automation.ttr_seconds),
+            mins(i.baseline.ttr_seconds),
+            i.made_worse(),
+            if acts.is_empty() { "no action".to_string() } else { acts.join("; ") }
+        );
+    }
+    let _ = writeln!(s, "\n## Confusion matrix (rows: true cause, columns: label)\n");
+    let mut labels: Vec<&String> = eval.confusion.values().flat_map(|r| r.keys()).collect();
+    labels.sort();
+    labels.dedup();
+    let _ = writeln!(s, "| truth \\ label | {} |", labels.iter().map(|l| l.as_str()).collect::<Vec<_>>().join(" | "));
+    let _ = writeln!(s, "|---|{}", "---|".repeat(labels.len()));
+    for (t, row) in &eval.confusion {
+        let cells: Vec<String> = labels.iter().map(|l| row.get(*l).copied().unwrap_or(0).to_string()).collect();
+        let _ = writeln!(s, "| {t} | {} |", cells.join(" | "));
+    }
     let c = &m.calibration;
-    let _ = writeln!(s, "## Classifier calibration\n");
+    let _ = writeln!(s, "\n## Classifier calibration\n");
     let _ = writeln!(s, "{} classifications; ECE {:.4}; Brier score {:.4}.\n", c.classifications, c.ece, c.brier);
     let _ = writeln!(s, "| confidence | count | mean confidence | accuracy |\n|---|---|---|---|");
     for b in c.bins.iter().filter(|b| b.count > 0) {

@@ -80,6 +80,8 @@ pub struct ActionRecord {
     pub correct: bool,
     /// `None` if the run ended inside the verification window.
     pub verified: Option<bool>,
+    /// When the verification window ended.
+    pub verified_at: Option<Time>,
     pub rolled_back: bool,
     /// The action added harm (an effect of `worse`).
     pub harmed: bool,
@@ -103,6 +105,9 @@ pub struct IncidentRecord {
     pub actions: Vec<ActionRecord>,
     pub escalations: u32,
     pub pages: u32,
+    /// Times the cause came back after a recovery (a mitigation wore off). Their impact is
+    /// part of the automation arm's impact.
+    pub relapses: u32,
     pub automation: ArmResult,
     pub baseline: ArmResult,
 }

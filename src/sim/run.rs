@@ -83,7 +83,17 @@ struct IncRun {
     human_engaged: Option<Time>,
     healthy_since: Option<Time>,
     recovered_at: Option<Time>,
+    /// The cause came back after recovery and is showing again.
+    relapsed: bool,
+    relapses: u32,
     impact: f64,
+}
+
+impl IncRun {
+    /// Showing symptoms and not (or no longer) recovered.
+    fn is_open(&self) -> bool {
+        self.onset.is_some() && (self.recovered_at.is_none() || self.relapsed)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -99,6 +109,7 @@ struct ActRun {
     prev_replicas: u32,
     prev_revision: Option<u32>,
     verified: Option<bool>,
+    verified_at: Option<Time>,
     rolled_back: bool,
     harmed: bool,
     decision_id: Option<String>,
@@ -174,6 +185,7 @@ pub fn run_replication(scenario: &Scenario, policy: &Policy, seed: u64, rep: u32
                 actions: a.actions.iter().map(|&k| auto.action_record(k)).collect(),
                 escalations: a.escalations,
                 pages: a.pages,
+                relapses: a.relapses,
                 automation: auto.result(i),
                 baseline: people.result(i),
             }
@@ -362,9 +374,18 @@ impl<'a> Arm<'a> {
         if !matches!(x.state, FaultState::Mitigated { .. }) || x.mitigation_generation != generation {
             return;
         }
-        let (svc, cause) = (x.instance.service, x.instance.cause);
+        let (svc, cause, i) = (x.instance.service, x.instance.cause, x.incident);
         self.world.faults[f].state = FaultState::Active;
         self.on_activate(f, svc, cause, now, false);
+        let inc = &mut self.inc[i];
+        if inc.recovered_at.is_some() && !inc.relapsed && self.world.faults[f].harm_of.is_none() {
+            inc.relapsed = true;
+            inc.relapses += 1;
+            inc.healthy_since = None;
+            if inc.human_engaged.is_none() {
+                self.engine.schedule(now.saturating_add(self.human[i].detect), Ev::HumanDetect(i as u32));
+            }
+        }
     }
 
     // ----- pods --------------------------------------------------------------------------
@@ -432,20 +453,20 @@ impl<'a> Arm<'a> {
 
             // Every open incident on the service carries the service's degradation while it is
             // open (the same rule in both arms, so the paired comparison is fair).
-            let open: Vec<usize> = (0..self.inc.len())
-                .filter(|&i| {
-                    self.instances[i].service == svc
-                        && self.inc[i].onset.is_some()
-                        && self.inc[i].recovered_at.is_none()
-                })
-                .collect();
+            // A relapse (a mitigated cause back after recovery) reopens its incident: its impact
+            // counts against the automation that only hid the cause.
+            let open: Vec<usize> =
+                (0..self.inc.len()).filter(|&i| self.instances[i].service == svc && self.inc[i].is_open()).collect();
             for &i in &open {
                 let inc = &mut self.inc[i];
                 inc.impact += severity * tick_s;
                 if healthy {
                     let since = *inc.healthy_since.get_or_insert(now);
                     if now.since(since) >= LASTING {
-                        inc.recovered_at = Some(since);
+                        if inc.recovered_at.is_none() {
+                            inc.recovered_at = Some(since);
+                        }
+                        inc.relapsed = false;
                     }
                 } else {
                     inc.healthy_since = None;
@@ -492,7 +513,7 @@ impl<'a> Arm<'a> {
     // ----- the pipeline ------------------------------------------------------------------
 
     fn decide(&mut self, i: usize, signal: usize, now: Time) {
-        if self.inc[i].recovered_at.is_some() {
+        if !self.inc[i].is_open() {
             return;
         }
         let f = &self.instances[i];
@@ -581,6 +602,7 @@ impl<'a> Arm<'a> {
             prev_replicas,
             prev_revision,
             verified: None,
+            verified_at: None,
             rolled_back: false,
             harmed: false,
             decision_id: Some(incident_id(self.s, self.rep, i)),
@@ -706,6 +728,7 @@ impl<'a> Arm<'a> {
         }
         let passed = checks.iter().all(|c| c.passed);
         self.acts[a].verified = Some(passed);
+        self.acts[a].verified_at = Some(now);
         let mut rolled_back = false;
         let mut tripped = false;
         if !passed {
@@ -773,7 +796,7 @@ impl<'a> Arm<'a> {
 
     fn human_detect(&mut self, i: usize, now: Time) {
         let inc = &self.inc[i];
-        if inc.recovered_at.is_some() || inc.human_engaged.is_some() {
+        if !inc.is_open() || inc.human_engaged.is_some() {
             return;
         }
         // Automation acted and the service looks healthy: a person glancing at it sees a
@@ -882,6 +905,7 @@ impl<'a> Arm<'a> {
             confidence: x.confidence,
             correct: x.correct,
             verified: x.verified,
+            verified_at: x.verified_at,
             rolled_back: x.rolled_back,
             harmed: x.harmed,
         }

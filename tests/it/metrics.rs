@@ -20,6 +20,7 @@ fn action(at_min: i64, correct: bool, verified: Option<bool>, harmed: bool) -> A
         confidence: 0.95,
         correct,
         verified,
+        verified_at: None,
         rolled_back: false,
         harmed,
     }
@@ -39,6 +40,7 @@ fn incident(id: &str, auto: ArmResult, base: ArmResult, actions: Vec<ActionRecor
         actions,
         escalations: 0,
         pages: 0,
+        relapses: 0,
         automation: auto,
         baseline: base,
     }

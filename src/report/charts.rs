@@ -1,0 +1,194 @@
+//! Charts as inline SVG strings, drawn with plotters. Each function takes numbers the metrics
+//! module computed and returns a self-contained `<svg>`; none computes a metric.
+
+use plotters::prelude::*;
+
+use crate::clock::Time;
+use crate::metrics::Calibration;
+use crate::sim::IncidentRecord;
+use crate::sweep::ThresholdCurve;
+
+const AUTO: RGBColor = RGBColor(31, 119, 180);
+const PEOPLE: RGBColor = RGBColor(150, 150, 150);
+const BAD: RGBColor = RGBColor(214, 39, 40);
+const GOOD: RGBColor = RGBColor(44, 160, 44);
+const WARN: RGBColor = RGBColor(255, 127, 14);
+
+type Res = Result<(), Box<dyn std::error::Error>>;
+
+fn svg(w: u32, h: u32, draw: impl FnOnce(DrawingArea<SVGBackend<'_>, plotters::coord::Shift>) -> Res) -> String {
+    let mut buf = String::new();
+    {
+        let root = SVGBackend::with_string(&mut buf, (w, h)).into_drawing_area();
+        if let Err(e) =
+            root.fill(&WHITE).map_err(|e| e.to_string()).and_then(|_| draw(root.clone()).map_err(|e| e.to_string()))
+        {
+            return format!("<p>chart unavailable: {e}</p>");
+        }
+        let _ = root.present();
+    }
+    buf
+}
+
+/// Times to recovery (minutes) with automation and people only, as two histograms on the
+/// same axes, side by side.
+pub fn mttr_histograms(auto_s: &[f64], base_s: &[f64]) -> String {
+    let to_min = |v: &[f64]| v.iter().map(|s| s / 60.0).collect::<Vec<f64>>();
+    let (a, b) = (to_min(auto_s), to_min(base_s));
+    let mut all: Vec<f64> = a.iter().chain(b.iter()).copied().collect();
+    all.sort_by(f64::total_cmp);
+    // Cut the axis at the 99th percentile so one long tail does not flatten the rest.
+    let max = all.get(((all.len().max(1) - 1) as f64 * 0.99) as usize).copied().unwrap_or(60.0).max(10.0);
+    let bins = 24usize;
+    let width = max / bins as f64;
+    let hist = |v: &[f64]| {
+        let mut h = vec![0usize; bins];
+        for x in v {
+            h[((x / width) as usize).min(bins - 1)] += 1;
+        }
+        h
+    };
+    let (ha, hb) = (hist(&a), hist(&b));
+    let top = ha.iter().chain(hb.iter()).copied().max().unwrap_or(1).max(1) as f64 * 1.1;
+    svg(900, 320, |root| {
+        let (left, right) = root.split_horizontally(450);
+        for (area, h, color, title) in [(left, &ha, AUTO, "with automation"), (right, &hb, PEOPLE, "people only")] {
+            let mut c = ChartBuilder::on(&area)
+                .caption(format!("Time to recovery, {title}"), ("sans-serif", 16))
+                .margin(10)
+                .x_label_area_size(35)
+                .y_label_area_size(45)
+                .build_cartesian_2d(0f64..max, 0f64..top)?;
+            c.configure_mesh().x_desc("minutes from onset").y_desc("incidents").disable_x_mesh().draw()?;
+            c.draw_series(h.iter().enumerate().map(|(k, &n)| {
+                let x0 = k as f64 * width;
+                Rectangle::new([(x0, 0.0), (x0 + width * 0.92, n as f64)], color.filled())
+            }))?;
+        }
+        Ok(())
+    })
+}
+
+/// Reliability diagram: accuracy against mean confidence per bin, with the diagonal of
+/// perfect calibration; dot size follows the bin's count.
+pub fn reliability(c: &Calibration) -> String {
+    svg(440, 400, |root| {
+        let mut ch = ChartBuilder::on(&root)
+            .caption(format!("Reliability (ECE {:.3}, Brier {:.3})", c.ece, c.brier), ("sans-serif", 16))
+            .margin(10)
+            .x_label_area_size(35)
+            .y_label_area_size(45)
+            .build_cartesian_2d(0f64..1f64, 0f64..1f64)?;
+        ch.configure_mesh().x_desc("confidence").y_desc("share correct").draw()?;
+        ch.draw_series(LineSeries::new([(0.0, 0.0), (1.0, 1.0)], PEOPLE.stroke_width(1)))?
+            .label("perfectly calibrated")
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], PEOPLE));
+        let max = c.bins.iter().map(|b| b.count).max().unwrap_or(1).max(1) as f64;
+        let pts: Vec<(f64, f64, usize)> =
+            c.bins.iter().filter(|b| b.count > 0).map(|b| (b.mean_confidence, b.accuracy, b.count)).collect();
+        ch.draw_series(LineSeries::new(pts.iter().map(|p| (p.0, p.1)), AUTO.stroke_width(2)))?
+            .label("classifier")
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], AUTO));
+        ch.draw_series(
+            pts.iter().map(|&(x, y, n)| Circle::new((x, y), 3.0 + 9.0 * (n as f64 / max).sqrt(), AUTO.filled())),
+        )?;
+        ch.configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .border_style(BLACK)
+            .background_style(WHITE)
+            .draw()?;
+        Ok(())
+    })
+}
+
+/// Threshold curves of one incident type: automated recovery, made worse and wrong-label
+/// share against the threshold, with the policy's and the supported threshold marked.
+pub fn threshold_curve(c: &ThresholdCurve) -> String {
+    svg(440, 340, |root| {
+        let mut ch = ChartBuilder::on(&root)
+            .caption(format!("{}: threshold", c.incident_type), ("sans-serif", 16))
+            .margin(10)
+            .x_label_area_size(35)
+            .y_label_area_size(45)
+            .build_cartesian_2d(0.48f64..1f64, 0f64..1f64)?;
+        ch.configure_mesh().x_desc("confidence threshold").y_desc("share").draw()?;
+        let line = |f: fn(&crate::sweep::ThresholdPoint) -> f64| c.points.iter().map(move |p| (p.threshold, f(p)));
+        ch.draw_series(LineSeries::new(line(|p| p.automated_recovery_rate), GOOD.stroke_width(2)))?
+            .label("automated recovery")
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], GOOD));
+        ch.draw_series(LineSeries::new(line(|p| p.false_confidence_share), WARN.stroke_width(2)))?
+            .label("actions on a wrong label")
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], WARN));
+        ch.draw_series(LineSeries::new(line(|p| p.made_worse_rate), BAD.stroke_width(2)))?
+            .label("incidents made worse")
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BAD));
+        ch.draw_series(std::iter::once(PathElement::new(
+            vec![(c.current, 0.0), (c.current, 1.0)],
+            BLACK.stroke_width(1),
+        )))?
+        .label("policy's threshold")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK));
+        if let Some(s) = c.supported {
+            ch.draw_series(std::iter::once(PathElement::new(vec![(s, 0.0), (s, 1.0)], AUTO.stroke_width(2))))?
+                .label("supported by the data")
+                .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], AUTO));
+        }
+        ch.configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .border_style(BLACK)
+            .background_style(WHITE)
+            .draw()?;
+        Ok(())
+    })
+}
+
+fn minutes(from: Time, to: Time) -> f64 {
+    (to.nanos() - from.nanos()) as f64 / 60e9
+}
+
+/// A timeline of incidents: per incident the people-only span (grey) and the automated span
+/// (blue), each action (green: verification passed, red: failed), and when a person joined.
+pub fn timeline(incidents: &[&IncidentRecord]) -> String {
+    let rows = incidents.len().max(1);
+    let span = incidents
+        .iter()
+        .map(|i| (i.automation.ttr_seconds.max(i.baseline.ttr_seconds) / 60.0).max(10.0))
+        .fold(10.0f64, f64::max)
+        * 1.05;
+    svg(900, 80 + 60 * rows as u32, |root| {
+        let mut ch = ChartBuilder::on(&root)
+            .caption("Worst incidents: what automation did, minute by minute", ("sans-serif", 16))
+            .margin(10)
+            .x_label_area_size(35)
+            .y_label_area_size(10)
+            .build_cartesian_2d(0f64..span, 0f64..rows as f64)?;
+        ch.configure_mesh().x_desc("minutes from onset").disable_y_mesh().disable_y_axis().draw()?;
+        for (k, i) in incidents.iter().enumerate() {
+            let y = (rows - 1 - k) as f64;
+            let base_end = i.baseline.ttr_seconds / 60.0;
+            let auto_end = i.automation.ttr_seconds / 60.0;
+            ch.draw_series(std::iter::once(Rectangle::new([(0.0, y + 0.55), (base_end, y + 0.75)], PEOPLE.filled())))?;
+            ch.draw_series(std::iter::once(Rectangle::new([(0.0, y + 0.25), (auto_end, y + 0.45)], AUTO.filled())))?;
+            ch.draw_series(std::iter::once(Text::new(
+                format!("{} {} ({})", i.id, i.truth, i.service),
+                (0.5, y + 0.98),
+                ("sans-serif", 12),
+            )))?;
+            for a in &i.actions {
+                let x = minutes(i.onset, a.at);
+                let color = match a.verified {
+                    Some(true) => GOOD,
+                    Some(false) => BAD,
+                    None => PEOPLE,
+                };
+                ch.draw_series(std::iter::once(Circle::new((x, y + 0.35), 6, color.filled())))?;
+                ch.draw_series(std::iter::once(Text::new(a.kind.to_string(), (x, y + 0.08), ("sans-serif", 10))))?;
+            }
+            if let Some(h) = i.automation.human_engaged_at {
+                let x = minutes(i.onset, h);
+                ch.draw_series(std::iter::once(TriangleMarker::new((x, y + 0.35), 7, BLACK.filled())))?;
+            }
+        }
+        Ok(())
+    })
+}

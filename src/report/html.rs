@@ -1,0 +1,333 @@
+//! `index.html`: one self-contained page for a lead and for leadership. A verdict and five
+//! headline numbers first, then the charts (inline SVG), the confusion matrix, the phase per
+//! incident type, definitions and provenance. No network, no JavaScript.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use super::{Provenance, charts};
+use crate::metrics::phase::{self, Phase, Recommendation};
+use crate::metrics::{DEFINITIONS, Evaluation, Metrics};
+use crate::sim::IncidentRecord;
+use crate::sweep::ThresholdCurve;
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+fn pct(x: f64) -> String {
+    format!("{:.1}%", x * 100.0)
+}
+
+fn mins(s: f64) -> String {
+    format!("{:.1} min", s / 60.0)
+}
+
+/// The one-paragraph verdict, from the phases each type earned.
+pub fn verdict(rec: &BTreeMap<String, Recommendation>, m: &Metrics) -> (String, &'static str) {
+    let by = |p: Phase| rec.iter().filter(|(_, r)| r.phase == p).map(|(t, _)| t.as_str()).collect::<Vec<_>>();
+    let (auto, recommend, shadow) = (by(Phase::AutoExecute), by(Phase::RecommendOnly), by(Phase::Shadow));
+    let mut s = String::new();
+    let class = if m.loops > 0 || m.made_worse.value > phase::MAX_MADE_WORSE_RATE {
+        let _ = write!(
+            s,
+            "Not safe to switch on as written: {} incident(s) made worse and {} loop(s) over {} incidents. ",
+            m.made_worse.numerator, m.loops, m.incidents
+        );
+        "bad"
+    } else if auto.is_empty() {
+        s.push_str("Not ready for automated action yet. ");
+        "warn"
+    } else {
+        "good"
+    };
+    if !auto.is_empty() {
+        let _ = write!(s, "The evidence supports auto-execute for {}. ", auto.join(", "));
+    }
+    if !recommend.is_empty() {
+        let _ = write!(s, "Keep {} recommend-only. ", recommend.join(", "));
+    }
+    if !shadow.is_empty() {
+        let _ = write!(s, "Run {} in shadow mode first. ", shadow.join(", "));
+    }
+    let _ = write!(
+        s,
+        "Across all incidents automation cut mean time to recovery from {} to {} ({} reduction, 95% CI {} to {}).",
+        mins(m.mttr_seconds.baseline.mean),
+        mins(m.mttr_seconds.automation.mean),
+        pct(m.mttr_reduction.value),
+        pct(m.mttr_reduction.ci95[0]),
+        pct(m.mttr_reduction.ci95[1])
+    );
+    (s, class)
+}
+
+/// Incidents worth a look: made worse and loops first, then the largest impact excess.
+pub fn worst(incidents: &[IncidentRecord], n: usize) -> Vec<&IncidentRecord> {
+    let mut v: Vec<&IncidentRecord> = incidents.iter().filter(|i| !i.actions.is_empty() || i.made_worse()).collect();
+    v.sort_by(|a, b| {
+        let key = |i: &IncidentRecord| (i.made_worse(), i.is_loop(), i.automation.impact - i.baseline.impact);
+        let (ka, kb) = (key(a), key(b));
+        kb.0.cmp(&ka.0).then(kb.1.cmp(&ka.1)).then(kb.2.total_cmp(&ka.2)).then(a.id.cmp(&b.id))
+    });
+    v.truncate(n);
+    v
+}
+
+const STYLE: &str = "body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1000px;margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
+h1{font-size:1.6em;margin-bottom:.2em}h2{margin-top:2em;border-bottom:1px solid #ddd;padding-bottom:.2em}
+.verdict{font-size:1.15em;padding:1em 1.2em;border-radius:8px;margin:1em 0}
+.verdict.good{background:#e8f5e9;border-left:6px solid #2ca02c}.verdict.warn{background:#fff8e1;border-left:6px solid #ff7f0e}
+.verdict.bad{background:#fdecea;border-left:6px solid #d62728}
+.cards{display:grid;grid-template-columns:repeat(5,1fr);gap:.8em;margin:1em 0}
+.card{border:1px solid #ddd;border-radius:8px;padding:.8em;text-align:center}
+.card .n{font-size:1.7em;font-weight:600}.card .l{font-size:.85em;color:#555}.card .ci{font-size:.8em;color:#777}
+table{border-collapse:collapse;margin:1em 0;font-size:.9em}td,th{border:1px solid #ddd;padding:.3em .6em;text-align:right}
+th{background:#f5f5f5}td:first-child,th:first-child{text-align:left}
+.charts{display:flex;flex-wrap:wrap;gap:1em}.chart svg{max-width:100%;height:auto}
+.phase-auto-execute{color:#1b5e20;font-weight:600}.phase-recommend-only{color:#8a4b00;font-weight:600}.phase-shadow{color:#555;font-weight:600}
+.small{font-size:.85em;color:#555}";
+
+/// The whole page.
+pub fn page(
+    eval: &Evaluation,
+    prov: &Provenance,
+    incidents: &[IncidentRecord],
+    curves: &[ThresholdCurve],
+    rec: &BTreeMap<String, Recommendation>,
+) -> String {
+    let m = &eval.overall;
+    let mut h = String::new();
+    let _ = write!(
+        h,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>understudy report</title><style>{STYLE}</style></head><body>\n"
+    );
+    let _ = writeln!(h, "<h1>Is this remediation policy safe to switch on?</h1>");
+    let _ = writeln!(
+        h,
+        "<p class=\"small\">Policy <code>{}</code> ({}), seed {}, {} replication(s) of {} scenario(s), {} incidents, each replayed with automation and with people only.</p>",
+        esc(&prov.policy),
+        esc(&prov.policy_fingerprint),
+        prov.seed,
+        prov.replications,
+        prov.scenarios.len(),
+        m.incidents
+    );
+    let (text, class) = verdict(rec, m);
+    let _ = writeln!(h, "<div class=\"verdict {class}\" id=\"verdict\">{}</div>", esc(&text));
+
+    let _ = writeln!(h, "<div class=\"cards\" id=\"headline\">");
+    let card = |h: &mut String, id: &str, n: String, label: &str, ci: String| {
+        let _ = writeln!(
+            h,
+            "<div class=\"card\" id=\"{id}\"><div class=\"n\">{n}</div><div class=\"l\">{label}</div><div class=\"ci\">{ci}</div></div>"
+        );
+    };
+    let r = &m.automated_recovery_rate;
+    card(
+        &mut h,
+        "h-recovery",
+        pct(r.value),
+        "automated recovery",
+        format!("95% CI {}–{}", pct(r.ci95[0]), pct(r.ci95[1])),
+    );
+    let v = &m.verification_pass_rate;
+    card(
+        &mut h,
+        "h-verify",
+        pct(v.value),
+        "verification passed",
+        format!("{} of {} actions", v.numerator, v.denominator),
+    );
+    card(
+        &mut h,
+        "h-mttr",
+        format!("{} → {}", mins(m.mttr_seconds.baseline.mean), mins(m.mttr_seconds.automation.mean)),
+        "MTTR people only → with automation",
+        format!(
+            "−{} (95% CI {} to {})",
+            pct(m.mttr_reduction.value),
+            pct(m.mttr_reduction.ci95[0]),
+            pct(m.mttr_reduction.ci95[1])
+        ),
+    );
+    card(
+        &mut h,
+        "h-worse",
+        m.made_worse.numerator.to_string(),
+        "incidents made worse",
+        format!("{} of incidents", pct(m.made_worse.value)),
+    );
+    card(
+        &mut h,
+        "h-loops",
+        m.loops.to_string(),
+        "remediation loops",
+        format!("{} actions on a wrong label", m.false_confidence_actions),
+    );
+    let _ = writeln!(h, "</div>");
+
+    let _ = writeln!(h, "<h2>Phase per incident type</h2>");
+    let _ = writeln!(
+        h,
+        "<table id=\"phases\"><tr><th>incident type</th><th>incidents</th><th>automated recovery</th><th>MTTR reduction [95% CI]</th><th>made worse</th><th>actions</th><th>wrong label</th><th>recommended phase</th><th>why</th></tr>"
+    );
+    for (t, r) in rec {
+        let tm = eval.per_type.get(t.as_str());
+        let label = eval.per_label.get(t);
+        let _ = writeln!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"phase-{}\">{}</td><td style=\"text-align:left\">{}</td></tr>",
+            esc(t),
+            tm.map_or(0, |m| m.incidents),
+            tm.map_or("–".into(), |m| pct(m.automated_recovery_rate.value)),
+            tm.map_or("–".into(), |m| format!(
+                "{} [{}, {}]",
+                pct(m.mttr_reduction.value),
+                pct(m.mttr_reduction.ci95[0]),
+                pct(m.mttr_reduction.ci95[1])
+            )),
+            tm.map_or("–".into(), |m| m.made_worse.numerator.to_string()),
+            label.map_or(0, |l| l.actions),
+            label.map_or("–".into(), |l| pct(l.false_confidence_share)),
+            r.phase.as_str(),
+            r.phase.as_str(),
+            esc(&r.reasons.join("; "))
+        );
+    }
+    let _ = writeln!(h, "</table>");
+    let _ = writeln!(
+        h,
+        "<p class=\"small\">auto-execute needs ≥ {} incidents, an MTTR-reduction CI above zero, ≥ {:.0}% verification passes, ≤ {:.0}% of actions on a wrong label, ≤ {:.0}% made worse and no loops.</p>",
+        phase::MIN_INCIDENTS,
+        phase::MIN_VERIFICATION_PASS * 100.0,
+        phase::MAX_FALSE_CONFIDENCE_SHARE * 100.0,
+        phase::MAX_MADE_WORSE_RATE * 100.0
+    );
+
+    let _ = writeln!(h, "<h2>Time to recovery</h2>");
+    let auto: Vec<f64> = incidents.iter().map(|i| i.automation.ttr_seconds).collect();
+    let base: Vec<f64> = incidents.iter().map(|i| i.baseline.ttr_seconds).collect();
+    let _ = writeln!(h, "<div class=\"chart\" id=\"chart-mttr\">{}</div>", charts::mttr_histograms(&auto, &base));
+    let _ = writeln!(
+        h,
+        "<p class=\"small\">Median {} with automation vs {} people only; 90th percentile {} vs {}.</p>",
+        mins(m.mttr_seconds.automation.median),
+        mins(m.mttr_seconds.baseline.median),
+        mins(m.mttr_seconds.automation.p90),
+        mins(m.mttr_seconds.baseline.p90)
+    );
+
+    let _ = writeln!(h, "<h2>Classifier calibration and thresholds</h2><div class=\"charts\">");
+    let _ = writeln!(h, "<div class=\"chart\" id=\"chart-reliability\">{}</div>", charts::reliability(&m.calibration));
+    for c in curves {
+        let _ = writeln!(h, "<div class=\"chart chart-threshold\">{}</div>", charts::threshold_curve(c));
+    }
+    let _ = writeln!(
+        h,
+        "</div><table id=\"thresholds\"><tr><th>incident type</th><th>policy threshold</th><th>supported by the data</th></tr>"
+    );
+    for c in curves {
+        let _ = writeln!(
+            h,
+            "<tr><td>{}</td><td>{:.2}</td><td>{}</td></tr>",
+            esc(&c.incident_type),
+            c.current,
+            c.supported
+                .map_or("none: every threshold tried lets too many wrong labels through".into(), |s| format!("{s:.2}"))
+        );
+    }
+    let _ = writeln!(
+        h,
+        "</table><p class=\"small\">Each threshold re-runs every scenario ({} replication(s)) with only that type's threshold changed. Supported: the lowest threshold with at most 5% of its actions on a wrong label and no more incidents made worse than at the strictest threshold.</p>",
+        curves.first().map_or(0, |c| c.replications)
+    );
+
+    let _ = writeln!(h, "<h2>Worst incidents</h2>");
+    let worst = worst(incidents, 6);
+    if worst.is_empty() {
+        let _ = writeln!(h, "<p>No action was executed.</p>");
+    } else {
+        let _ = writeln!(h, "<div class=\"chart\" id=\"chart-timeline\">{}</div>", charts::timeline(&worst));
+        let _ = writeln!(
+            h,
+            "<p class=\"small\">Grey: people only; blue: with automation. Dots: actions (green passed verification, red failed); triangle: a person joined.</p>"
+        );
+    }
+
+    let _ = writeln!(
+        h,
+        "<h2>Confusion matrix</h2><p class=\"small\">Rows: true cause; columns: the classifier's label.</p>"
+    );
+    let labels: Vec<&String> = {
+        let mut l: Vec<&String> = eval.confusion.values().flat_map(|r| r.keys()).collect();
+        l.sort();
+        l.dedup();
+        l
+    };
+    let _ = write!(h, "<table id=\"confusion\"><tr><th>truth \\ label</th>");
+    for l in &labels {
+        let _ = write!(h, "<th>{}</th>", esc(l));
+    }
+    let _ = writeln!(h, "</tr>");
+    for (truth, row) in &eval.confusion {
+        let total: usize = row.values().sum();
+        let _ = write!(h, "<tr><td>{truth}</td>");
+        for l in &labels {
+            let n = row.get(*l).copied().unwrap_or(0);
+            let share = if total > 0 { n as f64 / total as f64 } else { 0.0 };
+            let hue = if *l == truth { "44,160,44" } else { "214,39,40" };
+            let _ = write!(h, "<td style=\"background:rgba({hue},{:.2})\">{n}</td>", share * 0.8);
+        }
+        let _ = writeln!(h, "</tr>");
+    }
+    let _ = writeln!(h, "</table>");
+
+    let _ = writeln!(
+        h,
+        "<h2>Per scenario</h2><table id=\"scenarios\"><tr><th>scenario</th><th>incidents</th><th>automated recovery</th><th>verification</th><th>MTTR with / without</th><th>made worse</th><th>loops</th><th>wrong label</th></tr>"
+    );
+    for (name, sm) in &eval.per_scenario {
+        let s = &sm.metrics;
+        let _ = writeln!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} / {}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(name),
+            s.incidents,
+            pct(s.automated_recovery_rate.value),
+            if s.verification_pass_rate.denominator > 0 { pct(s.verification_pass_rate.value) } else { "–".into() },
+            mins(s.mttr_seconds.automation.mean),
+            mins(s.mttr_seconds.baseline.mean),
+            s.made_worse.numerator,
+            s.loops,
+            s.false_confidence_actions
+        );
+    }
+    let _ = writeln!(h, "</table>");
+
+    let _ = writeln!(h, "<h2>Definitions</h2><ul>");
+    for (k, v) in DEFINITIONS {
+        let _ = writeln!(h, "<li><b>{k}</b>: {}</li>", esc(v));
+    }
+    let _ = writeln!(h, "</ul><h2>Provenance</h2><ul>");
+    for s in &prov.scenarios {
+        let _ = writeln!(
+            h,
+            "<li>scenario <code>{}</code> from <code>{}</code> ({}): {}</li>",
+            esc(&s.name),
+            esc(&s.file),
+            esc(&s.digest),
+            esc(&s.description)
+        );
+    }
+    let _ = writeln!(h, "</ul><p>Assumptions of the model:</p><ul>");
+    for a in &prov.assumptions {
+        let _ = writeln!(h, "<li>{}</li>", esc(a));
+    }
+    let _ = writeln!(
+        h,
+        "</ul><p class=\"small\">understudy {}. Same inputs and seed give the same page.</p></body></html>",
+        prov.understudy_version
+    );
+    h
+}

@@ -1,0 +1,122 @@
+//! Sweeps: the same scenarios re-run with one policy parameter varied. Today: the confidence
+//! threshold of each auto-executed incident type, which gives the threshold curves of the
+//! report and the threshold the data supports.
+//!
+//! Owns the grid and the choice of a supported threshold; runs the simulator and the
+//! metrics, writes nothing. Deterministic: the same seed and replication numbers at every
+//! grid point (common random numbers), results in grid order whatever the thread count.
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::metrics::{self, r4};
+use crate::policy::Policy;
+use crate::sim::{self, scenario::Scenario};
+
+/// Thresholds tried for each incident type.
+pub const THRESHOLDS: [f64; 11] = [0.50, 0.60, 0.70, 0.80, 0.85, 0.88, 0.90, 0.92, 0.94, 0.96, 0.98];
+
+/// A supported threshold keeps actions on a wrong label at or below this share.
+pub const MAX_FALSE_CONFIDENCE_SHARE: f64 = 0.05;
+
+/// The whole run at one threshold of one incident type.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ThresholdPoint {
+    pub threshold: f64,
+    pub incidents: usize,
+    pub automated_recovery_rate: f64,
+    pub made_worse_rate: f64,
+    pub made_worse: usize,
+    pub mttr_reduction: f64,
+    /// Actions executed on this type's label.
+    pub actions: usize,
+    /// Of those, on a wrong classification.
+    pub false_confidence_actions: usize,
+    pub false_confidence_share: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ThresholdCurve {
+    pub incident_type: String,
+    /// The policy's threshold.
+    pub current: f64,
+    pub points: Vec<ThresholdPoint>,
+    /// The lowest threshold whose wrong-label share is at most 5% and whose made-worse count
+    /// is no higher than at the strictest threshold tried; `None` if there is none.
+    pub supported: Option<f64>,
+    pub replications: u32,
+}
+
+/// Sweep every auto-executed type's threshold over [`THRESHOLDS`] (plus its current value).
+pub fn thresholds(scenarios: &[Scenario], policy: &Policy, seed: u64, replications: u32) -> Vec<ThresholdCurve> {
+    let types: Vec<(String, f64)> = policy
+        .remediations
+        .values()
+        .filter(|r| r.auto_execute)
+        .map(|r| (r.incident_type.clone(), r.confidence_threshold))
+        .collect();
+    let mut grid: Vec<(usize, f64)> = Vec::new();
+    for (k, (_, current)) in types.iter().enumerate() {
+        let mut ts: Vec<f64> = THRESHOLDS.to_vec();
+        if !ts.iter().any(|t| (t - current).abs() < 1e-9) {
+            ts.push(*current);
+        }
+        ts.sort_by(f64::total_cmp);
+        grid.extend(ts.into_iter().map(|t| (k, t)));
+    }
+    let points: Vec<ThresholdPoint> = grid
+        .par_iter()
+        .map(|&(k, t)| {
+            let label = &types[k].0;
+            let mut p = policy.clone();
+            if let Some(r) = p.remediations.get_mut(label) {
+                r.confidence_threshold = t;
+            }
+            let records: Vec<sim::IncidentRecord> = scenarios
+                .iter()
+                .flat_map(|s| {
+                    (0..replications).flat_map(|r| sim::run_replication(s, &p, seed, r).incidents).collect::<Vec<_>>()
+                })
+                .collect();
+            let refs: Vec<&sim::IncidentRecord> = records.iter().collect();
+            let m = metrics::compute(&refs, seed);
+            let on_label: Vec<&sim::ActionRecord> =
+                records.iter().flat_map(|i| i.actions.iter()).filter(|a| &a.classified_as == label).collect();
+            let wrong = on_label.iter().filter(|a| !a.correct).count();
+            ThresholdPoint {
+                threshold: t,
+                incidents: m.incidents,
+                automated_recovery_rate: m.automated_recovery_rate.value,
+                made_worse_rate: m.made_worse.value,
+                made_worse: m.made_worse.numerator,
+                mttr_reduction: m.mttr_reduction.value,
+                actions: on_label.len(),
+                false_confidence_actions: wrong,
+                false_confidence_share: r4(if on_label.is_empty() {
+                    0.0
+                } else {
+                    wrong as f64 / on_label.len() as f64
+                }),
+            }
+        })
+        .collect();
+    let mut out = Vec::new();
+    let mut it = points.into_iter();
+    for (k, (label, current)) in types.iter().enumerate() {
+        let n = grid.iter().filter(|(g, _)| *g == k).count();
+        let pts: Vec<ThresholdPoint> = it.by_ref().take(n).collect();
+        let strictest = pts.last().map_or(0, |p| p.made_worse);
+        let supported = pts
+            .iter()
+            .find(|p| p.false_confidence_share <= MAX_FALSE_CONFIDENCE_SHARE && p.made_worse <= strictest)
+            .map(|p| p.threshold);
+        out.push(ThresholdCurve {
+            incident_type: label.clone(),
+            current: *current,
+            points: pts,
+            supported,
+            replications,
+        });
+    }
+    out
+}
