@@ -1,4 +1,4 @@
-//! Which kind of file a path holds (policy, scenario), judged by its top-level keys, so
+//! Which kind of file a path holds (policy, scenario, gate), judged by its top-level keys, so
 //! `check` and `simulate` can take a folder of mixed files. Reads nothing but the file given.
 
 use std::path::Path;
@@ -11,6 +11,7 @@ use crate::yaml;
 pub enum Kind {
     Policy,
     Scenario,
+    Gate,
 }
 
 /// Decide from a parsed document's top-level keys.
@@ -19,6 +20,11 @@ pub fn of_keys(keys: &[&str]) -> Option<Kind> {
         Some(Kind::Policy)
     } else if keys.contains(&"duration") && keys.iter().any(|k| matches!(*k, "faults" | "campaigns" | "name")) {
         Some(Kind::Scenario)
+    } else if keys
+        .iter()
+        .any(|k| k.starts_with("min_") || k.starts_with("max_") || *k == "per_type" || k.starts_with("require_"))
+    {
+        Some(Kind::Gate)
     } else {
         None
     }

@@ -9,6 +9,7 @@ pub mod classify;
 pub mod clock;
 pub mod decide;
 pub mod diag;
+pub mod gate;
 pub mod jsonl;
 pub mod kind;
 pub mod metrics;

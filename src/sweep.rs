@@ -16,8 +16,10 @@ use crate::sim::{self, scenario::Scenario};
 /// Thresholds tried for each incident type.
 pub const THRESHOLDS: [f64; 11] = [0.50, 0.60, 0.70, 0.80, 0.85, 0.88, 0.90, 0.92, 0.94, 0.96, 0.98];
 
-/// A supported threshold keeps actions on a wrong label at or below this share.
-pub const MAX_FALSE_CONFIDENCE_SHARE: f64 = 0.05;
+/// A supported threshold keeps actions on a wrong label at or below this share …
+pub const MAX_FALSE_CONFIDENCE_SHARE: f64 = crate::metrics::phase::MAX_FALSE_CONFIDENCE_SHARE;
+/// … and incidents made worse at or below this rate (the same limits as auto-execute).
+pub const MAX_MADE_WORSE_RATE: f64 = crate::metrics::phase::MAX_MADE_WORSE_RATE;
 
 /// The whole run at one threshold of one incident type.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -41,8 +43,9 @@ pub struct ThresholdCurve {
     /// The policy's threshold.
     pub current: f64,
     pub points: Vec<ThresholdPoint>,
-    /// The lowest threshold whose wrong-label share is at most 5% and whose made-worse count
-    /// is no higher than at the strictest threshold tried; `None` if there is none.
+    /// The lowest threshold with at most 5% of this type's actions on a wrong label and at
+    /// most 2% of incidents made worse; `None` if no threshold tried gets there (the harm
+    /// then comes from the action itself, not from trusting the classifier).
     pub supported: Option<f64>,
     pub replications: u32,
 }
@@ -105,10 +108,11 @@ pub fn thresholds(scenarios: &[Scenario], policy: &Policy, seed: u64, replicatio
     for (k, (label, current)) in types.iter().enumerate() {
         let n = grid.iter().filter(|(g, _)| *g == k).count();
         let pts: Vec<ThresholdPoint> = it.by_ref().take(n).collect();
-        let strictest = pts.last().map_or(0, |p| p.made_worse);
         let supported = pts
             .iter()
-            .find(|p| p.false_confidence_share <= MAX_FALSE_CONFIDENCE_SHARE && p.made_worse <= strictest)
+            .find(|p| {
+                p.false_confidence_share <= MAX_FALSE_CONFIDENCE_SHARE && p.made_worse_rate <= MAX_MADE_WORSE_RATE
+            })
             .map(|p| p.threshold);
         out.push(ThresholdCurve {
             incident_type: label.clone(),

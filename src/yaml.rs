@@ -911,6 +911,11 @@ impl Problem {
         self
     }
 
+    pub fn with_hint(mut self, h: impl Into<String>) -> Self {
+        self.hint = Some(h.into());
+        self
+    }
+
     /// Locate in `tree` (the tree `from_node` returned) and render as a diagnostic. Values are
     /// pointed at, except for missing-field problems, which point at the key that holds them.
     pub fn into_diagnostic(self, file: &Path, tree: &Node) -> Diagnostic {

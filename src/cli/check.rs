@@ -9,13 +9,13 @@ use understudy::sim::scenario::Scenario;
 
 use super::{EXIT_BAD_INPUT, EXIT_OK};
 
-/// Validate policy and scenario files.
+/// Validate policy, scenario and gate files.
 ///
 /// Prints every problem in every file at once, each as `file:line:column`, what is wrong and
 /// a hint. Exit 0 when all files are valid (warnings allowed), 2 otherwise.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Files to check (policies, scenarios).
+    /// Files to check (policies, scenarios, gates).
     #[arg(required = true, value_name = "FILE")]
     files: Vec<PathBuf>,
 }
@@ -55,6 +55,13 @@ fn check_one(file: &Path, report: &mut Report) -> Option<String> {
                 let p = loaded.policy;
                 Some(format!("policy, {} incident type(s), fingerprint {}", p.remediations.len(), p.fingerprint()))
             }
+            Err(ds) => {
+                report.extend(ds);
+                None
+            }
+        },
+        Kind::Gate => match understudy::gate::Gate::from_yaml(file, &text) {
+            Ok(g) => Some(format!("gate, {} per-type rule(s), {}", g.per_type.len(), g.digest)),
             Err(ds) => {
                 report.extend(ds);
                 None

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 mod check;
 mod decide;
+mod gate;
 mod simulate;
 
 /// Prove an auto-remediation policy safe before it touches production, then run it.
@@ -34,10 +35,12 @@ enum Command {
     Simulate(simulate::Args),
     Decide(decide::Args),
     Check(check::Args),
+    Gate(gate::Args),
 }
 
 /// Exit codes shared by every subcommand.
 pub const EXIT_OK: u8 = 0;
+pub const EXIT_FAILED: u8 = 1;
 pub const EXIT_BAD_INPUT: u8 = 2;
 
 pub fn run() -> ExitCode {
@@ -55,6 +58,7 @@ pub fn run() -> ExitCode {
         Command::Simulate(a) => simulate::run(a),
         Command::Decide(a) => decide::run(a),
         Command::Check(a) => check::run(a),
+        Command::Gate(a) => gate::run(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -239,7 +239,7 @@ pub fn page(
     }
     let _ = writeln!(
         h,
-        "</table><p class=\"small\">Each threshold re-runs every scenario ({} replication(s)) with only that type's threshold changed. Supported: the lowest threshold with at most 5% of its actions on a wrong label and no more incidents made worse than at the strictest threshold.</p>",
+        "</table><p class=\"small\">Each threshold re-runs every scenario ({} replication(s)) with only that type's threshold changed. Supported: the lowest threshold with at most 5% of its actions on a wrong label and at most 2% of incidents made worse. None means the harm comes from the action itself, not from trusting the classifier.</p>",
         curves.first().map_or(0, |c| c.replications)
     );
 

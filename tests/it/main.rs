@@ -1,6 +1,8 @@
 //! Integration tests, linked once (one binary, one module per area).
 
 mod cli;
+mod gate;
+mod html;
 mod lesson;
 mod metrics;
 mod policy_errors;
