@@ -180,3 +180,33 @@ fn a_rate_on_a_tiny_sample_has_the_wilson_interval() {
     let r = Rate::new(1, 4);
     assert_eq!(r.ci95, [0.0456, 0.6994]);
 }
+
+/// The classifier model through the metrics: a perfectly calibrated oracle (confidence always
+/// equals its accuracy) has ECE near 0; an over-confident one (right 60% of the time, says
+/// 0.95) has ECE near 0.35.
+#[test]
+fn calibration_of_a_calibrated_and_an_overconfident_oracle() {
+    use rand::SeedableRng;
+    use understudy::classify::{Classifier, Confidence, Evidence, NoisyOracle};
+    use understudy::metrics::calibration_of;
+
+    let ece = |accuracy: f64, said: f64| {
+        let mut o = NoisyOracle::default();
+        let e = o.entries.get_mut(&Cause::MemoryLeak).unwrap();
+        e.accuracy = accuracy;
+        e.right = Confidence { mean: said, concentration: 1e7 };
+        e.wrong = Confidence { mean: said, concentration: 1e7 };
+        let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(11);
+        let ev =
+            Evidence { service: "payment-api", namespace: "prod", signal: "OOMKilled", truth: Some(Cause::MemoryLeak) };
+        let pairs: Vec<(f64, bool)> = (0..20_000)
+            .map(|_| {
+                let c = o.classify(&ev, &mut rng);
+                (c.confidence, c.incident_type == "memory-leak")
+            })
+            .collect();
+        calibration_of(&pairs).ece
+    };
+    assert!(ece(0.8, 0.8) < 0.015);
+    assert!((ece(0.6, 0.95) - 0.35).abs() < 0.02);
+}
