@@ -17,4 +17,5 @@ pub mod policy;
 pub mod report;
 pub mod sim;
 pub mod sweep;
+pub mod trace;
 pub mod yaml;

@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 mod check;
 mod decide;
 mod gate;
+mod import;
 mod simulate;
 
 /// Prove an auto-remediation policy safe before it touches production, then run it.
@@ -36,6 +37,7 @@ enum Command {
     Decide(decide::Args),
     Check(check::Args),
     Gate(gate::Args),
+    Import(import::Args),
 }
 
 /// Exit codes shared by every subcommand.
@@ -59,6 +61,7 @@ pub fn run() -> ExitCode {
         Command::Decide(a) => decide::run(a),
         Command::Check(a) => check::run(a),
         Command::Gate(a) => gate::run(a),
+        Command::Import(a) => import::run(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -3,6 +3,7 @@
 mod cli;
 mod gate;
 mod html;
+mod import;
 mod lesson;
 mod metrics;
 mod policy_errors;

@@ -1,0 +1,88 @@
+//! Alertmanager → alert records: webhook payloads (`{"alerts": [...]}`), the alert list of
+//! `GET /api/v2/alerts` and the groups of `GET /api/v2/alerts/groups`.
+//!
+//! A firing alert becomes a `firing` record at `startsAt`; a resolved one also gets a
+//! `resolved` record at `endsAt`. The service is read from the usual labels (`service`,
+//! `deployment`, `app`, `container`, then the pod's workload), the namespace from
+//! `namespace`.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use super::{AlertStatus, Record, workload_of_pod};
+use crate::clock::Time;
+
+/// The alerts in a document, whichever of the three shapes it has.
+fn alerts(doc: &Value) -> Vec<&Value> {
+    match doc {
+        Value::Object(o) if o.contains_key("alerts") => {
+            o["alerts"].as_array().map(|a| a.iter().collect()).unwrap_or_default()
+        }
+        Value::Array(items) => items
+            .iter()
+            .flat_map(|i| match i.get("alerts").and_then(Value::as_array) {
+                Some(group) => group.iter().collect::<Vec<_>>(),
+                None => vec![i],
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn map(v: &Value) -> BTreeMap<String, String> {
+    v.as_object()
+        .map(|o| o.iter().map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_string))).collect())
+        .unwrap_or_default()
+}
+
+/// Which service an alert is about.
+pub fn service_of(labels: &BTreeMap<String, String>) -> Option<String> {
+    for k in ["service", "deployment", "statefulset", "daemonset", "app", "job_name"] {
+        if let Some(v) = labels.get(k) {
+            return Some(v.clone());
+        }
+    }
+    labels.get("pod").map(|p| workload_of_pod(p)).or_else(|| labels.get("container").cloned())
+}
+
+/// Convert one document; returns the records and how many alerts had no usable time.
+pub fn import(doc: &Value) -> (Vec<Record>, usize) {
+    let mut out = Vec::new();
+    let mut bad = 0;
+    for a in alerts(doc) {
+        let labels = map(&a["labels"]);
+        let annotations = map(&a["annotations"]);
+        let Some(name) = labels.get("alertname").cloned() else {
+            bad += 1;
+            continue;
+        };
+        let Some(starts) = a["startsAt"].as_str().and_then(|s| Time::parse_rfc3339(s).ok()) else {
+            bad += 1;
+            continue;
+        };
+        // Alertmanager writes the zero time (0001-01-01) for "not ended".
+        let ends =
+            a["endsAt"].as_str().and_then(|s| Time::parse_rfc3339(s).ok()).filter(|t| t.nanos() > 0 && *t > starts);
+        let resolved = a["status"].as_str() == Some("resolved")
+            || a.pointer("/status/state").and_then(Value::as_str) == Some("resolved");
+        let service = service_of(&labels);
+        let namespace = labels.get("namespace").cloned();
+        let fingerprint = a["fingerprint"].as_str().map(str::to_string);
+        let rec = |at, status| Record::Alert {
+            at,
+            name: name.clone(),
+            status,
+            service: service.clone(),
+            namespace: namespace.clone(),
+            labels: labels.clone(),
+            annotations: annotations.clone(),
+            fingerprint: fingerprint.clone(),
+        };
+        out.push(rec(starts, AlertStatus::Firing));
+        if resolved && let Some(end) = ends {
+            out.push(rec(end, AlertStatus::Resolved));
+        }
+    }
+    (out, bad)
+}

@@ -1,0 +1,480 @@
+//! `kubectl get pods,deployments,replicasets -o yaml|json` dumps and `kubectl get events -o
+//! json` → trace records.
+//!
+//! Pods give OOMKilled terminations at their times, CrashLoopBackOff, image-pull failures,
+//! restart counts and a health signal; Deployments give replica deficits, their current
+//! revision (a `deploy` record) and health; ReplicaSets give the revisions rolled out;
+//! Events give what the kubelet and controllers reported. Each object's health (healthy,
+//! warning, unhealthy, unknown) follows the rules most Kubernetes dashboards use. Timestamps
+//! written `@now-5m` (as some fixtures do) are read against a reference time.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use super::{Record, workload_of_pod, workload_of_replicaset};
+use crate::clock::{Time, parse_duration};
+
+/// How an object is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Health {
+    Healthy,
+    Warning,
+    Unhealthy,
+    Unknown,
+}
+
+impl Health {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Health::Healthy => "healthy",
+            Health::Warning => "warning",
+            Health::Unhealthy => "unhealthy",
+            Health::Unknown => "unknown",
+        }
+    }
+
+    fn value(self) -> f64 {
+        match self {
+            Health::Healthy => 0.0,
+            Health::Warning => 1.0,
+            Health::Unhealthy => 2.0,
+            Health::Unknown => -1.0,
+        }
+    }
+}
+
+/// One object's verdict.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObjectHealth {
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+    pub health: Health,
+    pub status: String,
+    /// The object's own `expected-health` annotation, when it carries one.
+    pub expected: Option<String>,
+}
+
+/// What an import found.
+#[derive(Debug, Clone, Default)]
+pub struct Imported {
+    pub records: Vec<Record>,
+    pub objects: Vec<ObjectHealth>,
+    /// Kinds not imported, with counts.
+    pub skipped: BTreeMap<String, usize>,
+    pub events: usize,
+}
+
+/// A timestamp: RFC 3339, or `@now`, `@now-5m`, `@now+1h` against `now`.
+pub fn timestamp(v: Option<&Value>, now: Time) -> Option<Time> {
+    let s = v?.as_str()?;
+    if let Some(rest) = s.strip_prefix("@now") {
+        if rest.is_empty() {
+            return Some(now);
+        }
+        let (sign, d) = rest.split_at(1);
+        let d = parse_duration(d).ok()?;
+        return Some(if sign == "-" { now.saturating_sub(d) } else { now.saturating_add(d) });
+    }
+    Time::parse_rfc3339(s).ok()
+}
+
+fn str_at<'a>(v: &'a Value, p: &str) -> Option<&'a str> {
+    v.pointer(p).and_then(Value::as_str)
+}
+
+fn conditions(v: &Value) -> Vec<(&str, &str, Option<&str>, Option<&Value>)> {
+    v.pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .map(|cs| {
+            cs.iter()
+                .map(|c| {
+                    (
+                        c["type"].as_str().unwrap_or(""),
+                        c["status"].as_str().unwrap_or(""),
+                        c["reason"].as_str(),
+                        c.get("lastTransitionTime").or_else(|| c.get("lastUpdateTime")),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn condition<'a>(v: &'a Value, ty: &str) -> Option<(&'a str, Option<&'a str>)> {
+    conditions(v).into_iter().find(|c| c.0 == ty).map(|c| (c.1, c.2))
+}
+
+fn is_true(s: &str) -> bool {
+    s.eq_ignore_ascii_case("true")
+}
+
+fn is_false(s: &str) -> bool {
+    s.eq_ignore_ascii_case("false")
+}
+
+/// A recent failure within this window makes a Running, Ready pod a warning.
+const RECENT: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+/// A pod terminating longer than this is stuck.
+const STUCK_TERMINATING: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// A Pod's health and a one-word status.
+pub fn pod_health(pod: &Value, now: Time) -> (Health, String) {
+    let phase = str_at(pod, "/status/phase").unwrap_or("");
+    let statuses: Vec<&Value> = ["/status/initContainerStatuses", "/status/containerStatuses"]
+        .iter()
+        .filter_map(|p| pod.pointer(p).and_then(Value::as_array))
+        .flatten()
+        .collect();
+    if let Some(del) = timestamp(pod.pointer("/metadata/deletionTimestamp"), now) {
+        return if now.since(del) > STUCK_TERMINATING {
+            (Health::Warning, "TerminatingStalled".into())
+        } else {
+            (Health::Unknown, "Terminating".into())
+        };
+    }
+    match phase {
+        "Succeeded" => return (Health::Healthy, "Completed".into()),
+        "Failed" => {
+            let reason = str_at(pod, "/status/reason").unwrap_or("Failed");
+            return if reason == "Evicted" {
+                (Health::Warning, "Evicted".into())
+            } else {
+                (Health::Unhealthy, "Failed".into())
+            };
+        }
+        _ => {}
+    }
+    let waiting: Vec<&str> = statuses.iter().filter_map(|c| str_at(c, "/state/waiting/reason")).collect();
+    fn last_reason<'a>(c: &&'a Value) -> Option<&'a str> {
+        str_at(c, "/lastState/terminated/reason")
+    }
+    for w in &waiting {
+        match *w {
+            "CrashLoopBackOff" => {
+                let oom = statuses.iter().any(|c| last_reason(c) == Some("OOMKilled"));
+                return (Health::Unhealthy, if oom { "OOMKilled" } else { "CrashLoopBackOff" }.into());
+            }
+            "ImagePullBackOff"
+            | "ErrImagePull"
+            | "InvalidImageName"
+            | "CreateContainerConfigError"
+            | "CreateContainerError" => {
+                return (Health::Unhealthy, (*w).to_string());
+            }
+            _ => {}
+        }
+    }
+    if phase == "Pending" {
+        return match waiting.first() {
+            Some(&"ContainerCreating") => (Health::Unknown, "Starting".into()),
+            Some(w) => (Health::Unhealthy, (*w).to_string()),
+            None => (Health::Unhealthy, "Pending".into()),
+        };
+    }
+    let ready = condition(pod, "Ready").map(|(s, _)| is_true(s));
+    let oom_last = statuses.iter().any(|c| last_reason(c) == Some("OOMKilled"));
+    if ready == Some(false) {
+        return (Health::Unhealthy, if oom_last { "OOMKilled" } else { "NotReady" }.into());
+    }
+    let recent_failure = statuses.iter().find_map(|c| {
+        let reason = last_reason(c)?;
+        let at = timestamp(c.pointer("/lastState/terminated/finishedAt"), now)?;
+        (reason != "Completed" && now.since(at) < RECENT).then_some(reason)
+    });
+    match recent_failure {
+        Some(reason) => (Health::Warning, if reason == "OOMKilled" { "OOMKilled" } else { "Running" }.into()),
+        None => (Health::Healthy, "Running".into()),
+    }
+}
+
+/// A Deployment's or ReplicaSet's health.
+pub fn workload_health(obj: &Value) -> (Health, String) {
+    let spec = obj.pointer("/spec/replicas").and_then(Value::as_u64).unwrap_or(1);
+    let status = |k: &str| obj.pointer(&format!("/status/{k}")).and_then(Value::as_u64).unwrap_or(0);
+    if let Some((s, _)) = condition(obj, "ReplicaFailure")
+        && is_true(s)
+    {
+        return (Health::Unhealthy, "Failed Create".into());
+    }
+    if spec == 0 && status("replicas") == 0 {
+        return (Health::Healthy, "Scaled to Zero".into());
+    }
+    if let Some((s, reason)) = condition(obj, "Available") {
+        if is_false(s) {
+            // Below minimum availability: a failed rollout with nothing available is down; with
+            // some pods serving it is degraded; a rollout still starting is not judged yet.
+            let failed = condition(obj, "Progressing").is_some_and(|(_, r)| r == Some("ProgressDeadlineExceeded"));
+            let serving = status("availableReplicas") > 0 || status("readyReplicas") > 0;
+            return match (failed, serving) {
+                (true, false) => (Health::Unhealthy, "Rollout Failed".into()),
+                (true, true) => (Health::Warning, "Rollout Failed".into()),
+                (false, true) => (Health::Warning, "Rolling Out".into()),
+                (false, false) => (Health::Unknown, "Starting".into()),
+            };
+        }
+        let _ = reason;
+        let updating = status("updatedReplicas") < spec || status("availableReplicas") < spec;
+        return (Health::Healthy, if updating { "Rolling Out" } else { "Running" }.into());
+    }
+    // No conditions (a ReplicaSet): compare ready with desired.
+    if status("readyReplicas") >= spec {
+        (Health::Healthy, "Running".into())
+    } else if obj.pointer("/status/readyReplicas").is_none() && status("replicas") > 0 {
+        (Health::Unhealthy, "NotReady".into())
+    } else {
+        (Health::Unknown, "Starting".into())
+    }
+}
+
+fn service_of(obj: &Value, kind: &str, name: &str) -> String {
+    for key in ["app", "app.kubernetes.io/name", "k8s-app"] {
+        if let Some(v) = obj.pointer(&format!("/metadata/labels/{}", key.replace('/', "~1"))).and_then(Value::as_str) {
+            return v.to_string();
+        }
+    }
+    match kind {
+        "Pod" => {
+            // A ReplicaSet owner names the Deployment; a Job owner names itself.
+            if let Some(owner) = obj.pointer("/metadata/ownerReferences/0") {
+                let (ok, on) = (owner["kind"].as_str().unwrap_or(""), owner["name"].as_str().unwrap_or(""));
+                if ok == "ReplicaSet" {
+                    return workload_of_replicaset(on);
+                }
+                if !on.is_empty() {
+                    return on.to_string();
+                }
+            }
+            workload_of_pod(name)
+        }
+        "ReplicaSet" => obj
+            .pointer("/metadata/ownerReferences/0/name")
+            .and_then(Value::as_str)
+            .map_or_else(|| workload_of_replicaset(name), str::to_string),
+        _ => name.to_string(),
+    }
+}
+
+fn signal(at: Time, service: &str, ns: &str, name: &str, value: f64, labels: &[(&str, &str)]) -> Record {
+    Record::Signal {
+        at,
+        service: service.to_string(),
+        namespace: ns.to_string(),
+        name: name.to_string(),
+        value,
+        labels: labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+    }
+}
+
+/// The latest time the object itself records (its status "as of").
+fn as_of(obj: &Value, now: Time) -> Option<Time> {
+    let mut ts: Vec<Time> = conditions(obj).iter().filter_map(|c| timestamp(c.3, now)).collect();
+    for p in ["/status/containerStatuses", "/status/initContainerStatuses"] {
+        for c in obj.pointer(p).and_then(Value::as_array).into_iter().flatten() {
+            for q in ["/state/running/startedAt", "/state/terminated/finishedAt", "/lastState/terminated/finishedAt"] {
+                ts.extend(timestamp(c.pointer(q), now));
+            }
+        }
+    }
+    ts.extend(timestamp(obj.pointer("/status/startTime"), now));
+    ts.extend(timestamp(obj.pointer("/metadata/creationTimestamp"), now));
+    ts.into_iter().max()
+}
+
+impl Imported {
+    /// Add every object in a parsed document (a single object, a List or an EventList).
+    pub fn add(&mut self, doc: &Value, now: Time) {
+        let kind = doc["kind"].as_str().unwrap_or("");
+        if kind.ends_with("List") || (kind.is_empty() && doc.get("items").is_some()) {
+            for item in doc["items"].as_array().into_iter().flatten() {
+                // List items from `kubectl get -o json` carry their kind; typed lists may not.
+                if item.get("kind").is_none() && kind.ends_with("List") && kind != "List" {
+                    let mut with = item.clone();
+                    with["kind"] = Value::String(kind.trim_end_matches("List").to_string());
+                    self.add(&with, now);
+                } else {
+                    self.add(item, now);
+                }
+            }
+            return;
+        }
+        match kind {
+            "Pod" => self.pod(doc, now),
+            "Deployment" | "ReplicaSet" => self.workload(doc, kind, now),
+            "Event" => self.event(doc, now),
+            "" => {}
+            other => *self.skipped.entry(other.to_string()).or_default() += 1,
+        }
+    }
+
+    fn note(&mut self, obj: &Value, kind: &str, health: Health, status: &str) {
+        let expected = obj
+            .pointer("/metadata/annotations/expected-health")
+            .and_then(Value::as_str)
+            .map(|s| s.trim_matches('"').trim().to_string());
+        self.objects.push(ObjectHealth {
+            kind: kind.to_string(),
+            namespace: str_at(obj, "/metadata/namespace").unwrap_or("default").to_string(),
+            name: str_at(obj, "/metadata/name").unwrap_or("").to_string(),
+            health,
+            status: status.to_string(),
+            expected,
+        });
+    }
+
+    fn pod(&mut self, pod: &Value, now: Time) {
+        let name = str_at(pod, "/metadata/name").unwrap_or("").to_string();
+        let ns = str_at(pod, "/metadata/namespace").unwrap_or("default").to_string();
+        let svc = service_of(pod, "Pod", &name);
+        let (health, status) = pod_health(pod, now);
+        self.note(pod, "Pod", health, &status);
+        let as_of = as_of(pod, now).unwrap_or(now);
+        for c in ["/status/initContainerStatuses", "/status/containerStatuses"]
+            .iter()
+            .filter_map(|p| pod.pointer(p).and_then(Value::as_array))
+            .flatten()
+        {
+            let container = c["name"].as_str().unwrap_or("");
+            let restarts = c["restartCount"].as_f64().unwrap_or(0.0);
+            let labels = [("pod", name.as_str()), ("container", container)];
+            for (state, value) in [("/state/terminated", 1.0), ("/lastState/terminated", restarts.max(1.0))] {
+                if str_at(c, &format!("{state}/reason")) == Some("OOMKilled")
+                    && let Some(at) = timestamp(c.pointer(&format!("{state}/finishedAt")), now)
+                {
+                    self.records.push(signal(at, &svc, &ns, "OOMKilled", value, &labels));
+                }
+            }
+            if let Some(w) = str_at(c, "/state/waiting/reason") {
+                let at = timestamp(c.pointer("/lastState/terminated/finishedAt"), now).unwrap_or(as_of);
+                match w {
+                    "CrashLoopBackOff" => {
+                        self.records.push(signal(at, &svc, &ns, "CrashLoopBackOff", restarts, &labels))
+                    }
+                    "ImagePullBackOff" | "ErrImagePull" => {
+                        self.records.push(signal(as_of, &svc, &ns, "image_pull_failed", 1.0, &labels))
+                    }
+                    _ => {}
+                }
+            }
+            if restarts > 0.0 {
+                self.records.push(signal(as_of, &svc, &ns, "restarts", restarts, &labels));
+            }
+        }
+        self.records.push(signal(
+            as_of,
+            &svc,
+            &ns,
+            "pod_health",
+            health.value(),
+            &[("pod", &name), ("status", &status)],
+        ));
+    }
+
+    fn workload(&mut self, obj: &Value, kind: &str, now: Time) {
+        let name = str_at(obj, "/metadata/name").unwrap_or("").to_string();
+        let ns = str_at(obj, "/metadata/namespace").unwrap_or("default").to_string();
+        let svc = service_of(obj, kind, &name);
+        let (health, status) = workload_health(obj);
+        self.note(obj, kind, health, &status);
+        let as_of = as_of(obj, now).unwrap_or(now);
+        if let Some(rev) = str_at(obj, "/metadata/annotations/deployment.kubernetes.io~1revision") {
+            let at = if kind == "ReplicaSet" {
+                timestamp(obj.pointer("/metadata/creationTimestamp"), now).unwrap_or(as_of)
+            } else {
+                as_of
+            };
+            let tool = if obj.pointer("/metadata/annotations/meta.helm.sh~1release-name").is_some() {
+                "helm"
+            } else {
+                "kubectl"
+            };
+            self.records.push(Record::Deploy {
+                at,
+                service: svc.clone(),
+                namespace: ns.clone(),
+                revision: rev.to_string(),
+                tool: tool.into(),
+            });
+        }
+        if kind == "Deployment" {
+            let spec = obj.pointer("/spec/replicas").and_then(Value::as_f64).unwrap_or(1.0);
+            let avail = obj.pointer("/status/availableReplicas").and_then(Value::as_f64).unwrap_or(0.0);
+            if spec > avail {
+                self.records.push(signal(
+                    as_of,
+                    &svc,
+                    &ns,
+                    "replica_deficit",
+                    spec - avail,
+                    &[("desired", &spec.to_string())],
+                ));
+            }
+            self.records.push(signal(as_of, &svc, &ns, "deployment_health", health.value(), &[("status", &status)]));
+        }
+    }
+
+    fn event(&mut self, ev: &Value, now: Time) {
+        self.events += 1;
+        let reason = ev["reason"].as_str().unwrap_or("");
+        let message = ev["message"].as_str().unwrap_or("");
+        let ns = str_at(ev, "/involvedObject/namespace")
+            .or_else(|| str_at(ev, "/metadata/namespace"))
+            .unwrap_or("default")
+            .to_string();
+        let obj_kind = str_at(ev, "/involvedObject/kind").unwrap_or("");
+        let obj_name = str_at(ev, "/involvedObject/name").unwrap_or("").to_string();
+        let svc = match obj_kind {
+            "Pod" => workload_of_pod(&obj_name),
+            "ReplicaSet" => workload_of_replicaset(&obj_name),
+            _ => obj_name.clone(),
+        };
+        let Some(at) = ["lastTimestamp", "eventTime", "firstTimestamp"]
+            .iter()
+            .find_map(|k| timestamp(ev.get(*k), now))
+            .or_else(|| timestamp(ev.pointer("/metadata/creationTimestamp"), now))
+        else {
+            *self.skipped.entry("Event without a time".into()).or_default() += 1;
+            return;
+        };
+        let count = ev["count"].as_f64().unwrap_or(1.0);
+        let lower = message.to_ascii_lowercase();
+        let name = match reason {
+            "OOMKilling" | "OOMKilled" => Some("OOMKilled"),
+            "BackOff" if lower.contains("restarting failed container") => Some("CrashLoopBackOff"),
+            "BackOff" | "Failed" if lower.contains("pull") || lower.contains("image") => Some("image_pull_failed"),
+            "Killing" if lower.contains("liveness") => Some("liveness_failed"),
+            "Unhealthy" => Some("probe_failed"),
+            "FailedScheduling" => Some("pod_unschedulable"),
+            "Evicted" => Some("evicted"),
+            "BackoffLimitExceeded" => Some("job_failed"),
+            "FailedMount" | "FailedAttachVolume" => Some("mount_failed"),
+            "FailedCreate" => Some("create_failed"),
+            "ScalingReplicaSet" => Some("scaled"),
+            _ if ev["type"].as_str() == Some("Warning") => Some("k8s_warning"),
+            _ => None,
+        };
+        match name {
+            Some(n) => {
+                let labels = [("reason", reason), ("object", obj_name.as_str()), ("message", message)];
+                self.records.push(signal(at, &svc, &ns, n, count, &labels));
+            }
+            None => *self.skipped.entry(format!("Normal event {reason}")).or_default() += 1,
+        }
+    }
+}
+
+/// Parse a dump: JSON, or YAML with one or more documents.
+pub fn parse_documents(text: &str) -> Result<Vec<Value>, String> {
+    if let Ok(v) = serde_json::from_str::<Value>(text) {
+        return Ok(vec![v]);
+    }
+    let mut out = Vec::new();
+    for doc in serde_yaml_ng::Deserializer::from_str(text) {
+        let v = <Value as serde::Deserialize>::deserialize(doc).map_err(|e| e.to_string())?;
+        if !v.is_null() {
+            out.push(v);
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,128 @@
+//! Prometheus series → signal records: `query_range` JSON (`resultType: matrix`, also when
+//! wrapped by a tool that prints header lines first) and CSV (`time,value` plus label
+//! columns such as `name`, `service`, `namespace`, `pod`).
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use super::{Record, workload_of_pod};
+use crate::clock::Time;
+
+fn secs_to_time(s: f64) -> Option<Time> {
+    s.is_finite().then(|| Time((s * 1e9).round() as i64))
+}
+
+fn service_and_namespace(labels: &BTreeMap<String, String>) -> (String, String) {
+    let svc = ["service", "deployment", "app"]
+        .iter()
+        .find_map(|k| labels.get(*k).cloned())
+        .or_else(|| labels.get("pod").map(|p| workload_of_pod(p)))
+        .or_else(|| ["container", "job", "instance"].iter().find_map(|k| labels.get(*k).cloned()))
+        .unwrap_or_else(|| "unknown".into());
+    (svc, labels.get("namespace").cloned().unwrap_or_else(|| "default".into()))
+}
+
+/// Find the query_range object in `text`: the whole text, or the first line (or the rest of
+/// the text from a line) that parses as one.
+fn matrix_doc(text: &str) -> Option<Value> {
+    let is_matrix = |v: &Value| v.pointer("/data/resultType").and_then(Value::as_str) == Some("matrix");
+    if let Ok(v) = serde_json::from_str::<Value>(text)
+        && is_matrix(&v)
+    {
+        return Some(v);
+    }
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        if let Ok(v) = serde_json::from_str::<Value>(&text[offset..])
+            && is_matrix(&v)
+        {
+            return Some(v);
+        }
+        if let Ok(v) = serde_json::from_str::<Value>(line)
+            && is_matrix(&v)
+        {
+            return Some(v);
+        }
+        offset += line.len();
+    }
+    None
+}
+
+/// Convert a query_range response. `name` names the signal (default: `__name__`, else
+/// `series`). Points whose value is not a number (`NaN` is kept as Prometheus sends it) are
+/// counted as skipped.
+pub fn import_matrix(text: &str, name: Option<&str>) -> Result<(Vec<Record>, usize), String> {
+    let doc = matrix_doc(text).ok_or("no Prometheus query_range response with resultType matrix found")?;
+    if doc["status"].as_str() != Some("success") {
+        return Err(format!("query status is {}", doc["status"]));
+    }
+    let mut out = Vec::new();
+    let mut skipped = 0;
+    for series in doc.pointer("/data/result").and_then(Value::as_array).into_iter().flatten() {
+        let labels: BTreeMap<String, String> = series["metric"]
+            .as_object()
+            .map(|o| o.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect())
+            .unwrap_or_default();
+        let metric =
+            name.map(str::to_string).or_else(|| labels.get("__name__").cloned()).unwrap_or_else(|| "series".into());
+        let (service, namespace) = service_and_namespace(&labels);
+        for p in series["values"].as_array().into_iter().flatten() {
+            let t = p.get(0).and_then(Value::as_f64).and_then(secs_to_time);
+            let v = p.get(1).and_then(Value::as_str).and_then(|s| s.parse::<f64>().ok());
+            match (t, v) {
+                (Some(at), Some(value)) if value.is_finite() => out.push(Record::Signal {
+                    at,
+                    service: service.clone(),
+                    namespace: namespace.clone(),
+                    name: metric.clone(),
+                    value,
+                    labels: labels
+                        .iter()
+                        .filter(|(k, _)| *k != "__name__")
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect(),
+                }),
+                _ => skipped += 1,
+            }
+        }
+    }
+    Ok((out, skipped))
+}
+
+/// Convert CSV with a header: `time` (RFC 3339 or Unix seconds) and `value` columns; `name`,
+/// `service` and `namespace` when present; every other column becomes a label. Errors name
+/// the line.
+pub fn import_csv(text: &str, name: Option<&str>) -> Result<Vec<Record>, String> {
+    let mut rdr = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(text.as_bytes());
+    let headers = rdr.headers().map_err(|e| format!("line 1: {e}"))?.clone();
+    let col = |n: &str| headers.iter().position(|h| h == n);
+    let (t_col, v_col) = match (col("time").or_else(|| col("timestamp")), col("value")) {
+        (Some(t), Some(v)) => (t, v),
+        _ => return Err("line 1: the header needs `time` (or `timestamp`) and `value` columns".into()),
+    };
+    let mut out = Vec::new();
+    for (i, row) in rdr.records().enumerate() {
+        let line = i + 2;
+        let row = row.map_err(|e| format!("line {line}: {e}"))?;
+        let t = &row[t_col];
+        let at = Time::parse_rfc3339(t)
+            .ok()
+            .or_else(|| t.parse::<f64>().ok().and_then(secs_to_time))
+            .ok_or_else(|| format!("line {line}: `{t}` is neither RFC 3339 nor Unix seconds"))?;
+        let value: f64 =
+            row[v_col].parse().map_err(|_| format!("line {line}: value `{}` is not a number", &row[v_col]))?;
+        let mut labels: BTreeMap<String, String> = BTreeMap::new();
+        for (k, h) in headers.iter().enumerate() {
+            if k != t_col && k != v_col {
+                labels.insert(h.to_string(), row[k].to_string());
+            }
+        }
+        let metric = name.map(str::to_string).or_else(|| labels.remove("name")).unwrap_or_else(|| "series".into());
+        let (service, namespace) = service_and_namespace(&labels);
+        labels.remove("service");
+        labels.remove("namespace");
+        out.push(Record::Signal { at, service, namespace, name: metric, value, labels });
+    }
+    Ok(out)
+}
