@@ -1,4 +1,4 @@
-//! Which kind of file a path holds (policy, scenario, gate), judged by its top-level keys, so
+//! Which kind of file a path holds (policy, scenario, gate, classifier rules), judged by its top-level keys, so
 //! `check` and `simulate` can take a folder of mixed files. Reads nothing but the file given.
 
 use std::path::Path;
@@ -12,6 +12,8 @@ pub enum Kind {
     Policy,
     Scenario,
     Gate,
+    /// Classifier rules.
+    Rules,
 }
 
 /// Decide from a parsed document's top-level keys.
@@ -20,6 +22,8 @@ pub fn of_keys(keys: &[&str]) -> Option<Kind> {
         Some(Kind::Policy)
     } else if keys.contains(&"duration") && keys.iter().any(|k| matches!(*k, "faults" | "campaigns" | "name")) {
         Some(Kind::Scenario)
+    } else if keys == ["rules"] {
+        Some(Kind::Rules)
     } else if keys
         .iter()
         .any(|k| k.starts_with("min_") || k.starts_with("max_") || *k == "per_type" || k.starts_with("require_"))

@@ -13,6 +13,9 @@ use serde::Serialize;
 
 use crate::sim::model::Cause;
 
+pub mod external;
+pub mod rules;
+
 /// A classifier's answer.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Classification {
@@ -25,8 +28,10 @@ pub struct Classification {
 pub struct Evidence<'a> {
     pub service: &'a str,
     pub namespace: &'a str,
-    /// The signal that fired (`OOMKilled`, `http_5xx_rate`, …).
+    /// The signal that fired (`OOMKilled`, `http_5xx_rate`, …), or the alert's name.
     pub signal: &'a str,
+    /// The Alertmanager alert name, when the evidence is an alert.
+    pub alert: Option<&'a str>,
     /// The true cause, known only in simulation.
     pub truth: Option<Cause>,
 }
@@ -146,6 +151,7 @@ mod tests {
             service: "checkout-api",
             namespace: "prod",
             signal: "cpu_utilization",
+            alert: None,
             truth: Some(Cause::TrafficSurge),
         };
         let n = 4000;

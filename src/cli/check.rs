@@ -67,6 +67,13 @@ fn check_one(file: &Path, report: &mut Report) -> Option<String> {
                 None
             }
         },
+        Kind::Rules => match understudy::classify::rules::Rules::from_yaml(file, &text) {
+            Ok(r) => Some(format!("classifier rules, {} rule(s)", r.rules.len())),
+            Err(ds) => {
+                report.extend(ds);
+                None
+            }
+        },
         Kind::Scenario => match Scenario::from_yaml(file, &text) {
             Ok((s, warnings)) => {
                 report.extend(warnings);

@@ -526,7 +526,13 @@ impl<'a> Arm<'a> {
             u64::from(self.inc[i].detections),
         ));
         let c = self.s.classifier.classify(
-            &Evidence { service: &spec.name, namespace: &spec.namespace, signal: signal_name, truth: Some(f.cause) },
+            &Evidence {
+                service: &spec.name,
+                namespace: &spec.namespace,
+                signal: signal_name,
+                alert: None,
+                truth: Some(f.cause),
+            },
             &mut rng,
         );
         self.inc[i].classifications.push((c.incident_type.clone(), c.confidence));

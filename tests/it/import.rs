@@ -175,3 +175,37 @@ fn import_writes_a_time_ordered_trace_the_reader_accepts() {
     let back: Vec<_> = trace::Reader::open(&p).unwrap().collect::<Result<Vec<_>, _>>().unwrap();
     assert_eq!(back.len(), n);
 }
+
+/// Every alert of the kube-prometheus and kubernetes-mixin rule sets has a rule in the shipped
+/// classifier rules.
+#[test]
+fn shipped_rules_cover_every_real_alert() {
+    use understudy::classify::Evidence;
+    use understudy::classify::rules::Rules;
+    let rules = Rules::load(&crate::repo("scenarios/classifier-rules.yaml")).unwrap_or_else(|r| panic!("{r}"));
+    let mut names = std::collections::BTreeSet::new();
+    let mut stack = vec![realdata("alert-rules")];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "yaml") {
+                for line in std::fs::read_to_string(&p).unwrap().lines() {
+                    let l = line.trim().trim_start_matches("- ");
+                    if let Some(name) = l.strip_prefix("alert: ").or_else(|| l.strip_prefix("alertname: ")) {
+                        names.insert(name.trim().to_string());
+                    }
+                }
+            }
+        }
+    }
+    assert!(names.len() > 100, "{} alert names found", names.len());
+    let missing: Vec<&String> = names
+        .iter()
+        .filter(|n| {
+            rules.matching(&Evidence { service: "s", namespace: "n", signal: n, alert: Some(n), truth: None }).is_none()
+        })
+        .collect();
+    assert!(missing.is_empty(), "no rule for: {missing:?}");
+}

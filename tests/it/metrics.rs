@@ -197,8 +197,13 @@ fn calibration_of_a_calibrated_and_an_overconfident_oracle() {
         e.right = Confidence { mean: said, concentration: 1e7 };
         e.wrong = Confidence { mean: said, concentration: 1e7 };
         let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(11);
-        let ev =
-            Evidence { service: "payment-api", namespace: "prod", signal: "OOMKilled", truth: Some(Cause::MemoryLeak) };
+        let ev = Evidence {
+            service: "payment-api",
+            namespace: "prod",
+            signal: "OOMKilled",
+            alert: None,
+            truth: Some(Cause::MemoryLeak),
+        };
         let pairs: Vec<(f64, bool)> = (0..20_000)
             .map(|_| {
                 let c = o.classify(&ev, &mut rng);
