@@ -14,6 +14,7 @@ pub mod jsonl;
 pub mod kind;
 pub mod metrics;
 pub mod policy;
+pub mod replay;
 pub mod report;
 pub mod sim;
 pub mod sweep;

@@ -9,7 +9,7 @@ use understudy::sim::scenario::Scenario;
 
 use super::{EXIT_BAD_INPUT, EXIT_OK};
 
-/// Validate policy, scenario and gate files.
+/// Validate policies, scenarios, gates, classifier rules and traces (.jsonl).
 ///
 /// Prints every problem in every file at once, each as `file:line:column`, what is wrong and
 /// a hint. Exit 0 when all files are valid (warnings allowed), 2 otherwise.
@@ -40,6 +40,9 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
 }
 
 fn check_one(file: &Path, report: &mut Report) -> Option<String> {
+    if file.extension().is_some_and(|e| e == "jsonl" || e == "ndjson") {
+        return check_trace(file, report);
+    }
     let (kind, text) = match kind::of_file(file) {
         Ok(k) => k,
         Err(ds) => {
@@ -91,5 +94,39 @@ fn check_one(file: &Path, report: &mut Report) -> Option<String> {
                 None
             }
         },
+    }
+}
+
+/// A trace: every bad line (up to 50) with its number, streamed.
+fn check_trace(file: &Path, report: &mut Report) -> Option<String> {
+    let reader = match understudy::trace::Reader::open(file) {
+        Ok(r) => r,
+        Err(d) => {
+            report.push(d);
+            return None;
+        }
+    };
+    let (mut n, mut first, mut last, mut bad) = (0usize, None, None, 0usize);
+    for item in reader {
+        match item {
+            Ok((_, r)) => {
+                n += 1;
+                first = first.or(Some(r.at()));
+                last = Some(r.at());
+            }
+            Err(d) => {
+                bad += 1;
+                if bad <= 50 {
+                    report.push(d);
+                }
+            }
+        }
+    }
+    if bad > 0 {
+        return None;
+    }
+    match (first, last) {
+        (Some(a), Some(b)) => Some(format!("trace, {n} record(s) from {a} to {b}")),
+        _ => Some("trace, empty".to_string()),
     }
 }

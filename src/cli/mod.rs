@@ -10,6 +10,7 @@ mod check;
 mod decide;
 mod gate;
 mod import;
+mod replay;
 mod simulate;
 
 /// Prove an auto-remediation policy safe before it touches production, then run it.
@@ -38,6 +39,7 @@ enum Command {
     Check(check::Args),
     Gate(gate::Args),
     Import(import::Args),
+    Replay(replay::Args),
 }
 
 /// Exit codes shared by every subcommand.
@@ -62,6 +64,7 @@ pub fn run() -> ExitCode {
         Command::Check(a) => check::run(a),
         Command::Gate(a) => gate::run(a),
         Command::Import(a) => import::run(a),
+        Command::Replay(a) => replay::run(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

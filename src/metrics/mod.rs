@@ -60,7 +60,7 @@ impl Rate {
 }
 
 /// Mean, median and 90th percentile of times to recovery, in seconds.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Summary {
     pub mean: f64,
     pub median: f64,

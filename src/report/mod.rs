@@ -19,6 +19,7 @@ use crate::sweep::ThresholdCurve;
 
 pub mod charts;
 pub mod html;
+pub mod replay;
 
 /// Everything a report is made of.
 pub struct Bundle<'a> {

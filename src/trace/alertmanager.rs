@@ -43,7 +43,10 @@ pub fn service_of(labels: &BTreeMap<String, String>) -> Option<String> {
             return Some(v.clone());
         }
     }
-    labels.get("pod").map(|p| workload_of_pod(p)).or_else(|| labels.get("container").cloned())
+    labels
+        .get("pod")
+        .map(|p| workload_of_pod(p))
+        .or_else(|| ["container", "instance", "job"].iter().find_map(|k| labels.get(*k).cloned()))
 }
 
 /// Convert one document; returns the records and how many alerts had no usable time.

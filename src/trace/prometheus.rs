@@ -9,8 +9,10 @@ use serde_json::Value;
 use super::{Record, workload_of_pod};
 use crate::clock::Time;
 
+/// Unix seconds → time, at Prometheus' millisecond precision (so float noise such as
+/// `.051000064` does not leak into traces).
 fn secs_to_time(s: f64) -> Option<Time> {
-    s.is_finite().then(|| Time((s * 1e9).round() as i64))
+    s.is_finite().then(|| Time((s * 1e3).round() as i64 * 1_000_000))
 }
 
 fn service_and_namespace(labels: &BTreeMap<String, String>) -> (String, String) {

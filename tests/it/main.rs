@@ -3,11 +3,12 @@
 mod cli;
 mod gate;
 mod html;
-mod import;
+pub mod import;
 mod lesson;
 mod metrics;
 mod policy_errors;
 mod properties;
+mod replay;
 mod simulate;
 
 use std::path::{Path, PathBuf};

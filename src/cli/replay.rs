@@ -1,0 +1,182 @@
+//! `understudy replay`: recorded history through the classifier and the policy.
+
+use std::io::BufWriter;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use understudy::classify::external::{Endpoint, External};
+use understudy::classify::rules::Rules;
+use understudy::clock::parse_duration;
+use understudy::diag::Diagnostic;
+use understudy::policy::Policy;
+use understudy::replay::{self, Labeler, Replayer, Settings};
+use understudy::report::replay::{ReplayProvenance, json, markdown};
+use understudy::trace;
+
+use super::{EXIT_BAD_INPUT, EXIT_OK};
+
+/// Which classifier labels the replayed incidents.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Which {
+    /// Signal and alert names → types, from --rules.
+    Rules,
+    /// The trace's own `classification` records.
+    Recorded,
+    /// A program (--classifier-cmd) or an HTTP endpoint (--classifier-url) speaking JSON.
+    External,
+}
+
+/// Run a policy over recorded history and report what it would have done.
+///
+/// Reads traces (from `understudy import`) as a stream, groups symptoms into episodes per
+/// service, classifies and decides at each episode's first symptom, and compares with what
+/// people did and when the service recovered. Writes report.json, report.md, incidents.csv
+/// (one row per episode) and decisions.jsonl (the same audit records `live` writes).
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Trace files (JSON Lines, time-ordered unless --allow-unsorted).
+    #[arg(required = true, value_name = "TRACE")]
+    traces: Vec<PathBuf>,
+    #[arg(long, default_value = "scenarios/policy.yaml", value_name = "POLICY")]
+    policy: PathBuf,
+    #[arg(long, value_enum, default_value = "rules")]
+    classifier: Which,
+    /// Rules for --classifier rules.
+    #[arg(long, default_value = "scenarios/classifier-rules.yaml", value_name = "FILE")]
+    rules: PathBuf,
+    /// Command for --classifier external (reads a JSON request on stdin, prints a JSON answer).
+    #[arg(long, value_name = "CMD")]
+    classifier_cmd: Option<String>,
+    /// URL for --classifier external (receives a JSON POST).
+    #[arg(long, value_name = "URL")]
+    classifier_url: Option<String>,
+    /// Timeout of the external classifier; a timeout counts as `unknown`.
+    #[arg(long, default_value = "2s")]
+    classifier_timeout: String,
+    /// Sort out-of-order traces on the fly (external merge sort, bounded memory).
+    #[arg(long)]
+    allow_unsorted: bool,
+    /// No symptom for this long closes an episode.
+    #[arg(long, default_value = "30m")]
+    quiet: String,
+    #[arg(long, default_value = "reports/replay", value_name = "DIR")]
+    out: PathBuf,
+}
+
+pub fn run(args: Args) -> anyhow::Result<u8> {
+    let policy = match Policy::load(&args.policy) {
+        Ok(l) => l.policy,
+        Err(r) => {
+            eprint!("{r}");
+            return Ok(EXIT_BAD_INPUT);
+        }
+    };
+    let (quiet, timeout) = match (parse_duration(&args.quiet), parse_duration(&args.classifier_timeout)) {
+        (Ok(q), Ok(t)) => (q, t),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("error: {e}");
+            return Ok(EXIT_BAD_INPUT);
+        }
+    };
+    let rules;
+    let external;
+    let (labeler, name) = match args.classifier {
+        Which::Rules => {
+            rules = match Rules::load(&args.rules) {
+                Ok(r) => r,
+                Err(r) => {
+                    eprint!("{r}");
+                    return Ok(EXIT_BAD_INPUT);
+                }
+            };
+            (Labeler::Model(&rules), format!("rules ({})", args.rules.display()))
+        }
+        Which::Recorded => (Labeler::Recorded, "recorded".to_string()),
+        Which::External => {
+            let endpoint = match (&args.classifier_cmd, &args.classifier_url) {
+                (Some(c), None) => Endpoint::Command(c.clone()),
+                (None, Some(u)) => Endpoint::Http(u.clone()),
+                _ => {
+                    eprintln!("error: --classifier external needs exactly one of --classifier-cmd or --classifier-url");
+                    return Ok(EXIT_BAD_INPUT);
+                }
+            };
+            external = External::new(endpoint.clone(), timeout.max(Duration::from_millis(1)));
+            (Labeler::Model(&external), format!("external ({endpoint:?}, timeout {})", args.classifier_timeout))
+        }
+    };
+
+    std::fs::create_dir_all(&args.out)?;
+    let (json_p, csv_p, audit_p, md_p) = replay::output_files(&args.out);
+    let episodes = BufWriter::new(std::fs::File::create(&csv_p)?);
+    let audit = BufWriter::new(std::fs::File::create(&audit_p)?);
+    let episodes: Box<dyn std::io::Write> = Box::new(episodes);
+    let audit: Box<dyn std::io::Write> = Box::new(audit);
+    let mut replayer = Replayer::new(policy.clone(), labeler, Settings { quiet }, episodes, audit)?;
+
+    type Stream = Box<dyn Iterator<Item = Result<(usize, trace::Record), Diagnostic>>>;
+    let mut streams: Vec<std::iter::Peekable<Stream>> = Vec::new();
+    for t in &args.traces {
+        let s: Stream = if args.allow_unsorted {
+            match trace::sorted(t, 200_000) {
+                Ok(s) => Box::new(s),
+                Err(d) => {
+                    eprint!("{}", d.render(None));
+                    return Ok(EXIT_BAD_INPUT);
+                }
+            }
+        } else {
+            match trace::Reader::open(t) {
+                Ok(r) => Box::new(r),
+                Err(d) => {
+                    eprint!("{}", d.render(None));
+                    return Ok(EXIT_BAD_INPUT);
+                }
+            }
+        };
+        streams.push(s.peekable());
+    }
+    let mut errors = 0;
+    for item in replay::merge(streams) {
+        match item {
+            Ok((_, rec)) => replayer.feed(&rec)?,
+            Err(d) => {
+                errors += 1;
+                eprint!("{}", d.render(None));
+                if errors >= 20 {
+                    eprintln!("error: stopping after 20 bad records");
+                    break;
+                }
+            }
+        }
+    }
+    if errors > 0 {
+        eprintln!("error: {errors} bad record(s); the replay is incomplete and no report was written");
+        let _ = std::fs::remove_file(&csv_p);
+        let _ = std::fs::remove_file(&audit_p);
+        return Ok(EXIT_BAD_INPUT);
+    }
+    let (metrics, _) = replayer.finish()?;
+    let prov = ReplayProvenance {
+        understudy_version: env!("CARGO_PKG_VERSION"),
+        policy: args.policy.display().to_string(),
+        policy_fingerprint: policy.fingerprint(),
+        traces: args.traces.iter().map(|p| p.display().to_string()).collect(),
+        classifier: name,
+        sorted_on_the_fly: args.allow_unsorted,
+    };
+    std::fs::write(&json_p, json(&metrics, &prov))?;
+    std::fs::write(&md_p, markdown(&metrics, &prov))?;
+    println!(
+        "{} record(s), {} episode(s): {} would execute, {} escalate; agreement with people {:.0}%.",
+        metrics.records,
+        metrics.episodes,
+        metrics.decisions.get("execute").copied().unwrap_or(0),
+        metrics.episodes - metrics.decisions.get("execute").copied().unwrap_or(0),
+        metrics.agreement_rate * 100.0
+    );
+    for p in [&json_p, &csv_p, &audit_p, &md_p] {
+        println!("  {}", p.display());
+    }
+    Ok(EXIT_OK)
+}

@@ -1,0 +1,563 @@
+//! Replay: recorded history through the classifier and the same decision pipeline, without a
+//! world model.
+//!
+//! Owns turning a time-ordered stream of trace records into episodes (one per service while
+//! symptoms keep coming), classifying and deciding at each episode's first symptom (`now` is
+//! the record's time), and comparing with what the trace says happened next: the human's
+//! action and the recovery. Figures come from the trace (onset, recovery, what people did)
+//! or from the model (the classifier's label, the policy's decision, and the assumption that
+//! the policy's action would have had the human's effect); the report says which is which.
+//! Streams: memory holds only open episodes and aggregates, never the trace.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rand::SeedableRng;
+use serde::Serialize;
+
+use crate::audit::AuditRecord;
+use crate::classify::{Classification, Classifier, Evidence};
+use crate::clock::Time;
+use crate::decide::{Incident, Pipeline, ServiceKey, Status};
+use crate::diag::Diagnostic;
+use crate::metrics::{Summary, r4};
+use crate::policy::Policy;
+use crate::trace::{AlertStatus, Record};
+
+/// Which classifier labels replayed episodes.
+pub enum Labeler<'a> {
+    /// Any classifier (rule-based, external, …).
+    Model(&'a dyn Classifier),
+    /// The trace's own `classification` records: the latest for the service at or before the
+    /// episode's first symptom.
+    Recorded,
+}
+
+/// Replay settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// No symptom for this long closes an episode (recovery inferred at the last symptom).
+    pub quiet: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings { quiet: Duration::from_secs(30 * 60) }
+    }
+}
+
+/// Whether a signal is a symptom worth an incident.
+pub fn is_symptom(name: &str, value: f64) -> bool {
+    match name {
+        "OOMKilled" | "CrashLoopBackOff" | "image_pull_failed" | "liveness_failed" | "probe_failed"
+        | "pod_unschedulable" | "evicted" | "job_failed" | "mount_failed" | "create_failed" => true,
+        "replica_deficit" => value > 0.0,
+        // Health signals: 2 is unhealthy (1 warning is not an incident on its own).
+        "pod_health" | "deployment_health" => value >= 2.0,
+        "http_5xx_rate" => value > 0.05,
+        "cpu_utilization" => value > 0.85,
+        _ => false,
+    }
+}
+
+/// One episode: a service showing symptoms until it recovers.
+#[derive(Debug, Clone, Serialize)]
+pub struct Episode {
+    pub id: String,
+    pub service: String,
+    pub namespace: String,
+    pub start: Time,
+    /// The signal or alert that opened it.
+    pub evidence: String,
+    pub symptoms: usize,
+    pub last_symptom: Time,
+    pub classification: Option<Classification>,
+    pub status: Option<Status>,
+    pub command: Option<String>,
+    pub suggested_action: Option<String>,
+    /// The kind of the action the policy would have run.
+    pub policy_action: Option<String>,
+    /// What people did (time, action kind).
+    pub human_actions: Vec<(Time, String)>,
+    pub recovered_at: Option<Time>,
+    /// How recovery is known: `alert-resolved`, `truth`, or `quiet` (no symptom for the quiet
+    /// period: inferred at the last symptom).
+    pub recovery: Option<&'static str>,
+    pub truth: Option<String>,
+    #[serde(skip)]
+    firing: BTreeMap<String, ()>,
+}
+
+/// How the policy compares with what people did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Agreement {
+    /// The policy would have run the action the person ran.
+    Same,
+    /// It would have run a different action.
+    Different,
+    /// It would have escalated where a person acted.
+    WouldEscalate,
+    /// It would have acted where nobody did.
+    ActedAlone,
+    /// Nobody acted, and neither would the policy.
+    BothWaited,
+}
+
+impl Episode {
+    pub fn agreement(&self) -> Agreement {
+        let human = self.human_actions.first().map(|(_, a)| a.as_str());
+        match (human, self.policy_action.as_deref()) {
+            (Some(h), Some(p)) if h == p => Agreement::Same,
+            (Some(_), Some(_)) => Agreement::Different,
+            (Some(_), None) => Agreement::WouldEscalate,
+            (None, Some(_)) => Agreement::ActedAlone,
+            (None, None) => Agreement::BothWaited,
+        }
+    }
+
+    /// Seconds the policy would have saved, where the trace supports it: the policy would
+    /// have run the same action as the person, earlier, and the service recovered after the
+    /// person's action.
+    pub fn saved_seconds(&self) -> Option<f64> {
+        let (h_at, _) = self.human_actions.first()?;
+        let rec = self.recovered_at?;
+        (self.agreement() == Agreement::Same && *h_at > self.start && rec >= *h_at)
+            .then(|| h_at.since(self.start).as_secs_f64())
+    }
+
+    pub fn ttr_seconds(&self) -> Option<f64> {
+        self.recovered_at.map(|r| r.since(self.start).as_secs_f64())
+    }
+}
+
+/// The numbers of a replay, each labelled with where it comes from.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ReplayMetrics {
+    pub records: usize,
+    pub episodes: usize,
+    /// Decisions by status (model: the policy).
+    pub decisions: BTreeMap<String, usize>,
+    /// Episodes by classified type (model: the classifier).
+    pub by_type: BTreeMap<String, usize>,
+    /// Policy vs people (trace: what people did; model: what the policy would do).
+    pub agreement: BTreeMap<String, usize>,
+    /// Agreement rate over episodes where a person acted.
+    pub agreement_rate: f64,
+    /// Time to recovery observed in the trace (recovered episodes only).
+    pub observed_ttr_seconds: Summary,
+    /// Episodes with a recovery recorded or inferred.
+    pub recovered: usize,
+    /// Seconds saved where the trace supports it (see `saved_seconds`).
+    pub mttr_saved: Summary,
+    /// Classification against `truth` records, where there are any.
+    pub with_truth: usize,
+    pub correct_classifications: usize,
+    pub false_confidence_actions: usize,
+    pub sources: BTreeMap<&'static str, &'static str>,
+}
+
+/// Where each figure of a replay comes from.
+pub const SOURCES: [(&str, &str); 8] = [
+    ("episodes", "trace: symptoms (signals, firing alerts) grouped per service until recovery"),
+    (
+        "observed_ttr_seconds",
+        "trace: first symptom → resolved alert, truth end, or last symptom before 30 min of quiet",
+    ),
+    ("agreement", "trace (what people did) against model (what the policy would have done)"),
+    ("decisions", "model: the policy's pipeline on the classifier's label, at the first symptom's time"),
+    ("by_type", "model: the classifier's label"),
+    (
+        "mttr_saved",
+        "trace and assumption: only where the policy would have run the person's action earlier and recovery followed that action; assumes the same effect sooner",
+    ),
+    ("correct_classifications", "trace: `truth` records against the classifier's label"),
+    ("false_confidence_actions", "trace and model: actions the policy would have run on a label the truth contradicts"),
+];
+
+/// Streams records in and writes episodes (CSV) and decisions (audit JSONL) as they close.
+pub struct Replayer<'a, W: Write> {
+    pipeline: Pipeline,
+    labeler: Labeler<'a>,
+    settings: Settings,
+    fingerprint: String,
+    open: BTreeMap<ServiceKey, Episode>,
+    recorded: BTreeMap<ServiceKey, Classification>,
+    truths: BTreeMap<ServiceKey, Vec<(Time, Option<Time>, String)>>,
+    /// Closed episodes still collecting late human actions (for one quiet period).
+    recent: Vec<Episode>,
+    next_id: usize,
+    metrics: ReplayMetrics,
+    ttrs: Vec<f64>,
+    saved: Vec<f64>,
+    episodes_csv: csv::Writer<W>,
+    audit: W,
+    now: Time,
+}
+
+impl<'a, W: Write> Replayer<'a, W> {
+    pub fn new(
+        policy: Policy,
+        labeler: Labeler<'a>,
+        settings: Settings,
+        episodes: W,
+        audit: W,
+    ) -> std::io::Result<Self> {
+        let mut csv = csv::Writer::from_writer(episodes);
+        csv.write_record([
+            "id",
+            "service",
+            "namespace",
+            "start",
+            "evidence",
+            "symptoms",
+            "classified_as",
+            "confidence",
+            "truth",
+            "decision",
+            "policy_action",
+            "command",
+            "human_action",
+            "human_at",
+            "agreement",
+            "recovered_at",
+            "recovery",
+            "ttr_s",
+            "saved_s",
+        ])?;
+        Ok(Replayer {
+            fingerprint: policy.fingerprint(),
+            pipeline: Pipeline::new(policy),
+            labeler,
+            settings,
+            open: BTreeMap::new(),
+            recorded: BTreeMap::new(),
+            truths: BTreeMap::new(),
+            recent: Vec::new(),
+            next_id: 0,
+            metrics: ReplayMetrics::default(),
+            ttrs: Vec::new(),
+            saved: Vec::new(),
+            episodes_csv: csv,
+            audit,
+            now: Time(i64::MIN),
+        })
+    }
+
+    /// Feed one record (records must come in time order).
+    pub fn push(&mut self, rec: &Record) -> std::io::Result<()> {
+        self.metrics.records += 1;
+        let at = rec.at();
+        self.now = self.now.max(at);
+        self.close_quiet(at)?;
+        match rec {
+            Record::Signal { service, namespace, name, value, .. } => {
+                if is_symptom(name, *value) {
+                    self.symptom(ServiceKey::new(namespace, service), at, name, None)?;
+                }
+            }
+            Record::Alert { name, status, service, namespace, .. } => {
+                let key =
+                    ServiceKey::new(namespace.as_deref().unwrap_or("default"), service.as_deref().unwrap_or(name));
+                match status {
+                    AlertStatus::Firing => self.symptom(key, at, name, Some(name))?,
+                    AlertStatus::Resolved => {
+                        let done = self.open.get_mut(&key).is_some_and(|e| {
+                            e.firing.remove(name);
+                            e.firing.is_empty()
+                        });
+                        if done {
+                            self.close(&key, at, "alert-resolved")?;
+                        }
+                    }
+                }
+            }
+            Record::Classification { service, namespace, incident_type, confidence, .. } => {
+                self.recorded.insert(
+                    ServiceKey::new(namespace, service),
+                    Classification { incident_type: incident_type.clone(), confidence: *confidence },
+                );
+            }
+            Record::Action { service, namespace, actor, action, .. } => {
+                if actor != "automation" {
+                    let key = ServiceKey::new(namespace, service);
+                    let late =
+                        self.recent.iter_mut().rev().find(|e| e.service == key.service && e.namespace == key.namespace);
+                    if let Some(e) = self.open.get_mut(&key).or(late) {
+                        e.human_actions.push((at, action.clone()));
+                    }
+                }
+            }
+            Record::Truth { service, namespace, incident_type, end, .. } => {
+                let key = ServiceKey::new(namespace, service);
+                if let Some(e) = self.open.get_mut(&key)
+                    && e.truth.is_none()
+                {
+                    e.truth = Some(incident_type.clone());
+                }
+                self.truths.entry(key).or_default().push((at, *end, incident_type.clone()));
+            }
+            Record::Deploy { .. } | Record::Campaign { .. } => {}
+        }
+        // A truth that ends closes its episode.
+        let ended: Vec<(ServiceKey, Time)> = self
+            .truths
+            .iter()
+            .filter_map(|(k, v)| {
+                v.iter().filter_map(|(_, end, _)| *end).filter(|e| *e <= at).max().map(|e| (k.clone(), e))
+            })
+            .filter(|(k, e)| self.open.get(k).is_some_and(|ep| ep.start <= *e && ep.last_symptom <= *e))
+            .collect();
+        for (k, e) in ended {
+            self.close(&k, e, "truth")?;
+        }
+        // Keep memory bounded on long traces: truths that ended a quiet period ago, and all
+        // but the latest few open-ended ones, can no longer label an episode.
+        let quiet = self.settings.quiet;
+        for v in self.truths.values_mut() {
+            v.retain(|(_, end, _)| end.is_none_or(|e| at.since(e) < quiet));
+            if v.len() > 64 {
+                v.drain(..v.len() - 64);
+            }
+        }
+        self.truths.retain(|_, v| !v.is_empty());
+        Ok(())
+    }
+
+    fn symptom(&mut self, key: ServiceKey, at: Time, name: &str, alert: Option<&str>) -> std::io::Result<()> {
+        if let Some(e) = self.open.get_mut(&key) {
+            e.symptoms += 1;
+            e.last_symptom = at;
+            if let Some(a) = alert {
+                e.firing.insert(a.to_string(), ());
+            }
+            return Ok(());
+        }
+        self.next_id += 1;
+        let truth = self.truths.get(&key).and_then(|v| {
+            v.iter().rev().find(|(s, end, _)| *s <= at && end.is_none_or(|e| e >= at)).map(|(_, _, t)| t.clone())
+        });
+        let mut e = Episode {
+            id: format!("e{}", self.next_id),
+            service: key.service.clone(),
+            namespace: key.namespace.clone(),
+            start: at,
+            evidence: name.to_string(),
+            symptoms: 1,
+            last_symptom: at,
+            classification: None,
+            status: None,
+            command: None,
+            suggested_action: None,
+            policy_action: None,
+            human_actions: Vec::new(),
+            recovered_at: None,
+            recovery: None,
+            truth,
+            firing: BTreeMap::new(),
+        };
+        if let Some(a) = alert {
+            e.firing.insert(a.to_string(), ());
+        }
+        let c = match &self.labeler {
+            Labeler::Model(m) => {
+                let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(self.next_id as u64);
+                m.classify(
+                    &Evidence { service: &key.service, namespace: &key.namespace, signal: name, alert, truth: None },
+                    &mut rng,
+                )
+            }
+            Labeler::Recorded => self
+                .recorded
+                .get(&key)
+                .cloned()
+                .unwrap_or(Classification { incident_type: "unknown".into(), confidence: 0.0 }),
+        };
+        let incident = Incident {
+            at,
+            service: key.service.clone(),
+            namespace: key.namespace.clone(),
+            incident_type: c.incident_type.clone(),
+            confidence: c.confidence,
+            signal: Some(name.to_string()),
+            replicas: None,
+            id: Some(e.id.clone()),
+        };
+        let d = self.pipeline.decide(at, &incident);
+        e.status = Some(d.status);
+        e.command = d.command.clone();
+        e.suggested_action = d.suggested_action.clone();
+        e.policy_action = d.action.as_ref().map(|a| a.kind().to_string());
+        e.classification = Some(c);
+        serde_json::to_writer(
+            &mut self.audit,
+            &AuditRecord::Decision {
+                policy_fingerprint: self.fingerprint.clone(),
+                input: Box::new(incident),
+                decision: Box::new(d),
+            },
+        )?;
+        self.audit.write_all(b"\n")?;
+        self.open.insert(key, e);
+        Ok(())
+    }
+
+    fn close_quiet(&mut self, now: Time) -> std::io::Result<()> {
+        let quiet = self.settings.quiet;
+        let due: Vec<ServiceKey> = self
+            .open
+            .iter()
+            .filter(|(_, e)| e.firing.is_empty() && now.since(e.last_symptom) >= quiet)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in due {
+            let at = self.open[&k].last_symptom;
+            self.close(&k, at, "quiet")?;
+        }
+        Ok(())
+    }
+
+    fn close(&mut self, key: &ServiceKey, at: Time, how: &'static str) -> std::io::Result<()> {
+        let Some(mut e) = self.open.remove(key) else { return Ok(()) };
+        e.recovered_at = Some(at.max(e.start));
+        e.recovery = Some(how);
+        self.recent.push(e);
+        Ok(())
+    }
+
+    fn emit(&mut self, e: &Episode) -> std::io::Result<()> {
+        let m = &mut self.metrics;
+        m.episodes += 1;
+        let status = e.status.map_or("none", |s| s.as_str());
+        *m.decisions.entry(status.to_string()).or_default() += 1;
+        let label = e.classification.as_ref().map_or("unknown".to_string(), |c| c.incident_type.clone());
+        *m.by_type.entry(label.clone()).or_default() += 1;
+        let agreement = e.agreement();
+        *m.agreement.entry(format!("{agreement:?}").to_lowercase()).or_default() += 1;
+        if let Some(t) = e.ttr_seconds() {
+            m.recovered += 1;
+            self.ttrs.push(t);
+        }
+        if let Some(s) = e.saved_seconds() {
+            self.saved.push(s);
+        }
+        if let Some(truth) = &e.truth {
+            m.with_truth += 1;
+            if *truth == label {
+                m.correct_classifications += 1;
+            } else if e.status == Some(Status::Execute) {
+                m.false_confidence_actions += 1;
+            }
+        }
+        let (h_action, h_at) =
+            e.human_actions.first().map_or((String::new(), String::new()), |(t, a)| (a.clone(), t.to_rfc3339()));
+        self.episodes_csv.write_record([
+            e.id.clone(),
+            e.service.clone(),
+            e.namespace.clone(),
+            e.start.to_rfc3339(),
+            e.evidence.clone(),
+            e.symptoms.to_string(),
+            label,
+            e.classification.as_ref().map_or(String::new(), |c| format!("{:.2}", c.confidence)),
+            e.truth.clone().unwrap_or_default(),
+            status.to_string(),
+            e.policy_action.clone().unwrap_or_default(),
+            e.command.clone().or_else(|| e.suggested_action.clone()).unwrap_or_default(),
+            h_action,
+            h_at,
+            format!("{agreement:?}").to_lowercase(),
+            e.recovered_at.map_or(String::new(), |t| t.to_rfc3339()),
+            e.recovery.unwrap_or("unresolved").to_string(),
+            e.ttr_seconds().map_or(String::new(), |t| format!("{t:.0}")),
+            e.saved_seconds().map_or(String::new(), |t| format!("{t:.0}")),
+        ])?;
+        Ok(())
+    }
+
+    /// Write out episodes whose late-action window has passed (all of them at the end), in
+    /// start order.
+    fn flush_recent(&mut self, all: bool) -> std::io::Result<()> {
+        let (quiet, now) = (self.settings.quiet, self.now);
+        let final_ = |e: &Episode| all || e.recovered_at.is_some_and(|r| now.since(r) >= quiet);
+        if !self.recent.iter().any(final_) {
+            return Ok(());
+        }
+        let (mut due, keep): (Vec<Episode>, Vec<Episode>) =
+            std::mem::take(&mut self.recent).into_iter().partition(final_);
+        self.recent = keep;
+        due.sort_by(|a, b| (a.start, &a.id).cmp(&(b.start, &b.id)));
+        for e in &due {
+            self.emit(e)?;
+        }
+        Ok(())
+    }
+
+    /// Feed a record, then write out episodes that can no longer change.
+    pub fn feed(&mut self, rec: &Record) -> std::io::Result<()> {
+        // Episodes recovered more than a quiet period ago are final.
+        self.push(rec)?;
+        self.flush_recent(false)
+    }
+
+    /// End of the trace: close what is still open (unresolved) and return the metrics.
+    pub fn finish(mut self) -> std::io::Result<(ReplayMetrics, Vec<f64>)> {
+        // At the end of the trace: an episode whose truth says when it ended is closed there;
+        // anything else still showing symptoms is unresolved.
+        let keys: Vec<ServiceKey> = self.open.keys().cloned().collect();
+        for k in keys {
+            let last = self.open[&k].last_symptom;
+            let end =
+                self.truths.get(&k).and_then(|v| v.iter().filter_map(|(_, e, _)| *e).filter(|e| *e >= last).min());
+            match end {
+                Some(e) => self.close(&k, e, "truth")?,
+                None => {
+                    if let Some(e) = self.open.remove(&k) {
+                        self.recent.push(e);
+                    }
+                }
+            }
+        }
+        self.flush_recent(true)?;
+        self.episodes_csv.flush()?;
+        self.audit.flush()?;
+        let mut m = self.metrics;
+        let acted = m
+            .agreement
+            .iter()
+            .filter(|(k, _)| matches!(k.as_str(), "same" | "different" | "wouldescalate"))
+            .map(|(_, v)| *v)
+            .sum::<usize>();
+        m.agreement_rate =
+            r4(if acted > 0 { m.agreement.get("same").copied().unwrap_or(0) as f64 / acted as f64 } else { 0.0 });
+        m.observed_ttr_seconds = Summary::of(&self.ttrs);
+        m.mttr_saved = Summary::of(&self.saved);
+        m.sources = SOURCES.into_iter().collect();
+        Ok((m, self.saved))
+    }
+}
+
+/// Merge several time-ordered record streams into one, by time (ties: earlier input first).
+pub fn merge<I>(mut streams: Vec<std::iter::Peekable<I>>) -> impl Iterator<Item = Result<(usize, Record), Diagnostic>>
+where
+    I: Iterator<Item = Result<(usize, Record), Diagnostic>>,
+{
+    std::iter::from_fn(move || {
+        let mut best: Option<(usize, Time)> = None;
+        for (k, s) in streams.iter_mut().enumerate() {
+            match s.peek() {
+                Some(Err(_)) => return s.next(),
+                Some(Ok((_, r))) if best.is_none_or(|(_, t)| r.at() < t) => best = Some((k, r.at())),
+                Some(Ok(_)) | None => {}
+            }
+        }
+        best.and_then(|(k, _)| streams[k].next())
+    })
+}
+
+/// The files a replay writes into `dir`: report.json, incidents.csv, decisions.jsonl, report.md.
+pub fn output_files(dir: &Path) -> (PathBuf, PathBuf, PathBuf, PathBuf) {
+    (dir.join("report.json"), dir.join("incidents.csv"), dir.join("decisions.jsonl"), dir.join("report.md"))
+}
