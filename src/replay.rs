@@ -26,15 +26,6 @@ use crate::metrics::{Summary, r4};
 use crate::policy::Policy;
 use crate::trace::{AlertStatus, Record};
 
-/// Which classifier labels replayed episodes.
-pub enum Labeler<'a> {
-    /// Any classifier (rule-based, external, …).
-    Model(&'a dyn Classifier),
-    /// The trace's own `classification` records: the latest for the service at or before the
-    /// episode's first symptom.
-    Recorded,
-}
-
 /// Replay settings.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -180,11 +171,10 @@ pub const SOURCES: [(&str, &str); 8] = [
 /// Streams records in and writes episodes (CSV) and decisions (audit JSONL) as they close.
 pub struct Replayer<'a, W: Write> {
     pipeline: Pipeline,
-    labeler: Labeler<'a>,
+    classifier: &'a dyn Classifier,
     settings: Settings,
     fingerprint: String,
     open: BTreeMap<ServiceKey, Episode>,
-    recorded: BTreeMap<ServiceKey, Classification>,
     truths: BTreeMap<ServiceKey, Vec<(Time, Option<Time>, String)>>,
     /// Closed episodes still collecting late human actions (for one quiet period).
     recent: Vec<Episode>,
@@ -200,7 +190,7 @@ pub struct Replayer<'a, W: Write> {
 impl<'a, W: Write> Replayer<'a, W> {
     pub fn new(
         policy: Policy,
-        labeler: Labeler<'a>,
+        classifier: &'a dyn Classifier,
         settings: Settings,
         episodes: W,
         audit: W,
@@ -230,10 +220,9 @@ impl<'a, W: Write> Replayer<'a, W> {
         Ok(Replayer {
             fingerprint: policy.fingerprint(),
             pipeline: Pipeline::new(policy),
-            labeler,
+            classifier,
             settings,
             open: BTreeMap::new(),
-            recorded: BTreeMap::new(),
             truths: BTreeMap::new(),
             recent: Vec::new(),
             next_id: 0,
@@ -249,6 +238,7 @@ impl<'a, W: Write> Replayer<'a, W> {
     /// Feed one record (records must come in time order).
     pub fn push(&mut self, rec: &Record) -> std::io::Result<()> {
         self.metrics.records += 1;
+        self.classifier.observe(rec);
         let at = rec.at();
         self.now = self.now.max(at);
         self.close_quiet(at)?;
@@ -274,12 +264,7 @@ impl<'a, W: Write> Replayer<'a, W> {
                     }
                 }
             }
-            Record::Classification { service, namespace, incident_type, confidence, .. } => {
-                self.recorded.insert(
-                    ServiceKey::new(namespace, service),
-                    Classification { incident_type: incident_type.clone(), confidence: *confidence },
-                );
-            }
+            Record::Classification { .. } => {}
             Record::Action { service, namespace, actor, action, .. } => {
                 if actor != "automation" {
                     let key = ServiceKey::new(namespace, service);
@@ -361,20 +346,9 @@ impl<'a, W: Write> Replayer<'a, W> {
         if let Some(a) = alert {
             e.firing.insert(a.to_string(), ());
         }
-        let c = match &self.labeler {
-            Labeler::Model(m) => {
-                let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(self.next_id as u64);
-                m.classify(
-                    &Evidence { service: &key.service, namespace: &key.namespace, signal: name, alert, truth: None },
-                    &mut rng,
-                )
-            }
-            Labeler::Recorded => self
-                .recorded
-                .get(&key)
-                .cloned()
-                .unwrap_or(Classification { incident_type: "unknown".into(), confidence: 0.0 }),
-        };
+        let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(self.next_id as u64);
+        let ev = Evidence { service: &key.service, namespace: &key.namespace, signal: name, alert, truth: None };
+        let c = self.classifier.classify(&ev, &mut rng);
         let incident = Incident {
             at,
             service: key.service.clone(),

@@ -144,6 +144,50 @@ mod tests {
         assert_eq!(c.failures(), 0);
     }
 
+    /// A one-shot HTTP server on loopback answering `body` with `status`.
+    fn serve_once(status: &str, body: &'static str) -> String {
+        use std::io::{BufRead, BufReader};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let status = status.to_string();
+        std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut r = BufReader::new(s.try_clone().unwrap());
+            let mut len = 0;
+            loop {
+                let mut line = String::new();
+                r.read_line(&mut line).unwrap();
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap();
+                }
+                if line == "\r\n" {
+                    break;
+                }
+            }
+            let mut req = vec![0; len];
+            r.read_exact(&mut req).unwrap();
+            assert!(String::from_utf8(req).unwrap().contains("payment-api"));
+            write!(s, "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).unwrap();
+        });
+        format!("http://{addr}/classify")
+    }
+
+    #[test]
+    fn an_http_endpoint_answers_and_a_500_is_unknown() {
+        let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(1);
+        let ok = External::new(
+            Endpoint::Http(serve_once("200 OK", r#"{"incident_type":"memory-leak","confidence":0.91}"#)),
+            Duration::from_secs(5),
+        );
+        assert_eq!(
+            ok.classify(&ev(), &mut rng),
+            Classification { incident_type: "memory-leak".into(), confidence: 0.91 }
+        );
+        let err = External::new(Endpoint::Http(serve_once("500 Internal Server Error", "{}")), Duration::from_secs(5));
+        assert_eq!(err.classify(&ev(), &mut rng).incident_type, "unknown");
+        assert_eq!(err.failures(), 1);
+    }
+
     #[test]
     fn a_timeout_or_a_bad_answer_is_unknown() {
         let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(1);

@@ -40,6 +40,36 @@ pub struct Evidence<'a> {
 /// runs stay reproducible.
 pub trait Classifier {
     fn classify(&self, evidence: &Evidence<'_>, rng: &mut dyn RngCore) -> Classification;
+
+    /// Sees every trace record before it is replayed (the recorded classifier keeps the
+    /// trace's own classifications); others ignore it.
+    fn observe(&self, _record: &crate::trace::Record) {}
+}
+
+/// The trace's own `classification` records: the latest for the service at or before the
+/// evidence, else `unknown` at 0.
+#[derive(Debug, Default)]
+pub struct Recorded {
+    latest: std::cell::RefCell<BTreeMap<(String, String), Classification>>,
+}
+
+impl Classifier for Recorded {
+    fn classify(&self, ev: &Evidence<'_>, _rng: &mut dyn RngCore) -> Classification {
+        self.latest
+            .borrow()
+            .get(&(ev.namespace.to_string(), ev.service.to_string()))
+            .cloned()
+            .unwrap_or(Classification { incident_type: "unknown".into(), confidence: 0.0 })
+    }
+
+    fn observe(&self, record: &crate::trace::Record) {
+        if let crate::trace::Record::Classification { service, namespace, incident_type, confidence, .. } = record {
+            self.latest.borrow_mut().insert(
+                (namespace.clone(), service.clone()),
+                Classification { incident_type: incident_type.clone(), confidence: *confidence },
+            );
+        }
+    }
 }
 
 /// A Beta distribution set by its mean and concentration (α + β).

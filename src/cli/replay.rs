@@ -6,10 +6,11 @@ use std::time::Duration;
 
 use understudy::classify::external::{Endpoint, External};
 use understudy::classify::rules::Rules;
+use understudy::classify::{Classifier, Recorded};
 use understudy::clock::parse_duration;
 use understudy::diag::Diagnostic;
 use understudy::policy::Policy;
-use understudy::replay::{self, Labeler, Replayer, Settings};
+use understudy::replay::{self, Replayer, Settings};
 use understudy::report::replay::{ReplayProvenance, json, markdown};
 use understudy::trace;
 
@@ -80,7 +81,8 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     };
     let rules;
     let external;
-    let (labeler, name) = match args.classifier {
+    let recorded = Recorded::default();
+    let (classifier, name): (&dyn Classifier, String) = match args.classifier {
         Which::Rules => {
             rules = match Rules::load(&args.rules) {
                 Ok(r) => r,
@@ -89,9 +91,9 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                     return Ok(EXIT_BAD_INPUT);
                 }
             };
-            (Labeler::Model(&rules), format!("rules ({})", args.rules.display()))
+            (&rules, format!("rules ({})", args.rules.display()))
         }
-        Which::Recorded => (Labeler::Recorded, "recorded".to_string()),
+        Which::Recorded => (&recorded, "recorded".to_string()),
         Which::External => {
             let endpoint = match (&args.classifier_cmd, &args.classifier_url) {
                 (Some(c), None) => Endpoint::Command(c.clone()),
@@ -102,7 +104,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                 }
             };
             external = External::new(endpoint.clone(), timeout.max(Duration::from_millis(1)));
-            (Labeler::Model(&external), format!("external ({endpoint:?}, timeout {})", args.classifier_timeout))
+            (&external, format!("external ({endpoint:?}, timeout {})", args.classifier_timeout))
         }
     };
 
@@ -112,7 +114,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let audit = BufWriter::new(std::fs::File::create(&audit_p)?);
     let episodes: Box<dyn std::io::Write> = Box::new(episodes);
     let audit: Box<dyn std::io::Write> = Box::new(audit);
-    let mut replayer = Replayer::new(policy.clone(), labeler, Settings { quiet }, episodes, audit)?;
+    let mut replayer = Replayer::new(policy.clone(), classifier, Settings { quiet }, episodes, audit)?;
 
     type Stream = Box<dyn Iterator<Item = Result<(usize, trace::Record), Diagnostic>>>;
     let mut streams: Vec<std::iter::Peekable<Stream>> = Vec::new();
