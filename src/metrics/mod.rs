@@ -36,13 +36,18 @@ pub struct Rate {
     pub value: f64,
     pub numerator: usize,
     pub denominator: usize,
+    /// Wilson score interval.
     pub ci95: [f64; 2],
+    /// Percentile bootstrap over incidents (the same resamples as the MTTR reduction's, so
+    /// intervals are paired across metrics); absent where a rate is computed on its own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bootstrap_ci95: Option<[f64; 2]>,
 }
 
 impl Rate {
     pub fn new(numerator: usize, denominator: usize) -> Rate {
         if denominator == 0 {
-            return Rate { value: 0.0, numerator, denominator, ci95: [0.0, 1.0] };
+            return Rate { value: 0.0, numerator, denominator, ci95: [0.0, 1.0], bootstrap_ci95: None };
         }
         let n = denominator as f64;
         let p = numerator as f64 / n;
@@ -55,6 +60,7 @@ impl Rate {
             numerator,
             denominator,
             ci95: [r4((centre - half).max(0.0)), r4((centre + half).min(1.0))],
+            bootstrap_ci95: None,
         }
     }
 }
@@ -168,13 +174,32 @@ pub fn compute(incidents: &[&IncidentRecord], seed: u64) -> Metrics {
     ]
     .into_iter()
     .collect();
+    let rows: Vec<Row> = incidents
+        .iter()
+        .map(|i| {
+            let verdicts: Vec<bool> = i.actions.iter().filter_map(|a| a.verified).collect();
+            (
+                i.automation.ttr_seconds,
+                i.baseline.ttr_seconds,
+                i.automation.outcome == Outcome::Automation,
+                i.made_worse(),
+                verdicts.iter().filter(|v| **v).count(),
+                verdicts.len(),
+            )
+        })
+        .collect();
+    let (mttr_reduction, rec_ci, worse_ci, verify_ci) = bootstrap(&rows, seed);
+    let with = |mut r: Rate, ci: [f64; 2]| {
+        r.bootstrap_ci95 = Some(ci);
+        r
+    };
     Metrics {
         incidents: n,
-        automated_recovery_rate: Rate::new(automated, n),
-        verification_pass_rate: Rate::new(passed, verdicts.len()),
+        automated_recovery_rate: with(Rate::new(automated, n), rec_ci),
+        verification_pass_rate: with(Rate::new(passed, verdicts.len()), verify_ci),
         mttr_seconds: Mttr { automation: Summary::of(&auto_ttr), baseline: Summary::of(&base_ttr) },
-        mttr_reduction: reduction(&auto_ttr, &base_ttr, seed),
-        made_worse: Rate::new(worse, n),
+        mttr_reduction,
+        made_worse: with(Rate::new(worse, n), worse_ci),
         loops: incidents.iter().filter(|i| i.is_loop()).count(),
         false_confidence_actions: incidents.iter().map(|i| i.false_confidence_actions()).sum(),
         actions: incidents.iter().map(|i| i.actions.len()).sum(),
@@ -205,22 +230,49 @@ fn ratio(auto: &[f64], base: &[f64], idx: impl Iterator<Item = usize>) -> f64 {
     if b > 0.0 { 1.0 - a / b } else { 0.0 }
 }
 
-fn reduction(auto: &[f64], base: &[f64], seed: u64) -> Reduction {
-    let n = auto.len();
-    let value = ratio(auto, base, 0..n);
+/// Per incident: (TTR with automation, TTR people only, automated?, made worse?, passed
+/// verifications, verdicts).
+type Row = (f64, f64, bool, bool, usize, usize);
+
+/// One paired percentile bootstrap over incidents for the MTTR reduction and the rates.
+fn bootstrap(rows: &[Row], seed: u64) -> (Reduction, [f64; 2], [f64; 2], [f64; 2]) {
+    let n = rows.len();
+    let auto: Vec<f64> = rows.iter().map(|r| r.0).collect();
+    let base: Vec<f64> = rows.iter().map(|r| r.1).collect();
+    let value = ratio(&auto, &base, 0..n);
     if n == 0 {
-        return Reduction { value: 0.0, ci95: [0.0, 0.0], resamples: 0 };
+        return (Reduction { value: 0.0, ci95: [0.0, 0.0], resamples: 0 }, [0.0, 1.0], [0.0, 1.0], [0.0, 1.0]);
     }
     let mut rng = Pcg64Mcg::seed_from_u64(seed ^ 0x6d74_7472);
-    let mut stats: Vec<f64> = (0..BOOTSTRAP_RESAMPLES)
-        .map(|_| {
-            let idx: Vec<usize> = (0..n).map(|_| rng.gen_range(0..n)).collect();
-            ratio(auto, base, idx.into_iter())
-        })
-        .collect();
-    stats.sort_by(f64::total_cmp);
-    let q = |p: f64| stats[((stats.len() - 1) as f64 * p).round() as usize];
-    Reduction { value: r4(value), ci95: [r4(q(0.025)), r4(q(0.975))], resamples: BOOTSTRAP_RESAMPLES }
+    let mut stats: [Vec<f64>; 4] = Default::default();
+    for _ in 0..BOOTSTRAP_RESAMPLES {
+        let (mut a, mut b, mut rec, mut worse, mut pass, mut verd) = (0.0, 0.0, 0usize, 0usize, 0usize, 0usize);
+        for _ in 0..n {
+            let r = &rows[rng.gen_range(0..n)];
+            a += r.0;
+            b += r.1;
+            rec += usize::from(r.2);
+            worse += usize::from(r.3);
+            pass += r.4;
+            verd += r.5;
+        }
+        stats[0].push(if b > 0.0 { 1.0 - a / b } else { 0.0 });
+        stats[1].push(rec as f64 / n as f64);
+        stats[2].push(worse as f64 / n as f64);
+        stats[3].push(if verd > 0 { pass as f64 / verd as f64 } else { 0.0 });
+    }
+    let ci = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        let q = |p: f64| v[((v.len() - 1) as f64 * p).round() as usize];
+        [r4(q(0.025)), r4(q(0.975))]
+    };
+    let [mut s0, mut s1, mut s2, mut s3] = stats;
+    (
+        Reduction { value: r4(value), ci95: ci(&mut s0), resamples: BOOTSTRAP_RESAMPLES },
+        ci(&mut s1),
+        ci(&mut s2),
+        ci(&mut s3),
+    )
 }
 
 fn calibration(incidents: &[&IncidentRecord]) -> Calibration {
@@ -393,5 +445,8 @@ pub const DEFINITIONS: [(&str, &str); 13] = [
         "calibration",
         "classifier confidence vs correctness over every classification: 10 bins, expected calibration error, Brier score",
     ),
-    ("ci95", "rates: Wilson score interval; MTTR reduction: paired percentile bootstrap, 2000 resamples"),
+    (
+        "ci95",
+        "rates: Wilson score interval (ci95) and a percentile bootstrap over incidents (bootstrap_ci95); MTTR reduction: paired percentile bootstrap; 2000 resamples shared by all",
+    ),
 ];

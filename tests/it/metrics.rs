@@ -215,3 +215,15 @@ fn calibration_of_a_calibrated_and_an_overconfident_oracle() {
     assert!(ece(0.8, 0.8) < 0.015);
     assert!((ece(0.6, 0.95) - 0.35).abs() < 0.02);
 }
+
+#[test]
+fn rates_carry_a_bootstrap_interval_around_their_value() {
+    // Bootstrap intervals come from resampling the four incidents; each must contain the
+    // observed value (1/4 recovered, 1/4 made worse, 3/5 verifications passed).
+    let m = metrics();
+    for (r, v) in [(&m.automated_recovery_rate, 0.25), (&m.made_worse, 0.25), (&m.verification_pass_rate, 0.6)] {
+        let [lo, hi] = r.bootstrap_ci95.unwrap();
+        assert!(lo <= v && v <= hi, "{v} outside [{lo}, {hi}]");
+        assert!(hi - lo > 0.1, "four incidents cannot give a tight interval");
+    }
+}
