@@ -5,6 +5,7 @@
 //! only the [`clock::Clock`] and the executor change. See ARCHITECTURE.md for the map.
 
 pub mod audit;
+pub mod bench;
 pub mod classify;
 pub mod clock;
 pub mod decide;

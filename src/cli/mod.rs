@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod bench;
 mod check;
 mod decide;
 mod gate;
@@ -40,6 +41,7 @@ enum Command {
     Gate(gate::Args),
     Import(import::Args),
     Replay(replay::Args),
+    Bench(bench::Args),
 }
 
 /// Exit codes shared by every subcommand.
@@ -65,6 +67,7 @@ pub fn run() -> ExitCode {
         Command::Gate(a) => gate::run(a),
         Command::Import(a) => import::run(a),
         Command::Replay(a) => replay::run(a),
+        Command::Bench(a) => bench::run(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

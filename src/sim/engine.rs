@@ -89,6 +89,11 @@ impl<E: Copy> Engine<E> {
         Some((self.now, e.event))
     }
 
+    /// Bytes the queue holds for its entries (capacity × entry size).
+    pub fn memory_bytes(&self) -> usize {
+        self.heap.capacity() * std::mem::size_of::<Entry<E>>()
+    }
+
     /// The time of the next event, without taking it.
     pub fn peek_time(&self) -> Option<Time> {
         self.heap.peek().map(|e| Time(e.at))
