@@ -11,6 +11,7 @@ pub mod clock;
 pub mod decide;
 pub mod diag;
 pub mod gate;
+pub mod grid;
 pub mod jsonl;
 pub mod kind;
 pub mod metrics;

@@ -13,6 +13,7 @@ mod gate;
 mod import;
 mod replay;
 mod simulate;
+mod sweep;
 
 /// Prove an auto-remediation policy safe before it touches production, then run it.
 ///
@@ -42,6 +43,8 @@ enum Command {
     Import(import::Args),
     Replay(replay::Args),
     Bench(bench::Args),
+    Sweep(sweep::SweepArgs),
+    Merge(sweep::MergeArgs),
 }
 
 /// Exit codes shared by every subcommand.
@@ -68,6 +71,8 @@ pub fn run() -> ExitCode {
         Command::Import(a) => import::run(a),
         Command::Replay(a) => replay::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Sweep(a) => sweep::sweep(a),
+        Command::Merge(a) => sweep::merge(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

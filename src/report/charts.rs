@@ -192,3 +192,30 @@ pub fn timeline(incidents: &[&IncidentRecord]) -> String {
         Ok(())
     })
 }
+
+/// Sweep variants: automated recovery against incidents made worse; the Pareto front
+/// (nothing both recovers more and harms less) in blue, the rest grey, gate failures hollow.
+pub fn pareto(rows: &[crate::grid::Row]) -> String {
+    let max_worse = rows.iter().map(|r| r.made_worse_rate).fold(0.01f64, f64::max) * 1.15;
+    let max_rec = rows.iter().map(|r| r.automated_recovery_rate).fold(0.05f64, f64::max) * 1.15;
+    svg(640, 420, |root| {
+        let mut ch = ChartBuilder::on(&root)
+            .caption("Policy variants: recovery against harm", ("sans-serif", 16))
+            .margin(10)
+            .x_label_area_size(35)
+            .y_label_area_size(50)
+            .build_cartesian_2d(0f64..max_worse, 0f64..max_rec.min(1.0))?;
+        ch.configure_mesh().x_desc("incidents made worse (share)").y_desc("automated recovery (share)").draw()?;
+        for r in rows {
+            let color = if r.pareto { AUTO } else { PEOPLE };
+            let style = if r.gate_passed == Some(false) { color.stroke_width(2) } else { color.filled() };
+            ch.draw_series(std::iter::once(Circle::new((r.made_worse_rate, r.automated_recovery_rate), 6, style)))?;
+            ch.draw_series(std::iter::once(Text::new(
+                format!("#{}", r.variant),
+                (r.made_worse_rate, r.automated_recovery_rate),
+                ("sans-serif", 10),
+            )))?;
+        }
+        Ok(())
+    })
+}

@@ -439,3 +439,46 @@ pub fn summary_table(eval: &Evaluation) -> String {
     }
     s
 }
+
+/// The sweep's page: the Pareto chart and the variants table.
+pub fn sweep_page(s: &crate::grid::Summary) -> String {
+    let mut h = String::from(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>understudy sweep</title>",
+    );
+    h.push_str("<style>body{font-family:system-ui,sans-serif;max-width:1000px;margin:2em auto}table{border-collapse:collapse;font-size:.9em}td,th{border:1px solid #ddd;padding:.3em .6em;text-align:right}</style></head><body>");
+    let _ = write!(
+        h,
+        "<h1>Policy sweep</h1><p>{} job(s), {} replication(s) each, policy <code>{}</code>, grid {}.</p>",
+        s.jobs, s.replications_per_job, s.policy, s.grid_digest
+    );
+    let _ = write!(h, "<div class=\"chart\" id=\"chart-pareto\">{}</div>", charts::pareto(&s.rows));
+    let _ = write!(
+        h,
+        "<p>Best by the gate (point estimates; confirm with <code>simulate</code>): {}</p>",
+        s.best.iter().map(|v| format!("#{v}")).collect::<Vec<_>>().join(", ")
+    );
+    h.push_str("<table><tr><th>variant</th><th>parameters</th><th>recovery</th><th>made worse</th><th>loops</th><th>wrong label</th><th>MTTR reduction</th><th>gate</th></tr>");
+    for r in &s.rows {
+        let params = r.parameters.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ");
+        let gate = match r.gate_passed {
+            None => "-".to_string(),
+            Some(true) => "pass".into(),
+            Some(false) => format!("fail: {}", r.gate_failures.join(", ")),
+        };
+        let _ = write!(
+            h,
+            "<tr><td>#{}{}</td><td style=\"text-align:left\">{}</td><td>{:.1}%</td><td>{:.1}%</td><td>{}</td><td>{:.1}%</td><td>{:.1}%</td><td>{}</td></tr>",
+            r.variant,
+            if r.pareto { " *" } else { "" },
+            params,
+            r.automated_recovery_rate * 100.0,
+            r.made_worse_rate * 100.0,
+            r.loops,
+            r.false_confidence_share * 100.0,
+            r.mttr_reduction * 100.0,
+            gate
+        );
+    }
+    h.push_str("</table><p>* on the Pareto front: no other variant recovers more and harms less.</p></body></html>\n");
+    h
+}

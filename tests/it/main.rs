@@ -10,6 +10,7 @@ mod policy_errors;
 mod properties;
 mod replay;
 mod simulate;
+mod sweep;
 
 use std::path::{Path, PathBuf};
 
