@@ -150,6 +150,50 @@ pub struct ReplayMetrics {
     pub sources: BTreeMap<&'static str, &'static str>,
 }
 
+/// Durations summarised in bounded memory: the mean exactly, the median and 90th percentile
+/// from log-spaced buckets 1% wide (so a trace of any length needs the same few kilobytes).
+#[derive(Debug, Clone, Default)]
+pub struct Quantiles {
+    n: usize,
+    sum: f64,
+    buckets: BTreeMap<i32, usize>,
+}
+
+impl Quantiles {
+    pub fn add(&mut self, x: f64) {
+        self.n += 1;
+        self.sum += x;
+        // Bucket k holds (1.01^(k-1), 1.01^k]; zero and below go to bucket i32::MIN.
+        let k = if x > 0.0 { (x.ln() / 1.01f64.ln()).ceil() as i32 } else { i32::MIN };
+        *self.buckets.entry(k).or_default() += 1;
+    }
+
+    fn quantile(&self, p: f64) -> f64 {
+        let rank = ((self.n - 1) as f64 * p).round() as usize;
+        let mut seen = 0;
+        for (&k, &c) in &self.buckets {
+            seen += c;
+            if seen > rank {
+                return if k == i32::MIN { 0.0 } else { 1.01f64.powi(k) };
+            }
+        }
+        0.0
+    }
+
+    pub fn summary(&self) -> Summary {
+        if self.n == 0 {
+            return Summary::default();
+        }
+        let r1 = crate::metrics::r1;
+        Summary {
+            mean: r1(self.sum / self.n as f64),
+            median: r1(self.quantile(0.5)),
+            p90: r1(self.quantile(0.9)),
+            n: self.n,
+        }
+    }
+}
+
 /// Where each figure of a replay comes from.
 pub const SOURCES: [(&str, &str); 8] = [
     ("episodes", "trace: symptoms (signals, firing alerts) grouped per service until recovery"),
@@ -180,11 +224,12 @@ pub struct Replayer<'a, W: Write> {
     recent: Vec<Episode>,
     next_id: usize,
     metrics: ReplayMetrics,
-    ttrs: Vec<f64>,
-    saved: Vec<f64>,
+    ttrs: Quantiles,
+    saved: Quantiles,
     episodes_csv: csv::Writer<W>,
     audit: W,
     now: Time,
+    next_quiet_check: Time,
 }
 
 impl<'a, W: Write> Replayer<'a, W> {
@@ -227,11 +272,12 @@ impl<'a, W: Write> Replayer<'a, W> {
             recent: Vec::new(),
             next_id: 0,
             metrics: ReplayMetrics::default(),
-            ttrs: Vec::new(),
-            saved: Vec::new(),
+            ttrs: Quantiles::default(),
+            saved: Quantiles::default(),
             episodes_csv: csv,
             audit,
             now: Time(i64::MIN),
+            next_quiet_check: Time(i64::MIN),
         })
     }
 
@@ -258,6 +304,7 @@ impl<'a, W: Write> Replayer<'a, W> {
                             e.firing.remove(name);
                             e.firing.is_empty()
                         });
+                        self.next_quiet_check = Time(i64::MIN);
                         if done {
                             self.close(&key, at, "alert-resolved")?;
                         }
@@ -285,6 +332,9 @@ impl<'a, W: Write> Replayer<'a, W> {
                 self.truths.entry(key).or_default().push((at, *end, incident_type.clone()));
             }
             Record::Deploy { .. } | Record::Campaign { .. } => {}
+        }
+        if self.truths.is_empty() {
+            return Ok(());
         }
         // A truth that ends closes its episode.
         let ended: Vec<(ServiceKey, Time)> = self
@@ -374,12 +424,17 @@ impl<'a, W: Write> Replayer<'a, W> {
             },
         )?;
         self.audit.write_all(b"\n")?;
+        self.next_quiet_check = self.next_quiet_check.min(at.saturating_add(self.settings.quiet));
         self.open.insert(key, e);
         Ok(())
     }
 
     fn close_quiet(&mut self, now: Time) -> std::io::Result<()> {
         let quiet = self.settings.quiet;
+        // Nothing can have gone quiet before the earliest deadline seen at the last scan.
+        if now < self.next_quiet_check {
+            return Ok(());
+        }
         let due: Vec<ServiceKey> = self
             .open
             .iter()
@@ -390,6 +445,15 @@ impl<'a, W: Write> Replayer<'a, W> {
             let at = self.open[&k].last_symptom;
             self.close(&k, at, "quiet")?;
         }
+        // Episodes only get later deadlines as symptoms arrive, so the earliest one now is a
+        // safe bound for the next scan.
+        self.next_quiet_check = self
+            .open
+            .values()
+            .filter(|e| e.firing.is_empty())
+            .map(|e| e.last_symptom.saturating_add(quiet))
+            .min()
+            .unwrap_or(Time(i64::MAX));
         Ok(())
     }
 
@@ -412,10 +476,10 @@ impl<'a, W: Write> Replayer<'a, W> {
         *m.agreement.entry(format!("{agreement:?}").to_lowercase()).or_default() += 1;
         if let Some(t) = e.ttr_seconds() {
             m.recovered += 1;
-            self.ttrs.push(t);
+            self.ttrs.add(t);
         }
         if let Some(s) = e.saved_seconds() {
-            self.saved.push(s);
+            self.saved.add(s);
         }
         if let Some(truth) = &e.truth {
             m.with_truth += 1;
@@ -477,7 +541,7 @@ impl<'a, W: Write> Replayer<'a, W> {
     }
 
     /// End of the trace: close what is still open (unresolved) and return the metrics.
-    pub fn finish(mut self) -> std::io::Result<(ReplayMetrics, Vec<f64>)> {
+    pub fn finish(mut self) -> std::io::Result<ReplayMetrics> {
         // At the end of the trace: an episode whose truth says when it ended is closed there;
         // anything else still showing symptoms is unresolved.
         let keys: Vec<ServiceKey> = self.open.keys().cloned().collect();
@@ -506,10 +570,10 @@ impl<'a, W: Write> Replayer<'a, W> {
             .sum::<usize>();
         m.agreement_rate =
             r4(if acted > 0 { m.agreement.get("same").copied().unwrap_or(0) as f64 / acted as f64 } else { 0.0 });
-        m.observed_ttr_seconds = Summary::of(&self.ttrs);
-        m.mttr_saved = Summary::of(&self.saved);
+        m.observed_ttr_seconds = self.ttrs.summary();
+        m.mttr_saved = self.saved.summary();
         m.sources = SOURCES.into_iter().collect();
-        Ok((m, self.saved))
+        Ok(m)
     }
 }
 

@@ -44,13 +44,14 @@ pub struct Rules {
 
 /// `*` matches any run of characters; everything else literally.
 pub fn glob(pattern: &str, s: &str) -> bool {
-    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), s.chars().collect());
+    // Bytes, not chars: `*` is ASCII and matching UTF-8 bytewise is exact; no allocation.
+    let (p, t) = (pattern.as_bytes(), s.as_bytes());
     let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
     while ti < t.len() {
-        if pi < p.len() && p[pi] != '*' && p[pi] == t[ti] {
+        if pi < p.len() && p[pi] != b'*' && p[pi] == t[ti] {
             pi += 1;
             ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
+        } else if pi < p.len() && p[pi] == b'*' {
             star = Some(pi);
             mark = ti;
             pi += 1;
@@ -62,7 +63,7 @@ pub fn glob(pattern: &str, s: &str) -> bool {
             return false;
         }
     }
-    while pi < p.len() && p[pi] == '*' {
+    while pi < p.len() && p[pi] == b'*' {
         pi += 1;
     }
     pi == p.len()

@@ -158,7 +158,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         let _ = std::fs::remove_file(&audit_p);
         return Ok(EXIT_BAD_INPUT);
     }
-    let (metrics, _) = replayer.finish()?;
+    let metrics = replayer.finish()?;
     let prov = ReplayProvenance {
         understudy_version: env!("CARGO_PKG_VERSION"),
         policy: args.policy.display().to_string(),
