@@ -263,3 +263,15 @@ pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, c)| c)
 }
+
+/// Read `path` and parse it with `parse`; every diagnostic comes back in a [`Report`] that
+/// carries the source, so it renders with the offending lines.
+pub fn load_with<T>(path: &Path, parse: impl FnOnce(&Path, &str) -> Result<T, Vec<Diagnostic>>) -> Result<T, Report> {
+    let text = read_source(path)?;
+    parse(path, &text).map_err(|ds| {
+        let mut r = Report::new();
+        r.add_source(path, &text);
+        r.extend(ds);
+        r
+    })
+}

@@ -980,3 +980,42 @@ where
         None => Err(diags),
     }
 }
+
+/// Collects validation problems, with the checks every format shares. Validators hold one
+/// and reach these helpers through `Deref`.
+#[derive(Debug, Default)]
+pub struct Problems {
+    pub list: Vec<Problem>,
+}
+
+impl Problems {
+    pub fn err(&mut self, path: Vec<Seg>, code: Code, msg: impl Into<String>) -> &mut Problem {
+        self.list.push(Problem::error(path, code, msg));
+        self.list.last_mut().expect("just pushed")
+    }
+
+    pub fn warn(&mut self, path: Vec<Seg>, code: Code, msg: impl Into<String>) -> &mut Problem {
+        self.list.push(Problem::warning(path, code, msg));
+        self.list.last_mut().expect("just pushed")
+    }
+
+    /// A duration such as `10m`; `positive` refuses zero.
+    pub fn duration(&mut self, path: Vec<Seg>, s: &str, positive: bool) -> Option<std::time::Duration> {
+        match crate::clock::parse_duration(s) {
+            Ok(d) if positive && d.is_zero() => {
+                self.err(path, Code::BadValue, format!("`{s}` must be longer than zero"));
+                None
+            }
+            Ok(d) => Some(d),
+            Err(e) => {
+                self.err(path, Code::BadValue, e);
+                None
+            }
+        }
+    }
+
+    /// Errors (not warnings) recorded since the list had `since` entries.
+    pub fn errors_since(&self, since: usize) -> bool {
+        self.list[since..].iter().any(|p| !p.warning)
+    }
+}

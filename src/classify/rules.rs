@@ -9,7 +9,7 @@ use rand::RngCore;
 use serde::Deserialize;
 
 use super::{Classification, Classifier, Evidence};
-use crate::diag::{Code, Diagnostic, Report, read_source};
+use crate::diag::{Code, Diagnostic, Report};
 use crate::yaml::{self, Problem, Seg, at};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -106,13 +106,7 @@ fn validate(raw: &RawRules) -> (Option<Rules>, Vec<Problem>) {
 
 impl Rules {
     pub fn load(path: &Path) -> Result<Rules, Report> {
-        let text = read_source(path)?;
-        Rules::from_yaml(path, &text).map_err(|ds| {
-            let mut r = Report::new();
-            r.add_source(path, &text);
-            r.extend(ds);
-            r
-        })
+        crate::diag::load_with(path, Rules::from_yaml)
     }
 
     pub fn from_yaml(path: &Path, text: &str) -> Result<Rules, Vec<Diagnostic>> {

@@ -201,13 +201,7 @@ fn validate(raw: &RawGate) -> (Option<Gate>, Vec<Problem>) {
 
 impl Gate {
     pub fn load(path: &Path) -> Result<Gate, Report> {
-        let text = read_source(path)?;
-        Gate::from_yaml(path, &text).map_err(|ds| {
-            let mut r = Report::new();
-            r.add_source(path, &text);
-            r.extend(ds);
-            r
-        })
+        crate::diag::load_with(path, Gate::from_yaml)
     }
 
     pub fn from_yaml(path: &Path, text: &str) -> Result<Gate, Vec<Diagnostic>> {

@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 pub use action::{Action, ScaleBy};
 
 use crate::clock::{Time, serialize_duration};
-use crate::diag::{Diagnostic, Report, read_source};
+use crate::diag::{Diagnostic, Report};
 use crate::yaml;
 
 /// A validated policy. Construct with [`Policy::load`] or [`Policy::from_yaml`].
@@ -153,13 +153,7 @@ pub struct Loaded {
 impl Policy {
     /// Read and validate a policy file. Every problem comes back at once, located.
     pub fn load(path: &Path) -> Result<Loaded, Report> {
-        let text = read_source(path)?;
-        Policy::from_yaml(path, &text).map_err(|ds| {
-            let mut r = Report::new();
-            r.add_source(path, &text);
-            r.extend(ds);
-            r
-        })
+        crate::diag::load_with(path, Policy::from_yaml)
     }
 
     /// Validate policy text; `path` names it in diagnostics.

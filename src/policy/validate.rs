@@ -7,9 +7,9 @@ use std::time::Duration;
 use super::action::{Action, KINDS, ScaleBy, fill};
 use super::raw::{RawAction, RawGuardrails, RawPolicyFile, RawRemediation, RawVerify, RawWindow};
 use super::{Guardrails, LoopBreaker, Policy, Remediation, VerifySpec, Window};
-use crate::clock::{Time, parse_duration};
+use crate::clock::Time;
 use crate::diag::{Code, did_you_mean};
-use crate::yaml::{Problem, Seg, at};
+use crate::yaml::{Problem, Problems, Seg, at};
 
 /// Lesson: "identity, data-loss, or security-related incidents" are never auto-remediated early.
 const DEFAULT_NEVER_AUTO: [&str; 3] = ["identity", "data-loss", "security"];
@@ -21,7 +21,7 @@ const DEFAULT_LOOP_MAX_ACTIONS: u32 = 3;
 const DEFAULT_WINDOW: Duration = Duration::from_secs(3600);
 
 pub(super) fn validate(raw: &RawPolicyFile) -> (Option<Policy>, Vec<Problem>) {
-    let mut v = Validator { problems: Vec::new() };
+    let mut v = Validator { problems: Problems::default() };
     let guardrails = v.guardrails(raw.guardrails.as_ref());
 
     let entries: Vec<(Vec<Seg>, &RawRemediation, bool)> = match (&raw.remediation_policies, &raw.remediation_policy) {
@@ -78,40 +78,29 @@ pub(super) fn validate(raw: &RawPolicyFile) -> (Option<Policy>, Vec<Problem>) {
         .hint("list the namespaces automation may touch, e.g. `namespaces: [prod]`");
     }
 
-    let ok = !v.problems.iter().any(|p| !p.warning);
+    let ok = !v.problems.list.iter().any(|p| !p.warning);
     let policy = ok.then_some(Policy { remediations, guardrails });
-    (policy, v.problems)
+    (policy, v.problems.list)
 }
 
 struct Validator {
-    problems: Vec<Problem>,
+    problems: Problems,
+}
+
+impl std::ops::Deref for Validator {
+    type Target = Problems;
+    fn deref(&self) -> &Problems {
+        &self.problems
+    }
+}
+
+impl std::ops::DerefMut for Validator {
+    fn deref_mut(&mut self) -> &mut Problems {
+        &mut self.problems
+    }
 }
 
 impl Validator {
-    fn err(&mut self, path: Vec<Seg>, code: Code, msg: impl Into<String>) -> &mut Problem {
-        self.problems.push(Problem::error(path, code, msg));
-        self.problems.last_mut().expect("just pushed")
-    }
-
-    fn warn(&mut self, path: Vec<Seg>, code: Code, msg: impl Into<String>) -> &mut Problem {
-        self.problems.push(Problem::warning(path, code, msg));
-        self.problems.last_mut().expect("just pushed")
-    }
-
-    fn duration(&mut self, path: Vec<Seg>, s: &str, positive: bool) -> Option<Duration> {
-        match parse_duration(s) {
-            Ok(d) if positive && d.is_zero() => {
-                self.err(path, Code::BadValue, format!("`{s}` must be longer than zero"));
-                None
-            }
-            Ok(d) => Some(d),
-            Err(e) => {
-                self.err(path, Code::BadValue, e);
-                None
-            }
-        }
-    }
-
     fn time(&mut self, path: Vec<Seg>, s: &str) -> Option<Time> {
         match Time::parse_rfc3339(s) {
             Ok(t) => Some(t),
@@ -257,7 +246,7 @@ impl Validator {
     }
 
     fn remediation(&mut self, path: &[Seg], r: &RawRemediation, single: bool, g: &Guardrails) -> Option<Remediation> {
-        let before = self.problems.len();
+        let before = self.problems.list.len();
         self.name(at(path, "incident_type"), &r.incident_type, "incident type");
         let t = r.confidence_threshold;
         if !(0.0..=1.0).contains(&t) {
@@ -304,7 +293,7 @@ impl Validator {
             }
         };
         let verify = self.verify(&at(path, "verify"), r.verify.as_ref());
-        if self.problems[before..].iter().any(|p| !p.warning) {
+        if self.errors_since(before) {
             return None;
         }
         Some(Remediation {

@@ -15,10 +15,10 @@ use sha2::{Digest, Sha256};
 
 use crate::classify::{Confidence, NoisyOracle};
 use crate::clock::{Time, parse_duration, serialize_duration};
-use crate::diag::{Code, Diagnostic, Report, did_you_mean, read_source};
+use crate::diag::{Code, Diagnostic, Report, did_you_mean};
 use crate::policy::action::KINDS;
 use crate::sim::model::{Cause, DEFAULT_HARM_ERROR_RATE, Delay, Effect, Effects, HumanModel};
-use crate::yaml::{self, Problem, Seg, at};
+use crate::yaml::{self, Problem, Problems, Seg, at};
 
 // ---------------------------------------------------------------------------------------------
 // Raw format
@@ -314,13 +314,7 @@ pub fn default_services() -> Vec<ServiceSpec> {
 impl Scenario {
     /// Read and validate a scenario file.
     pub fn load(path: &Path) -> Result<(Scenario, Vec<Diagnostic>), Report> {
-        let text = read_source(path)?;
-        Scenario::from_yaml(path, &text).map_err(|ds| {
-            let mut r = Report::new();
-            r.add_source(path, &text);
-            r.extend(ds);
-            r
-        })
+        crate::diag::load_with(path, Scenario::from_yaml)
     }
 
     pub fn from_yaml(path: &Path, text: &str) -> Result<(Scenario, Vec<Diagnostic>), Vec<Diagnostic>> {
@@ -406,27 +400,25 @@ impl Scenario {
 // Validation
 
 struct V {
-    problems: Vec<Problem>,
+    problems: Problems,
+}
+
+impl std::ops::Deref for V {
+    type Target = Problems;
+    fn deref(&self) -> &Problems {
+        &self.problems
+    }
+}
+
+impl std::ops::DerefMut for V {
+    fn deref_mut(&mut self) -> &mut Problems {
+        &mut self.problems
+    }
 }
 
 impl V {
-    fn err(&mut self, path: Vec<Seg>, code: Code, msg: impl Into<String>) -> &mut Problem {
-        self.problems.push(Problem::error(path, code, msg));
-        self.problems.last_mut().expect("just pushed")
-    }
-
     fn dur(&mut self, path: Vec<Seg>, s: &str, positive: bool) -> Option<Duration> {
-        match parse_duration(s) {
-            Ok(d) if positive && d.is_zero() => {
-                self.err(path, Code::BadValue, format!("`{s}` must be longer than zero"));
-                None
-            }
-            Ok(d) => Some(d),
-            Err(e) => {
-                self.err(path, Code::BadValue, e);
-                None
-            }
-        }
+        self.duration(path, s, positive)
     }
 
     fn opt_dur(&mut self, path: Vec<Seg>, s: &Option<String>, positive: bool) -> Option<Duration> {
@@ -515,7 +507,7 @@ impl V {
 }
 
 fn validate(raw: &RawScenario) -> (Option<Scenario>, Vec<Problem>) {
-    let mut v = V { problems: Vec::new() };
+    let mut v = V { problems: Problems::default() };
     let root: Vec<Seg> = vec![];
     if raw.name.trim().is_empty() {
         v.err(at(&root, "name"), Code::BadValue, "`name` is empty");
@@ -794,12 +786,12 @@ fn validate(raw: &RawScenario) -> (Option<Scenario>, Vec<Problem>) {
         }
     }
 
-    if faults.is_empty() && v.problems.iter().all(|p| p.warning) {
+    if faults.is_empty() && v.problems.list.iter().all(|p| p.warning) {
         v.err(root.clone(), Code::MissingField, "the scenario has no faults and no campaigns")
             .hint("add `faults:` (at times or as rates) or `campaigns:`");
     }
 
-    let ok = !v.problems.iter().any(|p| !p.warning);
+    let ok = !v.problems.list.iter().any(|p| !p.warning);
     let scenario = ok.then(|| Scenario {
         name: raw.name.clone(),
         description: raw.description.clone().unwrap_or_default(),
@@ -816,7 +808,7 @@ fn validate(raw: &RawScenario) -> (Option<Scenario>, Vec<Problem>) {
         effects,
         digest: String::new(),
     });
-    (scenario, v.problems)
+    (scenario, v.problems.list)
 }
 
 #[cfg(test)]
