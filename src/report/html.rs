@@ -233,8 +233,10 @@ pub fn page(
             "<tr><td>{}</td><td>{:.2}</td><td>{}</td></tr>",
             esc(&c.incident_type),
             c.current,
-            c.supported
-                .map_or("none: every threshold tried lets too many wrong labels through".into(), |s| format!("{s:.2}"))
+            c.supported.map_or(
+                "none: no threshold tried keeps wrong labels ≤ 5% and incidents made worse ≤ 2%".into(),
+                |s| format!("{s:.2}")
+            )
         );
     }
     let _ = writeln!(

@@ -457,10 +457,18 @@ impl<'a> Arm<'a> {
             // counts against the automation that only hid the cause.
             let open: Vec<usize> =
                 (0..self.inc.len()).filter(|&i| self.instances[i].service == svc && self.inc[i].is_open()).collect();
-            for &i in &open {
+            // An incident whose own causes (its fault and any harm done while handling it) have
+            // stopped is not kept open by a later incident's symptoms on the same service.
+            let own_active = |i: usize| self.world.faults.iter().any(|f| f.incident == i && f.active());
+            let later_active: Vec<bool> = open
+                .iter()
+                .map(|&i| open.iter().any(|&j| self.inc[j].onset > self.inc[i].onset && own_active(j)))
+                .collect();
+            let own: Vec<bool> = open.iter().map(|&i| own_active(i)).collect();
+            for (k, &i) in open.iter().enumerate() {
                 let inc = &mut self.inc[i];
                 inc.impact += severity * tick_s;
-                if healthy {
+                if healthy || (!own[k] && later_active[k]) {
                     let since = *inc.healthy_since.get_or_insert(now);
                     if now.since(since) >= LASTING {
                         if inc.recovered_at.is_none() {
