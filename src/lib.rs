@@ -14,6 +14,7 @@ pub mod gate;
 pub mod grid;
 pub mod jsonl;
 pub mod kind;
+pub mod live;
 pub mod metrics;
 pub mod policy;
 pub mod replay;
