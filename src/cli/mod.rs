@@ -12,6 +12,7 @@ mod decide;
 mod gate;
 mod import;
 mod replay;
+mod shadow;
 mod simulate;
 mod sweep;
 
@@ -45,6 +46,7 @@ enum Command {
     Bench(bench::Args),
     Sweep(sweep::SweepArgs),
     Merge(sweep::MergeArgs),
+    Shadow(shadow::Args),
 }
 
 /// Exit codes shared by every subcommand.
@@ -73,6 +75,7 @@ pub fn run() -> ExitCode {
         Command::Bench(a) => bench::run(a),
         Command::Sweep(a) => sweep::sweep(a),
         Command::Merge(a) => sweep::merge(a),
+        Command::Shadow(a) => shadow::run(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

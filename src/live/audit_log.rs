@@ -79,6 +79,17 @@ impl AuditLog {
         Ok(())
     }
 
+    /// Append an already serialized record (one JSON object, no newline) and fsync it.
+    pub fn append_line(&mut self, json: &[u8]) -> std::io::Result<()> {
+        let mut line = Vec::with_capacity(json.len() + 1);
+        line.extend_from_slice(json);
+        line.push(b'\n');
+        self.file.write_all(&line)?;
+        self.file.sync_data()?;
+        self.written += 1;
+        Ok(())
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -86,6 +97,40 @@ impl AuditLog {
     /// Records appended through this handle.
     pub fn written(&self) -> usize {
         self.written
+    }
+}
+
+/// Line-buffered writer over an [`AuditLog`]: bytes accumulate until a newline, then the
+/// complete line is appended and fsynced. Lets code that writes JSON Lines (the replayer)
+/// write straight into the audit log with the same guarantee.
+#[derive(Debug)]
+pub struct LineWriter {
+    log: AuditLog,
+    pending: Vec<u8>,
+}
+
+impl LineWriter {
+    pub fn new(log: AuditLog) -> Self {
+        LineWriter { log, pending: Vec::new() }
+    }
+}
+
+impl Write for LineWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        for chunk in buf.split_inclusive(|b| *b == b'\n') {
+            if let Some(line) = chunk.strip_suffix(b"\n") {
+                self.pending.extend_from_slice(line);
+                let line = std::mem::take(&mut self.pending);
+                self.log.append_line(&line)?;
+            } else {
+                self.pending.extend_from_slice(chunk);
+            }
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 

@@ -6,4 +6,5 @@
 //! `decide`).
 
 pub mod audit_log;
+pub mod shadow;
 pub mod stop;

@@ -9,6 +9,7 @@ mod metrics;
 mod policy_errors;
 mod properties;
 mod replay;
+mod shadow;
 mod simulate;
 mod sweep;
 
