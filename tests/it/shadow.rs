@@ -41,7 +41,8 @@ fn shadow_receives_real_alertmanager_webhooks_and_audits_what_replay_decides() {
     assert_eq!(std::fs::read_to_string(&audit).unwrap_or_default(), "", "nothing audited without the token");
     assert_eq!(status(ureq::post(&url).set("Authorization", &format!("Bearer {TOKEN}")).send_string(&body)), 200);
 
-    Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    // `kill` as the shell builtin: no procps needed on a fresh machine.
+    Command::new("sh").args(["-c", &format!("kill -INT {}", child.id())]).status().unwrap();
     let exit = child.wait().unwrap();
     assert!(exit.success(), "{exit:?}");
     let shadow = std::fs::read_to_string(&audit).unwrap();
