@@ -48,37 +48,18 @@ pub enum Setting {
 
 impl Setting {
     fn apply(&self, p: &mut Policy) {
+        let mut per = |t: &str, f: &dyn Fn(&mut crate::policy::Remediation)| {
+            if let Some(r) = p.remediations.get_mut(t) {
+                f(r);
+            }
+        };
         match self {
-            Setting::Threshold(t, x) => {
-                if let Some(r) = p.remediations.get_mut(t) {
-                    r.confidence_threshold = *x;
-                }
-            }
-            Setting::MaxAttempts(t, n) => {
-                if let Some(r) = p.remediations.get_mut(t) {
-                    r.max_attempts = *n;
-                }
-            }
-            Setting::Cooldown(t, d) => {
-                if let Some(r) = p.remediations.get_mut(t) {
-                    r.cooldown_after_action = *d;
-                }
-            }
-            Setting::Verification(t, d) => {
-                if let Some(r) = p.remediations.get_mut(t) {
-                    r.verification_window = *d;
-                }
-            }
-            Setting::AttemptWindow(t, d) => {
-                if let Some(r) = p.remediations.get_mut(t) {
-                    r.attempt_window = *d;
-                }
-            }
-            Setting::AutoExecute(t, b) => {
-                if let Some(r) = p.remediations.get_mut(t) {
-                    r.auto_execute = *b;
-                }
-            }
+            Setting::Threshold(t, x) => per(t, &|r| r.confidence_threshold = *x),
+            Setting::MaxAttempts(t, n) => per(t, &|r| r.max_attempts = *n),
+            Setting::Cooldown(t, d) => per(t, &|r| r.cooldown_after_action = *d),
+            Setting::Verification(t, d) => per(t, &|r| r.verification_window = *d),
+            Setting::AttemptWindow(t, d) => per(t, &|r| r.attempt_window = *d),
+            Setting::AutoExecute(t, b) => per(t, &|r| r.auto_execute = *b),
             Setting::MaxActionsPerHour(n) => p.guardrails.max_actions_per_hour = *n,
             Setting::MaxReplicas(n) => p.guardrails.max_replicas = *n,
             Setting::LoopMaxActions(n) => p.guardrails.loop_breaker.max_actions = *n,

@@ -31,13 +31,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
-    let loaded = match Policy::load(&args.policy) {
-        Ok(l) => l,
-        Err(report) => {
-            eprint!("{report}");
-            return Ok(EXIT_BAD_INPUT);
-        }
-    };
+    let loaded = or_bad_input!(Policy::load(&args.policy));
     let stdin = args.incidents.as_os_str() == "-";
     let (name, reader): (PathBuf, Box<dyn BufRead>) = if stdin {
         (PathBuf::from("<stdin>"), Box::new(BufReader::new(std::io::stdin().lock())))

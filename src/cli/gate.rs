@@ -29,13 +29,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
-    let gate = match Gate::load(&args.gate) {
-        Ok(g) => g,
-        Err(r) => {
-            eprint!("{r}");
-            return Ok(EXIT_BAD_INPUT);
-        }
-    };
+    let gate = or_bad_input!(Gate::load(&args.gate));
     let path = if args.report.is_dir() { args.report.join("report.json") } else { args.report.clone() };
     let bytes = match read_source(&path) {
         Ok(t) => t.into_bytes(),

@@ -2,6 +2,20 @@
 //! subcommand reads its inputs, calls the library and maps the outcome to an exit code
 //! (0 success, 1 a check or gate failed, 2 bad input or usage).
 
+/// A loaded file, or: print its diagnostics (which carry the source lines) and return the
+/// bad-input exit code from the calling subcommand.
+macro_rules! or_bad_input {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(report) => {
+                eprint!("{report}");
+                return Ok($crate::cli::EXIT_BAD_INPUT);
+            }
+        }
+    };
+}
+
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};

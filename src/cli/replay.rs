@@ -65,13 +65,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
-    let policy = match Policy::load(&args.policy) {
-        Ok(l) => l.policy,
-        Err(r) => {
-            eprint!("{r}");
-            return Ok(EXIT_BAD_INPUT);
-        }
-    };
+    let policy = or_bad_input!(Policy::load(&args.policy)).policy;
     let (quiet, timeout) = match (parse_duration(&args.quiet), parse_duration(&args.classifier_timeout)) {
         (Ok(q), Ok(t)) => (q, t),
         (Err(e), _) | (_, Err(e)) => {
@@ -84,13 +78,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let recorded = Recorded::default();
     let (classifier, name): (&dyn Classifier, String) = match args.classifier {
         Which::Rules => {
-            rules = match Rules::load(&args.rules) {
-                Ok(r) => r,
-                Err(r) => {
-                    eprint!("{r}");
-                    return Ok(EXIT_BAD_INPUT);
-                }
-            };
+            rules = or_bad_input!(Rules::load(&args.rules));
             (&rules, format!("rules ({})", args.rules.display()))
         }
         Which::Recorded => (&recorded, "recorded".to_string()),

@@ -38,20 +38,8 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
-    let policy = match Policy::load(&args.policy) {
-        Ok(l) => l.policy,
-        Err(r) => {
-            eprint!("{r}");
-            return Ok(EXIT_BAD_INPUT);
-        }
-    };
-    let rules = match Rules::load(&args.rules) {
-        Ok(r) => r,
-        Err(r) => {
-            eprint!("{r}");
-            return Ok(EXIT_BAD_INPUT);
-        }
-    };
+    let policy = or_bad_input!(Policy::load(&args.policy)).policy;
+    let rules = or_bad_input!(Rules::load(&args.rules));
     let token = std::env::var(&args.token_env).unwrap_or_default();
     if token.len() < 16 {
         eprintln!("error: set ${} to a bearer token of at least 16 characters; requests must carry it", args.token_env);
