@@ -11,6 +11,7 @@
 //! (fault schedule, each incident's human delays, each classification, pod jitter) so a
 //! change in one arm never shifts the draws of the other.
 
+pub mod dynamics;
 pub mod engine;
 pub mod model;
 mod run;

@@ -8,13 +8,14 @@
 
 use std::time::Duration;
 
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_pcg::Pcg64Mcg;
 
+use super::dynamics::{Dynamics, Mechanics, POD_STARTUP, WorldEv, rollout_time};
 use super::engine::Engine;
 use super::model::{Cause, HumanDraw};
 use super::scenario::{FaultInstance, Scenario};
-use super::world::{Fault, FaultState, PodState, World};
+use super::world::{FaultState, World};
 use super::{ActionRecord, ArmResult, IncidentRecord, Outcome, name_hash, stream_seed};
 use crate::audit::{AuditRecord, Check};
 use crate::classify::{Classifier, Evidence};
@@ -34,8 +35,6 @@ const FOR: [Duration; 5] = [
     Duration::from_secs(300),
     Duration::from_secs(300),
 ];
-const CONTAINER_START: Duration = Duration::from_secs(10);
-const POD_STARTUP: Duration = Duration::from_secs(30);
 
 /// Streams of randomness (see `sim` module docs).
 const STREAM_FAULTS: u64 = 1;
@@ -43,32 +42,21 @@ const STREAM_HUMAN: u64 = 2;
 const STREAM_CLASSIFY: u64 = 3;
 const STREAM_PODS: u64 = 4;
 
-/// How long an action's mechanics take before its pods are Ready.
-fn rollout_time(kind: &str) -> Duration {
-    match kind {
-        "restart" => Duration::from_secs(60),
-        "rollback" | "helm-rollback" => Duration::from_secs(90),
-        "scale" => POD_STARTUP,
-        _ => Duration::from_secs(5),
-    }
-}
-
 #[derive(Debug, Clone, Copy)]
 enum Ev {
     Tick,
-    Onset(u32),
-    Symptoms(u32),
-    NaturalEnd(u32),
-    MitigationEnds(u32, u32),
-    /// service, pod, pod generation, leak generation
-    Oom(u16, u16, u32, u32),
-    /// service, pod, pod generation
-    PodUp(u16, u16, u32),
+    World(WorldEv),
     /// incident, signal index
     Decide(u32, u8),
     VerifyEnd(u32),
     HumanDetect(u32),
     HumanFix(u32),
+}
+
+impl From<WorldEv> for Ev {
+    fn from(e: WorldEv) -> Ev {
+        Ev::World(e)
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -140,8 +128,7 @@ struct Arm<'a> {
     base: u64,
     rep: u32,
     engine: Engine<Ev>,
-    world: World,
-    rng: Pcg64Mcg,
+    dy: Dynamics,
     inc: Vec<IncRun>,
     acts: Vec<ActRun>,
     pipeline: Pipeline,
@@ -218,8 +205,10 @@ impl<'a> Arm<'a> {
             base,
             rep,
             engine: Engine::with_capacity(s.start, 4096),
-            world: World::new(s),
-            rng: Pcg64Mcg::seed_from_u64(stream_seed(base, STREAM_PODS, u64::from(automation), 0)),
+            dy: Dynamics::new(
+                World::new(s),
+                Pcg64Mcg::seed_from_u64(stream_seed(base, STREAM_PODS, u64::from(automation), 0)),
+            ),
             inc: vec![IncRun::default(); instances.len()],
             acts: Vec::new(),
             pipeline: Pipeline::new(policy.clone()),
@@ -233,16 +222,7 @@ impl<'a> Arm<'a> {
 
     fn run(&mut self) {
         for (i, f) in self.instances.iter().enumerate() {
-            self.world.faults.push(Fault {
-                instance: f.clone(),
-                state: FaultState::Dormant,
-                harm_of: None,
-                harm_error_rate: 0.0,
-                incident: i,
-                mitigation_generation: 0,
-                activated: None,
-            });
-            self.engine.schedule(f.onset, Ev::Onset(i as u32));
+            self.dy.add_fault(f.clone(), i, &mut self.engine);
         }
         self.engine.schedule(self.s.start, Ev::Tick);
         let horizon = self.s.horizon();
@@ -257,12 +237,14 @@ impl<'a> Arm<'a> {
                         self.engine.schedule_in(self.s.tick, Ev::Tick);
                     }
                 }
-                Ev::Onset(f) => self.onset(f as usize, now),
-                Ev::Symptoms(f) => self.symptoms(f as usize, now),
-                Ev::NaturalEnd(f) => self.natural_end(f as usize),
-                Ev::MitigationEnds(f, g) => self.mitigation_ends(f as usize, g, now),
-                Ev::Oom(s, p, g, lg) => self.oom(s as usize, p as usize, g, lg, now),
-                Ev::PodUp(s, p, g) => self.pod_up(s as usize, p as usize, g, now),
+                Ev::World(WorldEv::Onset(f)) => {
+                    if self.dy.onset(f as usize, now, &mut self.engine) {
+                        self.symptoms(f as usize, now);
+                    }
+                }
+                Ev::World(WorldEv::Symptoms(f)) => self.symptoms(f as usize, now),
+                Ev::World(WorldEv::MitigationEnds(f, g)) => self.mitigation_ends(f as usize, g, now),
+                Ev::World(ev) => self.dy.handle(ev, now, &mut self.engine),
                 Ev::Decide(i, sig) => self.decide(i as usize, sig as usize, now),
                 Ev::VerifyEnd(a) => self.verify(a as usize, now),
                 Ev::HumanDetect(i) => self.human_detect(i as usize, now),
@@ -277,108 +259,32 @@ impl<'a> Arm<'a> {
             && self
                 .inc
                 .iter()
-                .zip(&self.world.faults)
+                .zip(&self.dy.world.faults)
                 .all(|(i, f)| i.recovered_at.is_some() || (i.onset.is_none() && !f.live()))
     }
 
     // ----- faults ------------------------------------------------------------------------
 
-    fn onset(&mut self, f: usize, now: Time) {
-        let inst = self.world.faults[f].instance.clone();
-        if inst.cause == Cause::BadDeployment {
-            // The release goes out now; its errors start after the delay.
-            let s = &mut self.world.services[inst.service];
-            s.revision = s.history.last().copied().unwrap_or(s.revision) + 1;
-            s.history.push(s.revision);
-            self.engine.schedule(now.saturating_add(inst.params.symptom_delay), Ev::Symptoms(f as u32));
-        } else {
-            self.symptoms(f, now);
-        }
-    }
-
+    /// A fault shows: its incident's onset (first showing of a scenario fault) starts the
+    /// people's clock.
     fn symptoms(&mut self, f: usize, now: Time) {
-        if self.world.faults[f].state != FaultState::Dormant {
+        if !self.dy.activate(f, now) {
             return; // removed before it showed
         }
-        let (svc, cause, params, incident) = {
-            let x = &self.world.faults[f];
-            (x.instance.service, x.instance.cause, x.instance.params, x.incident)
-        };
-        self.world.faults[f].state = FaultState::Active;
-        self.world.faults[f].activated = Some(now);
-        if self.world.faults[f].harm_of.is_none() && self.inc[incident].onset.is_none() {
+        let x = &self.dy.world.faults[f];
+        let incident = x.incident;
+        if x.harm_of.is_none() && self.inc[incident].onset.is_none() {
             self.inc[incident].onset = Some(now);
             self.engine.schedule(now.saturating_add(self.human[incident].detect), Ev::HumanDetect(incident as u32));
         }
-        if let Some(lasts) = params.lasts {
-            self.engine.schedule(now.saturating_add(lasts), Ev::NaturalEnd(f as u32));
-        }
-        self.on_activate(f, svc, cause, now, true);
+        self.dy.after_activate(f, now, &mut self.engine);
     }
 
-    /// Mechanics of a cause starting to show (first time or after a mitigation).
-    fn on_activate(&mut self, f: usize, svc: usize, cause: Cause, now: Time, first: bool) {
-        let params = self.world.faults[f].instance.params;
-        match cause {
-            Cause::MemoryLeak => {
-                self.world.services[svc].leak_generation += 1;
-                let n = self.world.services[svc].pods.len().max(1);
-                for p in 0..self.world.services[svc].pods.len() {
-                    let oom = params.oom_interval.as_secs_f64();
-                    // First onset: pods fill at staggered times; after a mitigation every pod
-                    // was restarted together, so they fill together.
-                    let delay = if first {
-                        oom * (p as f64 + 1.0) / n as f64 * self.rng.gen_range(0.9..1.1)
-                    } else {
-                        oom * self.rng.gen_range(0.0..0.1)
-                    };
-                    self.schedule_oom(svc, p, Duration::from_secs_f64(delay), now);
-                }
-            }
-            Cause::CapacityLoss => self.world.lose_capacity(svc, params.pods_lost),
-            _ => {}
-        }
-    }
-
-    fn on_deactivate(&mut self, svc: usize, cause: Cause, now: Time) {
-        match cause {
-            Cause::MemoryLeak => self.world.services[svc].leak_generation += 1,
-            Cause::CapacityLoss => {
-                let still = self
-                    .world
-                    .active_faults(svc)
-                    .any(|x| x.instance.cause == Cause::CapacityLoss && x.harm_of.is_none());
-                if !still {
-                    let started = self.world.restore_capacity(svc);
-                    self.pods_up_after(svc, &started, POD_STARTUP, now);
-                }
-            }
-            _ => {}
-        }
-    }
-
-    fn natural_end(&mut self, f: usize) {
-        let now = self.engine.now();
-        if self.world.faults[f].live() {
-            let was_active = self.world.faults[f].active();
-            self.world.faults[f].state = FaultState::Ended;
-            if was_active {
-                let (svc, cause) = (self.world.faults[f].instance.service, self.world.faults[f].instance.cause);
-                self.on_deactivate(svc, cause, now);
-            }
-        }
-    }
-
+    /// A mitigation wore off; a cause back after recovery reopens its incident (a relapse).
     fn mitigation_ends(&mut self, f: usize, generation: u32, now: Time) {
-        let x = &self.world.faults[f];
-        if !matches!(x.state, FaultState::Mitigated { .. }) || x.mitigation_generation != generation {
-            return;
-        }
-        let (svc, cause, i) = (x.instance.service, x.instance.cause, x.incident);
-        self.world.faults[f].state = FaultState::Active;
-        self.on_activate(f, svc, cause, now, false);
+        let Some(i) = self.dy.mitigation_ends(f, generation, now, &mut self.engine) else { return };
         let inc = &mut self.inc[i];
-        if inc.recovered_at.is_some() && !inc.relapsed && self.world.faults[f].harm_of.is_none() {
+        if inc.recovered_at.is_some() && !inc.relapsed {
             inc.relapsed = true;
             inc.relapses += 1;
             inc.healthy_since = None;
@@ -388,68 +294,17 @@ impl<'a> Arm<'a> {
         }
     }
 
-    // ----- pods --------------------------------------------------------------------------
-
-    fn schedule_oom(&mut self, svc: usize, pod: usize, after: Duration, now: Time) {
-        let s = &self.world.services[svc];
-        let Some(p) = s.pods.get(pod) else { return };
-        self.engine
-            .schedule(now.saturating_add(after), Ev::Oom(svc as u16, pod as u16, p.generation, s.leak_generation));
-    }
-
-    fn leak_interval(&self, svc: usize) -> Option<Duration> {
-        self.world
-            .active_faults(svc)
-            .find(|f| f.instance.cause == Cause::MemoryLeak && f.harm_of.is_none())
-            .map(|f| f.instance.params.oom_interval)
-    }
-
-    fn oom(&mut self, svc: usize, pod: usize, generation: u32, leak_gen: u32, now: Time) {
-        let s = &self.world.services[svc];
-        let valid = s.leak_generation == leak_gen
-            && s.pods.get(pod).is_some_and(|p| p.generation == generation && p.state == PodState::Running)
-            && self.world.leak_active(svc);
-        if !valid {
-            // A Starting pod fills from scratch once it is up: pod_up reschedules.
-            return;
-        }
-        let backoff = self.world.oom_kill(svc, pod, now);
-        let g = self.world.services[svc].pods[pod].generation;
-        self.engine.schedule(now.saturating_add(backoff + CONTAINER_START), Ev::PodUp(svc as u16, pod as u16, g));
-    }
-
-    fn pod_up(&mut self, svc: usize, pod: usize, generation: u32, now: Time) {
-        let Some(p) = self.world.services[svc].pods.get_mut(pod) else { return };
-        if p.generation != generation
-            || !matches!(p.state, PodState::Starting | PodState::OomKilled | PodState::CrashLoopBackOff)
-        {
-            return;
-        }
-        p.state = PodState::Running;
-        if let Some(oom) = self.leak_interval(svc) {
-            let d = oom.as_secs_f64() * self.rng.gen_range(0.9..1.1);
-            self.schedule_oom(svc, pod, Duration::from_secs_f64(d), now);
-        }
-    }
-
-    fn pods_up_after(&mut self, svc: usize, pods: &[(usize, u32)], after: Duration, now: Time) {
-        for &(p, _) in pods {
-            let g = self.world.services[svc].pods[p].generation;
-            self.engine.schedule(now.saturating_add(after), Ev::PodUp(svc as u16, p as u16, g));
-        }
-    }
-
     // ----- the monitor ---------------------------------------------------------------------
 
     fn tick(&mut self, now: Time) {
         let tick_s = self.s.tick.as_secs_f64();
-        for svc in 0..self.world.services.len() {
+        for svc in 0..self.dy.world.services.len() {
             let spec = &self.s.services[svc];
-            let sig = self.world.signals(svc, now);
+            let sig = self.dy.world.signals(svc, now);
             let conds = sig.conditions(spec.base_latency_ms);
             let healthy = conds.iter().all(|(_, c)| !c);
             let severity = sig.severity(spec.base_error_rate, spec.base_latency_ms);
-            self.world.services[svc].ooms_since_tick = 0;
+            self.dy.world.services[svc].ooms_since_tick = 0;
 
             // Every open incident on the service carries the service's degradation while it is
             // open (the same rule in both arms, so the paired comparison is fair).
@@ -459,7 +314,7 @@ impl<'a> Arm<'a> {
                 (0..self.inc.len()).filter(|&i| self.instances[i].service == svc && self.inc[i].is_open()).collect();
             // An incident whose own causes (its fault and any harm done while handling it) have
             // stopped is not kept open by a later incident's symptoms on the same service.
-            let own_active = |i: usize| self.world.faults.iter().any(|f| f.incident == i && f.active());
+            let own_active = |i: usize| self.dy.world.faults.iter().any(|f| f.incident == i && f.active());
             let later_active: Vec<bool> = open
                 .iter()
                 .map(|&i| open.iter().any(|&j| self.inc[j].onset > self.inc[i].onset && own_active(j)))
@@ -526,7 +381,7 @@ impl<'a> Arm<'a> {
         }
         let f = &self.instances[i];
         let spec = &self.s.services[f.service];
-        let signal_name = self.world.signals(f.service, now).conditions(spec.base_latency_ms)[signal].0;
+        let signal_name = self.dy.world.signals(f.service, now).conditions(spec.base_latency_ms)[signal].0;
         let mut rng = Pcg64Mcg::seed_from_u64(stream_seed(
             self.base,
             STREAM_CLASSIFY,
@@ -551,7 +406,7 @@ impl<'a> Arm<'a> {
             incident_type: c.incident_type.clone(),
             confidence: c.confidence,
             signal: Some(signal_name.to_string()),
-            replicas: Some(self.world.services[f.service].desired),
+            replicas: Some(self.dy.world.services[f.service].desired),
             id: Some(incident_id(self.s, self.rep, i)),
         };
         let d = self.pipeline.decide(now, &incident);
@@ -600,10 +455,10 @@ impl<'a> Arm<'a> {
         let svc = self.instances[i].service;
         let spec = &self.s.services[svc];
         let kind = action.kind();
-        let pre_severity = self.world.signals(svc, now).severity(spec.base_error_rate, spec.base_latency_ms);
+        let pre_severity = self.dy.world.signals(svc, now).severity(spec.base_error_rate, spec.base_latency_ms);
         let a = self.acts.len();
-        let prev_replicas = self.world.services[svc].desired;
-        let prev_revision = self.world.services[svc].history.last().copied();
+        let prev_replicas = self.dy.world.services[svc].desired;
+        let prev_revision = self.dy.world.services[svc].history.last().copied();
         self.acts.push(ActRun {
             incident: i,
             at: now,
@@ -624,75 +479,16 @@ impl<'a> Arm<'a> {
         });
         self.inc[i].actions.push(a);
 
-        // What the action does to each cause on the service (the effects table).
-        let applied = self.world.apply_effects(svc, kind, &self.s.effects, self.instances[i].cause, now);
-        for (f, until, generation) in applied.mitigated {
-            self.engine.schedule(until, Ev::MitigationEnds(f as u32, generation));
-        }
-        for cause in applied.deactivated {
-            self.on_deactivate(svc, cause, now);
-        }
-        let worst_harm = applied.harm;
-        if let Some(error_rate) = worst_harm {
+        // What the action does to each cause on the service (the effects table), then its
+        // mechanics.
+        let mechanics = Mechanics::of(&action, target);
+        let instance = &self.instances[i];
+        if self.dy.act(svc, kind, mechanics, &self.s.effects, Some(instance), i, a, now, &mut self.engine) {
             self.acts[a].harmed = true;
-            let mut inst = self.instances[i].clone();
-            inst.onset = now;
-            self.world.faults.push(Fault {
-                instance: inst,
-                state: FaultState::Active,
-                harm_of: Some(a),
-                harm_error_rate: error_rate,
-                incident: i,
-                mitigation_generation: 0,
-                activated: Some(now),
-            });
-        }
-
-        // The action's mechanics.
-        match &action {
-            Action::Restart => self.roll(svc, kind, now),
-            Action::Rollback | Action::HelmRollback { .. } => {
-                let s = &mut self.world.services[svc];
-                let to = match &action {
-                    Action::HelmRollback { revision: Some(r), .. } if s.history.contains(r) => Some(*r),
-                    _ if s.history.len() >= 2 => Some(s.history[s.history.len() - 2]),
-                    _ => None,
-                };
-                if let Some(to) = to {
-                    while s.history.last().is_some_and(|&r| r != to) {
-                        s.history.pop();
-                    }
-                    s.revision = to;
-                    self.roll(svc, kind, now);
-                }
-            }
-            Action::Scale { .. } => {
-                if let Some(t) = target {
-                    let started = self.world.scale_to(svc, t);
-                    self.pods_up_after(svc, &started, POD_STARTUP, now);
-                }
-            }
-            Action::CachePurge { .. } | Action::FeatureFlagDisable { .. } | Action::TrafficShift { .. } => {}
         }
 
         let window = self.policy.remediation(label).map_or(Duration::from_secs(300), |r| r.verification_window);
         self.engine.schedule(now.saturating_add(window), Ev::VerifyEnd(a as u32));
-    }
-
-    /// A rolling replacement; a leak that is still active fills the new pods from scratch.
-    fn roll(&mut self, svc: usize, kind: &str, now: Time) {
-        let starting = self.world.roll_pods(svc);
-        let rollout = rollout_time(kind);
-        self.pods_up_after(svc, &starting, rollout, now);
-        self.world.services[svc].leak_generation += 1;
-        if let Some(oom) = self.leak_interval(svc) {
-            for p in 0..self.world.services[svc].pods.len() {
-                if self.world.services[svc].pods[p].state == PodState::Running {
-                    let d = oom.as_secs_f64() * self.rng.gen_range(0.9..1.1);
-                    self.schedule_oom(svc, p, Duration::from_secs_f64(d), now);
-                }
-            }
-        }
     }
 
     fn verify(&mut self, a: usize, now: Time) {
@@ -702,7 +498,7 @@ impl<'a> Arm<'a> {
         let act = self.acts[a].clone();
         let rem = self.policy.remediation(&act.incident_type);
         let v = rem.map(|r| r.verify.clone()).unwrap_or_default();
-        let sig = self.world.signals(svc, now);
+        let sig = self.dy.world.signals(svc, now);
         let rollout_end = act.at.saturating_add(rollout_time(act.action.kind()));
         let mut checks = Vec::new();
         if v.pods_ready {
@@ -714,7 +510,7 @@ impl<'a> Arm<'a> {
             });
         }
         if v.no_new_restarts {
-            let last = self.world.services[svc].last_oom;
+            let last = self.dy.world.services[svc].last_oom;
             checks.push(Check {
                 name: "no_new_restarts",
                 passed: last.is_none_or(|t| t < rollout_end),
@@ -781,29 +577,8 @@ impl<'a> Arm<'a> {
     fn undo(&mut self, a: usize, now: Time) {
         self.acts[a].rolled_back = true;
         let svc = self.instances[self.acts[a].incident].service;
-        match self.acts[a].action.clone() {
-            Action::Scale { .. } => {
-                let started = self.world.scale_to(svc, self.acts[a].prev_replicas);
-                self.pods_up_after(svc, &started, POD_STARTUP, now);
-            }
-            Action::Rollback | Action::HelmRollback { .. } => {
-                if let Some(rev) = self.acts[a].prev_revision {
-                    let s = &mut self.world.services[svc];
-                    if s.revision != rev {
-                        s.history.push(rev);
-                        s.revision = rev;
-                        let kind = self.acts[a].action.kind();
-                        self.roll(svc, kind, now);
-                    }
-                }
-            }
-            _ => {}
-        }
-        for f in self.world.faults.iter_mut() {
-            if f.harm_of == Some(a) && f.live() {
-                f.state = FaultState::Fixed;
-            }
-        }
+        let x = &self.acts[a];
+        self.dy.undo(a, svc, &x.action, x.prev_replicas, x.prev_revision, now, &mut self.engine);
     }
 
     // ----- people ------------------------------------------------------------------------
@@ -827,18 +602,18 @@ impl<'a> Arm<'a> {
     fn human_fix(&mut self, i: usize, now: Time) {
         let svc = self.instances[i].service;
         let surging =
-            self.world.active_faults(svc).any(|f| f.instance.cause == Cause::TrafficSurge && f.harm_of.is_none());
+            self.dy.world.active_faults(svc).any(|f| f.instance.cause == Cause::TrafficSurge && f.harm_of.is_none());
         if surging {
-            let sig = self.world.signals(svc, now);
+            let sig = self.dy.world.signals(svc, now);
             let spec = &self.s.services[svc];
             let need = (sig.load_rps / (spec.rps_per_pod * 0.6)).ceil() as u32;
-            if need > self.world.services[svc].desired {
-                let started = self.world.scale_to(svc, need);
-                self.pods_up_after(svc, &started, POD_STARTUP, now);
+            if need > self.dy.world.services[svc].desired {
+                let started = self.dy.world.scale_to(svc, need);
+                self.dy.pods_up_after(svc, &started, POD_STARTUP, now, &mut self.engine);
             }
         }
         let mut deactivated = Vec::new();
-        for f in self.world.faults.iter_mut() {
+        for f in self.dy.world.faults.iter_mut() {
             // What a person can see and fix: causes that have shown, and harms.
             if f.instance.service == svc && f.live() && f.activated.is_some() {
                 if f.instance.cause == Cause::TrafficSurge && f.harm_of.is_none() {
@@ -858,15 +633,9 @@ impl<'a> Arm<'a> {
             }
         }
         for cause in deactivated {
-            self.on_deactivate(svc, cause, now);
+            self.dy.on_deactivate(svc, cause, now, &mut self.engine);
         }
-        // Pods stuck in back-off come back once the cause is gone.
-        for p in 0..self.world.services[svc].pods.len() {
-            if matches!(self.world.services[svc].pods[p].state, PodState::OomKilled | PodState::CrashLoopBackOff) {
-                let g = self.world.services[svc].pods[p].generation;
-                self.engine.schedule(now.saturating_add(CONTAINER_START), Ev::PodUp(svc as u16, p as u16, g));
-            }
-        }
+        self.dy.restart_backed_off(svc, now, &mut self.engine);
         let spec = &self.s.services[svc];
         self.pipeline.state_mut().reset_breaker(&ServiceKey::new(&spec.namespace, &spec.name));
     }

@@ -47,11 +47,13 @@ pub struct Pod {
     pub last_restart: Option<Time>,
     /// Restarts in a row without 10 min of running in between (kubelet back-off).
     pub crash_streak: u32,
+    /// When its container last became Ready (`None`: since the world began).
+    pub up_since: Option<Time>,
 }
 
 impl Pod {
     fn new(state: PodState) -> Pod {
-        Pod { state, generation: 0, restarts: 0, last_restart: None, crash_streak: 0 }
+        Pod { state, generation: 0, restarts: 0, last_restart: None, crash_streak: 0, up_since: None }
     }
 }
 
@@ -381,9 +383,16 @@ impl World {
 
     /// Apply the effects table for an action of `kind` on service `svc` at `now` to every
     /// cause present there (a release already out counts before its errors show). With no
-    /// cause present, the effect on `fallback` (what the incident was) decides harm. The
-    /// caller schedules the mitigations' ends and runs the mechanics of causes that stopped.
-    pub fn apply_effects(&mut self, svc: usize, kind: &str, effects: &Effects, fallback: Cause, now: Time) -> Applied {
+    /// cause present, the effect on `fallback` (what the incident was, if known) decides harm.
+    /// The caller schedules the mitigations' ends and runs the mechanics of causes that stopped.
+    pub fn apply_effects(
+        &mut self,
+        svc: usize,
+        kind: &str,
+        effects: &Effects,
+        fallback: Option<Cause>,
+        now: Time,
+    ) -> Applied {
         let mut out = Applied::default();
         let present: Vec<usize> = (0..self.faults.len())
             .filter(|&f| {
@@ -396,8 +405,10 @@ impl World {
                 out.harm = Some(out.harm.unwrap_or(0.0).max(error_rate));
             }
         };
-        if present.is_empty() {
-            harm(effects.get(kind, fallback));
+        if present.is_empty()
+            && let Some(cause) = fallback
+        {
+            harm(effects.get(kind, cause));
         }
         let mut fixed = Vec::new();
         let mut mitigated = Vec::new();
@@ -485,7 +496,7 @@ mod tests {
             for cause in Cause::ALL {
                 let mut w = world();
                 w.faults.push(fault(cause, 0));
-                let applied = w.apply_effects(0, kind, &effects, cause, now);
+                let applied = w.apply_effects(0, kind, &effects, Some(cause), now);
                 let state = w.faults[0].state;
                 match effects.get(kind, cause) {
                     Effect::Fix => {
@@ -529,14 +540,14 @@ mod tests {
         let (s, _) = Scenario::from_yaml(std::path::Path::new("t.yaml"), text).unwrap();
         let mut w = World::new(&s);
         w.faults.push(fault(Cause::MemoryLeak, 0));
-        w.apply_effects(0, "restart", &s.effects, Cause::MemoryLeak, Time(1));
+        w.apply_effects(0, "restart", &s.effects, Some(Cause::MemoryLeak), Time(1));
         assert_eq!(w.faults[0].state, FaultState::Fixed);
     }
 
     #[test]
     fn an_action_with_no_cause_present_is_judged_by_the_incidents_cause() {
         let mut w = world();
-        let applied = w.apply_effects(0, "rollback", &Effects::default(), Cause::TrafficSurge, Time(1));
+        let applied = w.apply_effects(0, "rollback", &Effects::default(), Some(Cause::TrafficSurge), Time(1));
         assert!(applied.harm.is_some(), "rolling back a good release during a surge");
     }
 
