@@ -22,4 +22,5 @@ pub mod report;
 pub mod sim;
 pub mod sweep;
 pub mod trace;
+pub mod twin;
 pub mod yaml;

@@ -29,6 +29,7 @@ mod replay;
 mod shadow;
 mod simulate;
 mod sweep;
+mod twin;
 
 /// Prove an auto-remediation policy safe before it touches production, then run it.
 ///
@@ -58,6 +59,7 @@ enum Command {
     Import(import::Args),
     Replay(replay::Args),
     Bench(bench::Args),
+    Twin(twin::Args),
     Sweep(sweep::SweepArgs),
     Merge(sweep::MergeArgs),
     Shadow(shadow::Args),
@@ -87,6 +89,7 @@ pub fn run() -> ExitCode {
         Command::Import(a) => import::run(a),
         Command::Replay(a) => replay::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Twin(a) => twin::run(a),
         Command::Sweep(a) => sweep::sweep(a),
         Command::Merge(a) => sweep::merge(a),
         Command::Shadow(a) => shadow::run(a),

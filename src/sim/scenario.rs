@@ -325,6 +325,16 @@ impl Scenario {
         })
     }
 
+    /// The default services and no faults (validation asks files for at least one fault;
+    /// the twin may run a quiet world).
+    pub fn quiet() -> Scenario {
+        let text = "name: quiet\ndescription: the default services, no faults\nduration: 30d\nfaults:\n  - { type: memory-leak, service: payment-api, at: 1d }\n";
+        let (mut s, _) =
+            Scenario::from_yaml(Path::new("<built-in>"), text).expect("the built-in quiet scenario is valid");
+        s.faults.clear();
+        s
+    }
+
     /// The end of fault injection.
     pub fn end(&self) -> Time {
         self.start.saturating_add(self.duration)
