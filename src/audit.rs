@@ -43,4 +43,23 @@ pub enum AuditRecord {
         breaker_tripped: bool,
         escalate: bool,
     },
+    /// What became of an executed decision in live or shadow mode.
+    Outcome {
+        policy_fingerprint: String,
+        /// When the executor was called (wall time).
+        at: Time,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+        /// The idempotency key written on the cluster object.
+        action_id: String,
+        service: String,
+        namespace: String,
+        incident_type: String,
+        command: String,
+        /// applied, already-applied, recorded, not-promoted, emergency-stop, out-of-scope,
+        /// dry-run-refused, unsupported or failed.
+        status: &'static str,
+        detail: String,
+        escalate: bool,
+    },
 }

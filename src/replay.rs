@@ -230,6 +230,8 @@ pub struct Replayer<'a, W: Write> {
     audit: W,
     now: Time,
     next_quiet_check: Time,
+    /// Executed decisions kept for an executor (live mode), when asked for.
+    executed: Option<Vec<(Incident, crate::decide::Decision)>>,
 }
 
 impl<'a, W: Write> Replayer<'a, W> {
@@ -278,6 +280,7 @@ impl<'a, W: Write> Replayer<'a, W> {
             audit,
             now: Time(i64::MIN),
             next_quiet_check: Time(i64::MIN),
+            executed: None,
         })
     }
 
@@ -410,6 +413,11 @@ impl<'a, W: Write> Replayer<'a, W> {
             id: Some(e.id.clone()),
         };
         let d = self.pipeline.decide(at, &incident);
+        if let Some(x) = self.executed.as_mut()
+            && d.executed()
+        {
+            x.push((incident.clone(), d.clone()));
+        }
         e.status = Some(d.status);
         e.command = d.command.clone();
         e.suggested_action = d.suggested_action.clone();
@@ -534,6 +542,21 @@ impl<'a, W: Write> Replayer<'a, W> {
     }
 
     /// Feed a record, then write out episodes that can no longer change.
+    /// Keep executed decisions for [`Replayer::take_executed`] (live mode acts on them).
+    pub fn collect_executed(&mut self) {
+        self.executed.get_or_insert_with(Vec::new);
+    }
+
+    /// Executed decisions since the last call (empty unless `collect_executed` was called).
+    pub fn take_executed(&mut self) -> Vec<(Incident, crate::decide::Decision)> {
+        self.executed.as_mut().map(std::mem::take).unwrap_or_default()
+    }
+
+    /// The pipeline's state (live mode trips breakers after a failed verification).
+    pub fn state_mut(&mut self) -> &mut crate::decide::State {
+        self.pipeline.state_mut()
+    }
+
     pub fn feed(&mut self, rec: &Record) -> std::io::Result<()> {
         // Episodes recovered more than a quiet period ago are final.
         self.push(rec)?;

@@ -25,6 +25,7 @@ mod check;
 mod decide;
 mod gate;
 mod import;
+mod live;
 mod replay;
 mod shadow;
 mod simulate;
@@ -60,6 +61,7 @@ enum Command {
     Replay(replay::Args),
     Bench(bench::Args),
     Twin(twin::Args),
+    Live(live::Args),
     Sweep(sweep::SweepArgs),
     Merge(sweep::MergeArgs),
     Shadow(shadow::Args),
@@ -90,6 +92,7 @@ pub fn run() -> ExitCode {
         Command::Replay(a) => replay::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Twin(a) => twin::run(a),
+        Command::Live(a) => live::run(a),
         Command::Sweep(a) => sweep::sweep(a),
         Command::Merge(a) => sweep::merge(a),
         Command::Shadow(a) => shadow::run(a),

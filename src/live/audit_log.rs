@@ -105,12 +105,25 @@ impl AuditLog {
 /// write straight into the audit log with the same guarantee.
 #[derive(Debug)]
 pub struct LineWriter {
-    log: AuditLog,
+    log: Shared,
     pending: Vec<u8>,
+}
+
+/// An audit log several writers append to (the pipeline and verifications in live mode).
+pub type Shared = std::sync::Arc<std::sync::Mutex<AuditLog>>;
+
+/// Lock a shared log; a writer that panicked mid-append left at most a torn line, which
+/// `AuditLog::open` reports, so carry on.
+pub fn lock(log: &Shared) -> std::sync::MutexGuard<'_, AuditLog> {
+    log.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl LineWriter {
     pub fn new(log: AuditLog) -> Self {
+        LineWriter::shared(std::sync::Arc::new(std::sync::Mutex::new(log)))
+    }
+
+    pub fn shared(log: Shared) -> Self {
         LineWriter { log, pending: Vec::new() }
     }
 }
@@ -121,7 +134,7 @@ impl Write for LineWriter {
             if let Some(line) = chunk.strip_suffix(b"\n") {
                 self.pending.extend_from_slice(line);
                 let line = std::mem::take(&mut self.pending);
-                self.log.append_line(&line)?;
+                lock(&self.log).append_line(&line)?;
             } else {
                 self.pending.extend_from_slice(chunk);
             }

@@ -6,5 +6,7 @@
 //! `decide`).
 
 pub mod audit_log;
+pub mod controller;
+pub mod executor;
 pub mod shadow;
 pub mod stop;

@@ -16,7 +16,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 
-use super::audit_log::{AuditLog, LineWriter};
+use super::audit_log::{LineWriter, Shared};
+use super::controller::Controller;
 use crate::classify::Classifier;
 use crate::policy::Policy;
 use crate::replay::{Replayer, Settings};
@@ -31,18 +32,21 @@ pub enum Msg {
     Finish(Reply),
 }
 
-/// Start the worker: it owns the classifier, the pipeline and the audit log. `make` builds
-/// the classifier inside the worker thread (classifiers need not be shareable).
+/// Start the worker: it owns the classifier, the pipeline and the audit log's pipeline side.
+/// `make` builds the classifier inside the worker thread (classifiers need not be
+/// shareable). With a `controller` (live mode), executed decisions go to it after they are
+/// audited; breakers its verifications trip are applied before the next records.
 pub fn spawn_worker<C: Classifier + 'static>(
     policy: Policy,
     make: impl FnOnce() -> C + Send + 'static,
-    audit: AuditLog,
+    audit: Shared,
     episodes: Box<dyn Write + Send>,
+    controller: Option<Controller>,
 ) -> (mpsc::Sender<Msg>, std::thread::JoinHandle<()>) {
     let (tx, rx) = mpsc::channel::<Msg>();
     let handle = std::thread::spawn(move || {
         let classifier = make();
-        let audit: Box<dyn Write> = Box::new(LineWriter::new(audit));
+        let audit: Box<dyn Write> = Box::new(LineWriter::shared(audit));
         let episodes: Box<dyn Write> = episodes;
         let mut replayer = match Replayer::new(policy, &classifier, Settings::default(), episodes, audit) {
             Ok(r) => r,
@@ -51,7 +55,15 @@ pub fn spawn_worker<C: Classifier + 'static>(
                 return;
             }
         };
+        if controller.is_some() {
+            replayer.collect_executed();
+        }
+        let (trip_tx, trips) = mpsc::channel::<super::controller::Trip>();
         while let Ok(msg) = rx.recv() {
+            for (key, why) in trips.try_iter() {
+                tracing::warn!(service = %key.service, namespace = %key.namespace, "breaker tripped: {why}");
+                replayer.state_mut().trip_breaker(key, why);
+            }
             match msg {
                 Msg::Records(records, reply) => {
                     let mut n = 0;
@@ -60,6 +72,13 @@ pub fn spawn_worker<C: Classifier + 'static>(
                         if let Err(e) = replayer.feed(r) {
                             result = Err(e.to_string());
                             break;
+                        }
+                        if let Some(c) = &controller {
+                            for (inc, d) in replayer.take_executed() {
+                                if let Err(e) = c.handle(&inc, &d, &trip_tx) {
+                                    result = Err(e.to_string());
+                                }
+                            }
                         }
                         n += 1;
                     }

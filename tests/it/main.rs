@@ -5,6 +5,7 @@ mod gate;
 mod html;
 pub mod import;
 mod lesson;
+mod live;
 mod metrics;
 mod policy_errors;
 mod properties;

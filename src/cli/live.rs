@@ -1,0 +1,100 @@
+//! `understudy live`: the policy acts on a cluster, within its promotion.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use understudy::gate::Promotion;
+use understudy::live::controller::Controller;
+use understudy::live::executor::{Kube, Prometheus};
+use understudy::live::stop::EmergencyStop;
+use understudy::policy::Policy;
+
+use super::EXIT_BAD_INPUT;
+use super::shadow::{Common, serve};
+
+/// Run the policy against a cluster: receive Alertmanager webhooks, classify, decide, and act
+/// through the Kubernetes API on what the promotion allows.
+///
+/// Refuses to start unless --promotion holds a record (from `understudy gate`) whose policy
+/// fingerprint matches the policy. Acts only on incident types promoted to auto-execute, only
+/// in the policy's namespaces, and never while an emergency stop is set: the ConfigMap
+/// `understudy-emergency-stop` in --namespace, or --stop-file. Each action is sent as a
+/// server-side dry-run first and carries an idempotency marker. After the policy's
+/// verification window, the cluster (and --prometheus with --verify-query) is read and a
+/// verification record written. Every decision, outcome and verification is appended to the
+/// audit log, fsynced.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    common: Common,
+    /// The promotion record from `understudy gate` for exactly this policy.
+    #[arg(long, value_name = "FILE")]
+    promotion: PathBuf,
+    /// Kubeconfig of the cluster (default: in-cluster, then $KUBECONFIG, then ~/.kube/config).
+    #[arg(long, value_name = "FILE")]
+    kubeconfig: Option<PathBuf>,
+    /// The controller's namespace, where the emergency-stop ConfigMap lives.
+    #[arg(long, default_value = "understudy")]
+    namespace: String,
+    /// A local emergency stop: while this file exists, nothing is executed.
+    #[arg(long, value_name = "FILE", default_value = "understudy.stop")]
+    stop_file: PathBuf,
+    /// Prometheus base URL for verification queries.
+    #[arg(long, value_name = "URL", requires = "verify_query")]
+    prometheus: Option<String>,
+    /// PromQL that must return nothing or 0 when the service has recovered; `{service}` and
+    /// `{namespace}` are filled in.
+    #[arg(long, value_name = "PROMQL", requires = "prometheus")]
+    verify_query: Option<String>,
+}
+
+pub fn run(args: Args) -> anyhow::Result<u8> {
+    let policy = or_bad_input!(Policy::load(&args.common.policy)).policy;
+    let promotion = match Promotion::load(&args.promotion) {
+        Ok(p) => p,
+        Err(d) => {
+            eprint!("{}", understudy::diag::Report::from(d));
+            eprintln!(
+                "live mode needs a promotion record: run `understudy simulate` and `understudy gate -o FILE` first"
+            );
+            return Ok(EXIT_BAD_INPUT);
+        }
+    };
+    if let Err(e) = promotion.check(&policy) {
+        eprintln!("error: {}: {e}", args.promotion.display());
+        return Ok(EXIT_BAD_INPUT);
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
+    let prometheus =
+        args.prometheus.clone().zip(args.verify_query.clone()).map(|(url, query)| Prometheus { url, query });
+    let kube = match Kube::connect(rt.handle().clone(), args.kubeconfig.as_deref(), &args.namespace, prometheus) {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("error: cannot configure the Kubernetes client: {e}");
+            return Ok(EXIT_BAD_INPUT);
+        }
+    };
+    let promoted: Vec<String> =
+        promotion.promoted.iter().filter(|(_, p)| p.as_str() == "auto-execute").map(|(t, _)| t.clone()).collect();
+    let banner = format!("live mode: auto-execute for {promoted:?}; decisions and outcomes go to {{audit}}");
+    let fingerprint = policy.fingerprint();
+    let stop = EmergencyStop::with_file(&args.stop_file);
+    let p2 = policy.clone();
+    let result = serve(
+        &args.common,
+        policy,
+        move |audit| {
+            Ok(Some(Controller {
+                policy: p2,
+                fingerprint,
+                promotion: Some(promotion),
+                executor: Arc::new(kube),
+                stop,
+                audit,
+            }))
+        },
+        &banner,
+    );
+    drop(rt);
+    result
+}

@@ -1,0 +1,329 @@
+//! Live mode: end to end through Debian's Prometheus and Alertmanager to a twin, and every
+//! way live mode must refuse to act (no promotion, a promotion for another policy, an incident
+//! type not promoted, outside the namespaces, during an emergency stop, without the token).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use serde_json::Value;
+
+use crate::{Daemon, eventually, repo};
+
+const TOKEN: &str = "e2e-token-0123456789abcdef";
+
+fn understudy(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_understudy")).args(args).current_dir(repo("")).output().unwrap()
+}
+
+/// Simulate the e2e policy and gate it: the promotion record live mode needs, earned honestly.
+fn promotion(dir: &Path) -> PathBuf {
+    let report = dir.join("report");
+    let out = understudy(&[
+        "simulate",
+        "scenarios/oomkilled-burst.yaml",
+        "--policy",
+        "tests/e2e/policy.yaml",
+        "--replications",
+        "25",
+        "--out",
+        report.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let p = dir.join("promotion.json");
+    let out =
+        understudy(&["gate", report.to_str().unwrap(), "--gate", "tests/e2e/gate.yaml", "-o", p.to_str().unwrap()]);
+    assert!(out.status.success(), "the e2e policy passes its gate:\n{}", String::from_utf8_lossy(&out.stdout));
+    p
+}
+
+fn audit(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path).unwrap_or_default().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+fn kubectl(kc: &Path, args: &[&str]) -> String {
+    let o = Command::new("kubectl")
+        .env("KUBECONFIG", kc)
+        .arg("--cache-dir")
+        .arg(kc.with_extension("cache"))
+        .args(args)
+        .output()
+        .expect("kubectl is installed on every machine");
+    assert!(o.status.success(), "kubectl {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn live(dir: &Path, kc: &Path, promotion: &Path, extra: &[&str]) -> Daemon {
+    let mut args = vec![
+        "live",
+        "--policy",
+        "tests/e2e/policy.yaml",
+        "--promotion",
+        promotion.to_str().unwrap(),
+        "--kubeconfig",
+        kc.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--audit-log",
+        Box::leak(dir.join("audit.jsonl").into_os_string().into_string().unwrap().into_boxed_str()),
+        "--episodes",
+        Box::leak(dir.join("episodes.csv").into_os_string().into_string().unwrap().into_boxed_str()),
+        "--stop-file",
+        Box::leak(dir.join("STOP").into_os_string().into_string().unwrap().into_boxed_str()),
+    ];
+    args.extend_from_slice(extra);
+    Daemon::start(&args, &[("UNDERSTUDY_WEBHOOK_TOKEN", TOKEN)])
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn get_json(url: &str) -> Option<Value> {
+    ureq::get(url).call().ok()?.into_string().ok().and_then(|s| serde_json::from_str(&s).ok())
+}
+
+#[test]
+fn an_oom_kill_goes_from_prometheus_through_alertmanager_to_a_verified_restart_on_the_twin() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let promotion = promotion(d);
+    let kc = d.join("kubeconfig");
+    let twin = Daemon::start(
+        &[
+            "twin",
+            "tests/e2e/memory-leak.yaml",
+            "--speed",
+            "10",
+            "--listen",
+            "127.0.0.1:0",
+            "--kubeconfig-out",
+            kc.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let (prom_port, am_port) = (free_port(), free_port());
+    let prom = format!("127.0.0.1:{prom_port}");
+    let am = format!("127.0.0.1:{am_port}");
+    let verify = r#"increase(understudy_twin_oom_kills_total{service="{service}",namespace="{namespace}"}[20s])"#;
+    let prom_url = format!("http://{prom}");
+    let live = live(d, &kc, &promotion, &["--prometheus", &prom_url, "--verify-query", verify]);
+
+    // Configs from tests/e2e with this run's addresses.
+    let fill = |name: &str| {
+        let text = std::fs::read_to_string(repo(&format!("tests/e2e/{name}"))).unwrap();
+        let text = text
+            .replace("@TWIN@", &twin.addr)
+            .replace("@ALERTMANAGER@", &am)
+            .replace("@LIVE@", &live.addr)
+            .replace("@TOKEN@", TOKEN);
+        std::fs::write(d.join(name), text).unwrap();
+    };
+    for f in ["prometheus.yml", "rules.yml", "alertmanager.yml"] {
+        fill(f);
+    }
+    let log = |name: &str| Stdio::from(std::fs::File::create(d.join(name)).unwrap());
+    let _am = Reaped(
+        Command::new("prometheus-alertmanager")
+            .arg(format!("--config.file={}", d.join("alertmanager.yml").display()))
+            .arg(format!("--storage.path={}", d.join("am-data").display()))
+            .arg(format!("--web.listen-address={am}"))
+            .arg("--cluster.listen-address=")
+            .stdout(log("alertmanager.out"))
+            .stderr(log("alertmanager.err"))
+            .spawn()
+            .expect("scripts/test installs prometheus-alertmanager (Debian)"),
+    );
+    let _prom = Reaped(
+        Command::new("prometheus")
+            .arg(format!("--config.file={}", d.join("prometheus.yml").display()))
+            .arg(format!("--storage.tsdb.path={}", d.join("prom-data").display()))
+            .arg(format!("--web.listen-address={prom}"))
+            .stdout(log("prometheus.out"))
+            .stderr(log("prometheus.err"))
+            .spawn()
+            .expect("scripts/test installs prometheus (Debian)"),
+    );
+    let logs = || {
+        ["prometheus.err", "alertmanager.err"]
+            .iter()
+            .map(|f| format!("--- {f}\n{}", std::fs::read_to_string(d.join(f)).unwrap_or_default()))
+            .collect::<String>()
+    };
+
+    // Hop 1: Prometheus scrapes the twin.
+    eventually(60, "Prometheus to scrape the twin", || {
+        let v = get_json(&format!("http://{prom}/api/v1/query?query=up%7Bjob%3D%22twin%22%7D"))?;
+        (v.pointer("/data/result/0/value/1")? == "1").then_some(())
+    });
+    // Hop 2: the twin's OOM kills make the rule fire in Prometheus.
+    eventually(90, "ContainerOOMKilled firing in Prometheus", || {
+        let v = get_json(&format!("http://{prom}/api/v1/alerts"))?;
+        v.pointer("/data/alerts")?
+            .as_array()?
+            .iter()
+            .any(|a| {
+                a["labels"]["alertname"] == "ContainerOOMKilled"
+                    && a["labels"]["service"] == "payment-api"
+                    && a["state"] == "firing"
+            })
+            .then_some(())
+    });
+    // Hop 3: Alertmanager has it.
+    eventually(30, "the alert in Alertmanager", || {
+        let v = get_json(&format!("http://{am}/api/v2/alerts"))?;
+        v.as_array()?.iter().any(|a| a["labels"]["alertname"] == "ContainerOOMKilled").then_some(())
+    });
+    // Hop 4: live received it, decided to restart, and acted (after a server-side dry-run).
+    let audit_path = d.join("audit.jsonl");
+    let decision = eventually(30, "live's decision", || {
+        audit(&audit_path).into_iter().find(|r| r["record"] == "decision" && r["input"]["service"] == "payment-api")
+    });
+    assert_eq!(
+        decision["input"]["signal"],
+        "ContainerOOMKilled",
+        "decided on Alertmanager's alert:\n{decision}\n{}",
+        logs()
+    );
+    assert_eq!(decision["input"]["incident_type"], "memory-leak");
+    assert_eq!(decision["decision"]["status"], "execute");
+    assert_eq!(decision["decision"]["command"], "kubectl rollout restart deployment/payment-api -n prod");
+    let outcome = eventually(30, "the action's outcome", || {
+        audit(&audit_path).into_iter().find(|r| r["record"] == "outcome" && r["service"] == "payment-api")
+    });
+    assert_eq!(outcome["status"], "applied", "{outcome}");
+    let fp = decision["policy_fingerprint"].as_str().unwrap();
+    assert!(fp.starts_with("sha256:") && outcome["policy_fingerprint"] == fp);
+    // Hop 5: the restart reached the twin through the API.
+    let annotations = kubectl(
+        &kc,
+        &["get", "deployment/payment-api", "-n", "prod", "-o", "jsonpath={.spec.template.metadata.annotations}"],
+    );
+    assert!(annotations.contains("kubectl.kubernetes.io/restartedAt"), "{annotations}");
+    assert!(annotations.contains(outcome["action_id"].as_str().unwrap()), "the idempotency marker: {annotations}");
+    // Hop 6: after the window (65 s), verification reads the twin and Prometheus, and passes.
+    let verification = eventually(150, "the verification record", || {
+        audit(&audit_path).into_iter().find(|r| r["record"] == "verification" && r["service"] == "payment-api")
+    });
+    assert_eq!(verification["passed"], true, "{verification}");
+    let names: Vec<&str> =
+        verification["checks"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["pods_ready", "no_new_restarts", "prometheus"]);
+    // One alert, one action: repeats of the same alert did not restart again.
+    let outcomes = audit(&audit_path).into_iter().filter(|r| r["record"] == "outcome").count();
+    assert_eq!(outcomes, 1);
+    drop(live);
+    drop(twin);
+}
+
+fn alert(name: &str, namespace: &str, service: &str, at: &str) -> String {
+    serde_json::json!({
+        "receiver": "understudy", "status": "firing", "version": "4", "groupKey": "{}:{}",
+        "alerts": [{
+            "status": "firing",
+            "labels": {"alertname": name, "namespace": namespace, "service": service, "severity": "critical"},
+            "annotations": {}, "startsAt": at, "endsAt": "0001-01-01T00:00:00Z", "fingerprint": format!("{name}{service}"),
+        }],
+    })
+    .to_string()
+}
+
+fn post(addr: &str, body: &str, token: Option<&str>) -> u16 {
+    let mut r = ureq::post(&format!("http://{addr}/webhook/alertmanager"));
+    if let Some(t) = token {
+        r = r.set("Authorization", &format!("Bearer {t}"));
+    }
+    match r.send_string(body) {
+        Ok(r) => r.status(),
+        Err(ureq::Error::Status(s, _)) => s,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+#[test]
+fn live_mode_acts_only_with_its_promotion_in_scope_and_without_a_stop() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let promotion = promotion(d);
+    let kc = d.join("kubeconfig");
+    let _twin = Daemon::start(&["twin", "--listen", "127.0.0.1:0", "--kubeconfig-out", kc.to_str().unwrap()], &[]);
+
+    // No promotion, or one for another policy: live refuses to start.
+    let base =
+        ["live", "--policy", "tests/e2e/policy.yaml", "--kubeconfig", kc.to_str().unwrap(), "--listen", "127.0.0.1:0"];
+    let missing = d.join("missing.json");
+    let out = understudy(&[&base[..], &["--promotion", missing.to_str().unwrap()]].concat());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("needs a promotion record"));
+    let other = d.join("other.json");
+    let text = std::fs::read_to_string(&promotion).unwrap().replace("sha256:", "sha256:0");
+    std::fs::write(&other, text).unwrap();
+    let out = understudy(&[&base[..], &["--promotion", other.to_str().unwrap()]].concat());
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("re-run simulate and gate"));
+
+    let live = live(d, &kc, &promotion, &[]);
+    let generations =
+        || kubectl(&kc, &["get", "deployments", "-n", "prod", "-o", "jsonpath={.items[*].metadata.generation}"]);
+    let before = generations();
+    let audit_path = d.join("audit.jsonl");
+
+    // Without the bearer token: 401, nothing decided.
+    let oom = alert("ContainerOOMKilled", "prod", "payment-api", "2026-11-25T10:00:00Z");
+    assert_eq!(post(&live.addr, &oom, None), 401);
+    assert_eq!(post(&live.addr, &oom, Some("not-the-token-0123456789")), 401);
+    assert!(audit(&audit_path).is_empty());
+
+    // Outside the policy's namespaces: the pipeline blocks it, nothing acts.
+    assert_eq!(
+        post(&live.addr, &alert("ContainerOOMKilled", "staging", "payment-api", "2026-11-25T10:00:00Z"), Some(TOKEN)),
+        200
+    );
+    let r = audit(&audit_path);
+    assert_eq!(r.len(), 1);
+    assert_ne!(r[0]["decision"]["status"], "execute", "{}", r[0]);
+
+    // Emergency stop by ConfigMap in the controller's namespace.
+    // (The twin speaks JSON only, so the ConfigMap comes from a file rather than
+    // `kubectl create configmap`, whose typed client sends protobuf; it serves no OpenAPI.)
+    let cm = d.join("stop.json");
+    std::fs::write(&cm, r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"understudy-emergency-stop"},"data":{"reason":"game day"}}"#).unwrap();
+    kubectl(&kc, &["create", "--validate=false", "-n", "understudy", "-f", cm.to_str().unwrap()]);
+    assert_eq!(post(&live.addr, &oom, Some(TOKEN)), 200);
+    let outcome = audit(&audit_path).pop().unwrap();
+    assert_eq!(outcome["status"], "emergency-stop", "{outcome}");
+    assert!(outcome["detail"].as_str().unwrap().contains("game day"));
+    kubectl(&kc, &["delete", "configmap", "understudy-emergency-stop", "-n", "understudy"]);
+
+    // Emergency stop by local file.
+    std::fs::write(d.join("STOP"), "hands off\n").unwrap();
+    assert_eq!(
+        post(&live.addr, &alert("ContainerOOMKilled", "prod", "checkout-api", "2026-11-25T10:01:00Z"), Some(TOKEN)),
+        200
+    );
+    let outcome = audit(&audit_path).pop().unwrap();
+    assert_eq!(outcome["status"], "emergency-stop", "{outcome}");
+    assert!(outcome["detail"].as_str().unwrap().contains("hands off"));
+    std::fs::remove_file(d.join("STOP")).unwrap();
+
+    // An incident type the promotion keeps at shadow: the policy would act, live does not.
+    let mismatch = alert("KubeDeploymentReplicasMismatch", "prod", "worker-consumer", "2026-11-25T10:02:00Z");
+    assert_eq!(post(&live.addr, &mismatch, Some(TOKEN)), 200);
+    let records = audit(&audit_path);
+    let decision = &records[records.len() - 2];
+    assert_eq!(decision["decision"]["status"], "execute", "{decision}");
+    let outcome = records.last().unwrap();
+    assert_eq!(outcome["status"], "not-promoted", "{outcome}");
+    assert_eq!(outcome["escalate"], true);
+
+    assert_eq!(generations(), before, "no Deployment changed");
+    drop(live);
+}
