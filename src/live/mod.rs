@@ -1,9 +1,9 @@
 //! Running a policy against a real cluster: the pieces `shadow` and `live` share.
 //!
-//! So far: the append-only audit log ([`audit_log`]) and the emergency stop ([`stop`]). The
-//! Kubernetes executor, the watcher and the Alertmanager receiver build on these (issue 8).
-//! Nothing here acts without a matching promotion record; nothing here decides (that is
-//! `decide`).
+//! The append-only audit log ([`audit_log`]), the emergency stop ([`stop`]), the Alertmanager
+//! receiver and its pipeline worker ([`shadow`]), executors ([`executor`]) and the live
+//! controller ([`controller`]). Nothing here acts without a matching promotion record;
+//! nothing here decides (that is `decide`).
 
 pub mod audit_log;
 pub mod controller;

@@ -53,24 +53,21 @@ fn kubectl(kc: &Path, args: &[&str]) -> String {
 }
 
 fn live(dir: &Path, kc: &Path, promotion: &Path, extra: &[&str]) -> Daemon {
-    let mut args = vec![
-        "live",
-        "--policy",
-        "tests/e2e/policy.yaml",
-        "--promotion",
-        promotion.to_str().unwrap(),
-        "--kubeconfig",
-        kc.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-        "--audit-log",
-        Box::leak(dir.join("audit.jsonl").into_os_string().into_string().unwrap().into_boxed_str()),
-        "--episodes",
-        Box::leak(dir.join("episodes.csv").into_os_string().into_string().unwrap().into_boxed_str()),
-        "--stop-file",
-        Box::leak(dir.join("STOP").into_os_string().into_string().unwrap().into_boxed_str()),
-    ];
-    args.extend_from_slice(extra);
+    let path = |name: &str| dir.join(name).to_str().unwrap().to_string();
+    let mut args: Vec<String> = ["live", "--policy", "tests/e2e/policy.yaml", "--listen", "127.0.0.1:0"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    args.extend([
+        "--promotion".into(),
+        promotion.to_str().unwrap().into(),
+        "--kubeconfig".into(),
+        kc.to_str().unwrap().into(),
+    ]);
+    args.extend(["--audit-log".into(), path("audit.jsonl"), "--episodes".into(), path("episodes.csv")]);
+    args.extend(["--stop-file".into(), path("STOP")]);
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     Daemon::start(&args, &[("UNDERSTUDY_WEBHOOK_TOKEN", TOKEN)])
 }
 
