@@ -138,11 +138,7 @@ fn core_kind(resource: &str) -> Result<Kind, ApiError> {
         "events" => Ok(Kind::Event),
         "configmaps" => Ok(Kind::ConfigMap),
         "namespaces" => Ok(Kind::Namespace),
-        other => Err(ApiError {
-            code: 404,
-            reason: "NotFound",
-            message: format!("the server could not find the requested resource ({other})"),
-        }),
+        other => Err(ApiError::no_resource(other)),
     }
 }
 
@@ -150,11 +146,7 @@ fn apps_kind(resource: &str) -> Result<Kind, ApiError> {
     match resource {
         "deployments" => Ok(Kind::Deployment),
         "replicasets" => Ok(Kind::ReplicaSet),
-        other => Err(ApiError {
-            code: 404,
-            reason: "NotFound",
-            message: format!("the server could not find the requested resource ({other})"),
-        }),
+        other => Err(ApiError::no_resource(other)),
     }
 }
 
@@ -240,11 +232,7 @@ fn configmap_only(res: &str, method: &Method) -> Result<(), ApiError> {
     if res == "configmaps" {
         Ok(())
     } else {
-        Err(ApiError {
-            code: 405,
-            reason: "MethodNotAllowed",
-            message: format!("{method} is not supported on {res} by the twin"),
-        })
+        Err(ApiError::method_not_allowed(format!("{method} is not supported on {res} by the twin")))
     }
 }
 
@@ -328,7 +316,7 @@ fn deployments_only(res: &str) -> Result<(), ApiError> {
     if res == "deployments" {
         Ok(())
     } else {
-        Err(ApiError { code: 405, reason: "MethodNotAllowed", message: format!("{res} are read-only in the twin") })
+        Err(ApiError::method_not_allowed(format!("{res} are read-only in the twin")))
     }
 }
 
@@ -366,11 +354,7 @@ fn subresource(res: &str, sub: &str) -> Result<(), ApiError> {
     if res == "deployments" && (sub == "scale" || sub == "status") {
         Ok(())
     } else {
-        Err(ApiError {
-            code: 404,
-            reason: "NotFound",
-            message: format!("the server could not find the requested resource ({res}/{sub})"),
-        })
+        Err(ApiError::no_resource(&format!("{res}/{sub}")))
     }
 }
 
@@ -407,11 +391,7 @@ async fn apps_sub_put(
 ) -> Response {
     tri!(subresource(&res, &sub));
     if sub != "scale" {
-        return status(&ApiError {
-            code: 405,
-            reason: "MethodNotAllowed",
-            message: "status is written by the twin".into(),
-        });
+        return status(&ApiError::method_not_allowed("status is written by the twin"));
     }
     let v = tri!(json_body(&body));
     let dry = tri!(dry_run(&q));
@@ -427,11 +407,7 @@ async fn apps_sub_patch(
 ) -> Response {
     tri!(subresource(&res, &sub));
     if sub != "scale" {
-        return status(&ApiError {
-            code: 405,
-            reason: "MethodNotAllowed",
-            message: "status is written by the twin".into(),
-        });
+        return status(&ApiError::method_not_allowed("status is written by the twin"));
     }
     let (ty, p) = tri!(patch_of(&h, &body));
     let dry = tri!(dry_run(&q));

@@ -95,6 +95,19 @@ impl ApiError {
     pub fn bad_request(message: impl Into<String>) -> ApiError {
         ApiError { code: 400, reason: "BadRequest", message: message.into() }
     }
+
+    pub fn method_not_allowed(message: impl Into<String>) -> ApiError {
+        ApiError { code: 405, reason: "MethodNotAllowed", message: message.into() }
+    }
+
+    /// A path the twin does not serve.
+    pub fn no_resource(what: &str) -> ApiError {
+        ApiError {
+            code: 404,
+            reason: "NotFound",
+            message: format!("the server could not find the requested resource ({what})"),
+        }
+    }
 }
 
 type Key = (Kind, String, String);
@@ -662,31 +675,21 @@ impl Cluster {
                 if self.pod_states.get(&(svc, p)) == Some(&pod.state) {
                     continue;
                 }
-                let name = self.pod_name(svc, p);
-                match pod.state {
-                    PodState::OomKilled => out.push((
-                        svc,
-                        name,
+                let (ty, reason, message) = match pod.state {
+                    PodState::OomKilled => (
                         "Warning",
                         "BackOff",
-                        format!("Back-off restarting failed container {} in pod (OOMKilled)", s.spec.name),
-                    )),
-                    PodState::CrashLoopBackOff => out.push((
-                        svc,
-                        name,
-                        "Warning",
-                        "BackOff",
-                        format!("Back-off restarting failed container {} in pod", s.spec.name),
-                    )),
-                    PodState::Pending => out.push((
-                        svc,
-                        name,
-                        "Warning",
-                        "FailedScheduling",
-                        "0/3 nodes are available: 3 Insufficient cpu.".to_string(),
-                    )),
-                    PodState::Running | PodState::Starting => {}
-                }
+                        format!("Back-off restarting failed container {} (OOMKilled)", s.spec.name),
+                    ),
+                    PodState::CrashLoopBackOff => {
+                        ("Warning", "BackOff", format!("Back-off restarting failed container {}", s.spec.name))
+                    }
+                    PodState::Pending => {
+                        ("Warning", "FailedScheduling", "0/3 nodes are available: 3 Insufficient cpu.".to_string())
+                    }
+                    PodState::Running | PodState::Starting => continue,
+                };
+                out.push((svc, self.pod_name(svc, p), ty, reason, message));
             }
         }
         self.pod_states = seen;
