@@ -2,8 +2,10 @@
 //!
 //! One record shape for every mode: `simulate` writes them to `decisions.jsonl`, `live` and
 //! `shadow` append them to their audit log. A decision made in replay and the same decision
-//! made in shadow serialize to the same bytes. This module owns the shape only, not where
-//! records are written.
+//! made in shadow serialize to the same bytes. This module owns the shape, and the [`Sink`]
+//! interface producers hand records to; not where records are written.
+
+use std::io::Write;
 
 use serde::Serialize;
 
@@ -62,4 +64,49 @@ pub enum AuditRecord {
         detail: String,
         escalate: bool,
     },
+}
+
+/// Where a run's audit records go, and where it says an incident recovered (so escalations
+/// can be resolved). Replay writes a file; shadow and live append to the fsynced audit log
+/// and hand escalations to the outbox.
+pub trait Sink {
+    fn record(&mut self, r: &AuditRecord) -> std::io::Result<()>;
+
+    /// Incident `id` recovered at `at`.
+    fn resolved(&mut self, _id: &str, _at: Time) -> std::io::Result<()> {
+        Ok(())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Records as JSON Lines, one object a line, in the order given.
+#[derive(Debug)]
+pub struct Jsonl<W: Write>(pub W);
+
+impl<W: Write> Sink for Jsonl<W> {
+    fn record(&mut self, r: &AuditRecord) -> std::io::Result<()> {
+        serde_json::to_writer(&mut self.0, r)?;
+        self.0.write_all(b"\n")
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
+impl<S: Sink + ?Sized> Sink for &mut S {
+    fn record(&mut self, r: &AuditRecord) -> std::io::Result<()> {
+        (**self).record(r)
+    }
+
+    fn resolved(&mut self, id: &str, at: Time) -> std::io::Result<()> {
+        (**self).resolved(id, at)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        (**self).flush()
+    }
 }

@@ -186,7 +186,7 @@ pub fn replay(
         rules,
         crate::replay::Settings::default(),
         std::io::sink(),
-        std::io::sink(),
+        Box::new(crate::audit::Jsonl(std::io::sink())),
     )
     .map_err(|e| e.to_string())?;
     for item in crate::trace::Reader::open(path).map_err(|d| d.to_string())? {

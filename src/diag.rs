@@ -34,6 +34,8 @@ pub enum Code {
     Conflict,
     /// The kind of file could not be recognised.
     UnknownFormat,
+    /// A secret written in a file (it belongs in the environment).
+    Secret,
 }
 
 impl Code {
@@ -51,6 +53,7 @@ impl Code {
             Code::Duplicate => "E009",
             Code::Conflict => "E010",
             Code::UnknownFormat => "E011",
+            Code::Secret => "E012",
         }
     }
 }
@@ -81,6 +84,8 @@ pub struct Diagnostic {
     pub width: usize,
     pub message: String,
     pub hint: Option<String>,
+    /// The text under the underline is a secret: it is masked whenever the line is shown.
+    pub redact: bool,
 }
 
 impl Diagnostic {
@@ -93,6 +98,7 @@ impl Diagnostic {
             width: 1,
             message: message.into(),
             hint: None,
+            redact: false,
         }
     }
 
@@ -110,6 +116,12 @@ impl Diagnostic {
         self
     }
 
+    /// Mark the underlined text as a secret, masked when the line is shown.
+    pub fn redacted(mut self) -> Self {
+        self.redact = true;
+        self
+    }
+
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
     }
@@ -117,7 +129,20 @@ impl Diagnostic {
     /// Render with the source line under the location, if the source is at hand.
     pub fn render(&self, source: Option<&str>) -> String {
         let line = self.pos.and_then(|p| source.and_then(|s| s.lines().nth(p.line.saturating_sub(1))));
-        self.render_line(line)
+        let masked = line.map(|l| self.mask(l));
+        self.render_line(masked.as_deref())
+    }
+
+    /// `line` with this diagnostic's secret (if it marks one there) replaced by `*`.
+    fn mask(&self, line: &str) -> String {
+        match self.pos {
+            Some(p) if self.redact => line
+                .chars()
+                .enumerate()
+                .map(|(i, c)| if i + 1 >= p.col && i + 1 < p.col + self.width { '*' } else { c })
+                .collect(),
+            _ => line.to_string(),
+        }
     }
 
     /// Render with `line` shown as the text of the line the diagnostic points at (for
@@ -197,9 +222,18 @@ impl Report {
         let mut ds: Vec<&Diagnostic> = self.diagnostics.iter().collect();
         ds.sort_by(|a, b| (&a.file, a.pos, a.code).cmp(&(&b.file, b.pos, b.code)));
         let mut out = String::new();
+        // Secrets are masked on every diagnostic that shows their line, not only their own.
+        let secrets: Vec<&Diagnostic> = self.diagnostics.iter().filter(|d| d.redact).collect();
         for d in ds {
             let src = self.sources.iter().find(|(p, _)| *p == d.file).map(|(_, s)| s.as_str());
-            out.push_str(&d.render(src));
+            let line = d.pos.and_then(|p| src.and_then(|s| s.lines().nth(p.line.saturating_sub(1))));
+            let masked = line.map(|l| {
+                secrets
+                    .iter()
+                    .filter(|x| x.file == d.file && x.pos.map(|p| p.line) == d.pos.map(|p| p.line))
+                    .fold(l.to_string(), |acc, x| x.mask(&acc))
+            });
+            out.push_str(&d.render_line(masked.as_deref()));
             out.push('\n');
         }
         out

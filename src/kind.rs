@@ -14,6 +14,8 @@ pub enum Kind {
     Gate,
     /// Classifier rules.
     Rules,
+    /// Escalation channels on their own (`channels:`).
+    Channels,
 }
 
 /// Decide from a parsed document's top-level keys.
@@ -24,6 +26,8 @@ pub fn of_keys(keys: &[&str]) -> Option<Kind> {
         Some(Kind::Scenario)
     } else if keys == ["rules"] {
         Some(Kind::Rules)
+    } else if keys == ["channels"] {
+        Some(Kind::Channels)
     } else if keys
         .iter()
         .any(|k| k.starts_with("min_") || k.starts_with("max_") || *k == "per_type" || k.starts_with("require_"))

@@ -17,7 +17,7 @@ use std::time::Duration;
 use rand::SeedableRng;
 use serde::Serialize;
 
-use crate::audit::AuditRecord;
+use crate::audit::{AuditRecord, Sink};
 use crate::classify::{Classification, Classifier, Evidence};
 use crate::clock::Time;
 use crate::decide::{Incident, Pipeline, ServiceKey, Status};
@@ -147,6 +147,8 @@ pub struct ReplayMetrics {
     pub with_truth: usize,
     pub correct_classifications: usize,
     pub false_confidence_actions: usize,
+    /// What the escalations would have been (set by whoever counted them, see `escalate`).
+    pub escalations: crate::escalate::Counts,
     pub sources: BTreeMap<&'static str, &'static str>,
 }
 
@@ -195,7 +197,7 @@ impl Quantiles {
 }
 
 /// Where each figure of a replay comes from.
-pub const SOURCES: [(&str, &str); 8] = [
+pub const SOURCES: [(&str, &str); 9] = [
     ("episodes", "trace: symptoms (signals, firing alerts) grouped per service until recovery"),
     (
         "observed_ttr_seconds",
@@ -210,9 +212,14 @@ pub const SOURCES: [(&str, &str); 8] = [
     ),
     ("correct_classifications", "trace: `truth` records against the classifier's label"),
     ("false_confidence_actions", "trace and model: actions the policy would have run on a label the truth contradicts"),
+    (
+        "escalations",
+        "model: triggers the policy's decisions would have sent (escalations.jsonl); pages = episodes escalated (one dedup key each), repeats = further triggers on an escalated episode, resolves = escalated episodes that recovered",
+    ),
 ];
 
-/// Streams records in and writes episodes (CSV) and decisions (audit JSONL) as they close.
+/// Streams records in and writes episodes (CSV) as they close and decisions (audit records)
+/// to a [`Sink`] as they are made, telling it when an episode recovers.
 pub struct Replayer<'a, W: Write> {
     pipeline: Pipeline,
     classifier: &'a dyn Classifier,
@@ -227,7 +234,7 @@ pub struct Replayer<'a, W: Write> {
     ttrs: Quantiles,
     saved: Quantiles,
     episodes_csv: csv::Writer<W>,
-    audit: W,
+    audit: Box<dyn Sink + 'a>,
     now: Time,
     next_quiet_check: Time,
     /// Executed decisions kept for an executor (live mode), when asked for.
@@ -240,7 +247,7 @@ impl<'a, W: Write> Replayer<'a, W> {
         classifier: &'a dyn Classifier,
         settings: Settings,
         episodes: W,
-        audit: W,
+        audit: Box<dyn Sink + 'a>,
     ) -> std::io::Result<Self> {
         let mut csv = csv::Writer::from_writer(episodes);
         csv.write_record([
@@ -423,15 +430,11 @@ impl<'a, W: Write> Replayer<'a, W> {
         e.suggested_action = d.suggested_action.clone();
         e.policy_action = d.action.as_ref().map(|a| a.kind().to_string());
         e.classification = Some(c);
-        serde_json::to_writer(
-            &mut self.audit,
-            &AuditRecord::Decision {
-                policy_fingerprint: self.fingerprint.clone(),
-                input: Box::new(incident),
-                decision: Box::new(d),
-            },
-        )?;
-        self.audit.write_all(b"\n")?;
+        self.audit.record(&AuditRecord::Decision {
+            policy_fingerprint: self.fingerprint.clone(),
+            input: Box::new(incident),
+            decision: Box::new(d),
+        })?;
         self.next_quiet_check = self.next_quiet_check.min(at.saturating_add(self.settings.quiet));
         self.open.insert(key, e);
         Ok(())
@@ -469,6 +472,7 @@ impl<'a, W: Write> Replayer<'a, W> {
         let Some(mut e) = self.open.remove(key) else { return Ok(()) };
         e.recovered_at = Some(at.max(e.start));
         e.recovery = Some(how);
+        self.audit.resolved(&e.id, at.max(e.start))?;
         self.recent.push(e);
         Ok(())
     }

@@ -56,7 +56,13 @@ fn check_one(file: &Path, report: &mut Report) -> Option<String> {
             Ok(loaded) => {
                 report.extend(loaded.warnings);
                 let p = loaded.policy;
-                Some(format!("policy, {} incident type(s), fingerprint {}", p.remediations.len(), p.fingerprint()))
+                let channels =
+                    p.channels.as_ref().map_or(String::new(), |c| format!(", {} channel(s)", c.channels.len()));
+                Some(format!(
+                    "policy, {} incident type(s){channels}, fingerprint {}",
+                    p.remediations.len(),
+                    p.fingerprint()
+                ))
             }
             Err(ds) => {
                 report.extend(ds);
@@ -65,6 +71,17 @@ fn check_one(file: &Path, report: &mut Report) -> Option<String> {
         },
         Kind::Gate => match understudy::gate::Gate::from_yaml(file, &text) {
             Ok(g) => Some(format!("gate, {} per-type rule(s), {}", g.per_type.len(), g.digest)),
+            Err(ds) => {
+                report.extend(ds);
+                None
+            }
+        },
+        Kind::Channels => match understudy::escalate::channels::Channels::from_yaml(file, &text) {
+            Ok(c) => Some(format!(
+                "channels, {} (default `{}`)",
+                c.channels.keys().cloned().collect::<Vec<_>>().join(", "),
+                c.default
+            )),
             Err(ds) => {
                 report.extend(ds);
                 None

@@ -22,7 +22,9 @@ use super::shadow::{Common, serve};
 /// server-side dry-run first and carries an idempotency marker. After the policy's
 /// verification window, the cluster (and --prometheus with --verify-query) is read and a
 /// verification record written. Every decision, outcome and verification is appended to the
-/// audit log, fsynced.
+/// audit log, fsynced; whatever escalates (a decision not executed, a refused or failed
+/// action, a failed verification) is sent to the policy's escalation channel through the
+/// outbox.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(flatten)]
@@ -83,14 +85,15 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let result = serve(
         &args.common,
         policy,
-        move |audit| {
+        "live",
+        move |journal| {
             Ok(Some(Controller {
                 policy: p2,
                 fingerprint,
                 promotion: Some(promotion),
                 executor: Arc::new(kube),
                 stop,
-                audit,
+                journal,
             }))
         },
         &banner,

@@ -4,11 +4,13 @@ use std::io::BufWriter;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use understudy::audit::Jsonl;
 use understudy::classify::external::{Endpoint, External};
 use understudy::classify::rules::Rules;
 use understudy::classify::{Classifier, Recorded};
 use understudy::clock::parse_duration;
 use understudy::diag::Diagnostic;
+use understudy::escalate::{Book, Context, Escalating};
 use understudy::policy::Policy;
 use understudy::replay::{self, Replayer, Settings};
 use understudy::report::replay::{ReplayProvenance, json, markdown};
@@ -100,9 +102,17 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let (json_p, csv_p, audit_p, md_p) = replay::output_files(&args.out);
     let episodes = BufWriter::new(std::fs::File::create(&csv_p)?);
     let audit = BufWriter::new(std::fs::File::create(&audit_p)?);
-    let episodes: Box<dyn std::io::Write> = Box::new(episodes);
-    let audit: Box<dyn std::io::Write> = Box::new(audit);
-    let mut replayer = Replayer::new(policy.clone(), classifier, Settings { quiet }, episodes, audit)?;
+    let esc_p = args.out.join("escalations.jsonl");
+    let book = Book::new(Context {
+        mode: "replay".into(),
+        scope: format!("replay/{}", args.traces.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(",")),
+        key_by_id: true,
+        default_channel: policy.channels.as_ref().map_or_else(|| "default".to_string(), |c| c.default.clone()),
+        records: audit_p.display().to_string(),
+        evidence_url: None,
+    });
+    let mut sink = Escalating::new(Jsonl(audit), book, BufWriter::new(std::fs::File::create(&esc_p)?));
+    let mut replayer = Replayer::new(policy.clone(), classifier, Settings { quiet }, episodes, Box::new(&mut sink))?;
 
     type Stream = Box<dyn Iterator<Item = Result<(usize, trace::Record), Diagnostic>>>;
     let mut streams: Vec<std::iter::Peekable<Stream>> = Vec::new();
@@ -144,9 +154,13 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         eprintln!("error: {errors} bad record(s); the replay is incomplete and no report was written");
         let _ = std::fs::remove_file(&csv_p);
         let _ = std::fs::remove_file(&audit_p);
+        drop(replayer);
+        drop(sink);
+        let _ = std::fs::remove_file(&esc_p);
         return Ok(EXIT_BAD_INPUT);
     }
-    let metrics = replayer.finish()?;
+    let mut metrics = replayer.finish()?;
+    metrics.escalations = sink.counts;
     let prov = ReplayProvenance {
         understudy_version: env!("CARGO_PKG_VERSION"),
         policy: args.policy.display().to_string(),
@@ -165,7 +179,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         metrics.episodes - metrics.decisions.get("execute").copied().unwrap_or(0),
         metrics.agreement_rate * 100.0
     );
-    for p in [&json_p, &csv_p, &audit_p, &md_p] {
+    for p in [&json_p, &csv_p, &audit_p, &esc_p, &md_p] {
         println!("  {}", p.display());
     }
     Ok(EXIT_OK)

@@ -1,12 +1,19 @@
 //! `understudy shadow`: decide on live alerts, act on nothing, audit everything. Also the
 //! serving loop `live` shares.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::time::Duration;
 
 use understudy::classify::rules::Rules;
+use understudy::escalate::channels::Channels;
+use understudy::escalate::{Book, Context};
 use understudy::live::audit_log::AuditLog;
 use understudy::live::controller::Controller;
+use understudy::live::deliver;
+use understudy::live::journal::{self, Journal};
+use understudy::live::outbox::Outbox;
 use understudy::live::shadow::{self, Msg, Receiver};
 use understudy::policy::Policy;
 
@@ -32,6 +39,20 @@ pub struct Common {
     /// Where episodes are written when the receiver stops (CSV).
     #[arg(long, default_value = "shadow-episodes.csv", value_name = "FILE")]
     pub episodes: PathBuf,
+    /// Escalation channels (a file with `channels:`); default: the policy file's own section.
+    #[arg(long, value_name = "FILE")]
+    pub channels: Option<PathBuf>,
+    /// The escalation outbox (JSON Lines, fsynced); pending escalations are sent on start-up.
+    #[arg(long, default_value = "escalations.outbox.jsonl", value_name = "FILE")]
+    pub outbox: PathBuf,
+    /// Escalations that could not be delivered (refused, or retries exhausted).
+    #[arg(long, default_value = "escalations.dead.jsonl", value_name = "FILE")]
+    pub dead_letter: PathBuf,
+    /// A link to the evidence in every escalation, e.g. a dashboard:
+    /// `https://grafana.example.com/d/svc?var-service={service}&var-namespace={namespace}&from={from_ms}&to={to_ms}`
+    /// (also `{incident_type}`, `{dedup_key}`).
+    #[arg(long, value_name = "TEMPLATE")]
+    pub evidence_url: Option<String>,
 }
 
 /// Run the policy in shadow mode: receive Alertmanager webhooks, classify, decide, and append
@@ -49,15 +70,17 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
     let policy = or_bad_input!(Policy::load(&args.common.policy)).policy;
-    serve(&args.common, policy, |_| Ok(None), "shadow mode: decisions go to {audit}; nothing is executed")
+    serve(&args.common, policy, "shadow", |_| Ok(None), "shadow mode: decisions go to {audit}; nothing is executed")
 }
 
-/// Load the rules and the token, open the audit log (reporting a torn last line), build the
-/// controller (`None`: shadow), then serve the webhook until Ctrl-C.
+/// Load the rules, the token and the escalation channels (with their secrets), open the
+/// audit log (reporting a torn last line) and the outbox (sending what it still holds), build
+/// the controller (`None`: shadow), then serve the webhook until Ctrl-C.
 pub fn serve(
     c: &Common,
     policy: Policy,
-    controller: impl FnOnce(Arc<Mutex<AuditLog>>) -> anyhow::Result<Option<Controller>>,
+    mode: &str,
+    controller: impl FnOnce(journal::Shared) -> anyhow::Result<Option<Controller>>,
     banner: &str,
 ) -> anyhow::Result<u8> {
     let rules = or_bad_input!(Rules::load(&c.rules));
@@ -65,6 +88,46 @@ pub fn serve(
     if token.len() < 16 {
         eprintln!("error: set ${} to a bearer token of at least 16 characters; requests must carry it", c.token_env);
         return Ok(EXIT_BAD_INPUT);
+    }
+    let channels = match (&c.channels, &policy.channels) {
+        (Some(f), _) => or_bad_input!(Channels::load(f)),
+        (None, Some(ch)) => ch.clone(),
+        (None, None) => {
+            eprintln!(
+                "error: {} has no `channels:` section and no --channels file was given: every escalation must reach a person",
+                c.policy.display()
+            );
+            eprintln!(
+                "  = hint: add e.g. `channels: {{ pagerduty-p1: {{ kind: pagerduty, routing_key_env: PAGERDUTY_ROUTING_KEY }} }}`"
+            );
+            return Ok(EXIT_BAD_INPUT);
+        }
+    };
+    let missing: Vec<String> = policy
+        .remediations
+        .values()
+        .filter(|r| !channels.channels.contains_key(&r.escalation_channel))
+        .map(|r| format!("{} → {}", r.incident_type, r.escalation_channel))
+        .collect();
+    if !missing.is_empty() {
+        eprintln!("error: escalation channels the policy names are not defined: {}", missing.join(", "));
+        eprintln!(
+            "  = hint: define them under `channels:` (defined: {})",
+            channels.channels.keys().cloned().collect::<Vec<_>>().join(", ")
+        );
+        return Ok(EXIT_BAD_INPUT);
+    }
+    let mut resolved = BTreeMap::new();
+    for (name, ch) in &channels.channels {
+        match ch.resolve(&|v| std::env::var(v).ok()) {
+            Ok(r) => {
+                resolved.insert(name.clone(), r);
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Ok(EXIT_BAD_INPUT);
+            }
+        }
     }
     let (log, recovery) = AuditLog::open(&c.audit_log)?;
     if let Some(t) = &recovery.torn {
@@ -82,10 +145,30 @@ pub fn serve(
             recovery.corrupt_lines
         );
     }
-    let log = Arc::new(Mutex::new(log));
-    let controller = controller(Arc::clone(&log))?;
+    let (outbox, opened) = Outbox::open(&c.outbox, &c.dead_letter)?;
+    if let Some(k) = &opened.torn_kept_in {
+        eprintln!("warning: {} ended in a torn line (a crash mid-write); kept in {}", c.outbox.display(), k.display());
+    }
+    if !opened.corrupt_lines.is_empty() {
+        eprintln!("warning: {} has lines that are not outbox records: {:?}", c.outbox.display(), opened.corrupt_lines);
+    }
+    if opened.pending > 0 {
+        eprintln!("outbox: {} escalation(s) from before the restart are being sent", opened.pending);
+    }
+    let outbox = Arc::new(outbox);
+    let senders = deliver::start(Arc::clone(&outbox), resolved);
+    let book = Book::new(Context {
+        mode: mode.to_string(),
+        scope: mode.to_string(),
+        key_by_id: false,
+        default_channel: channels.default.clone(),
+        records: c.audit_log.display().to_string(),
+        evidence_url: c.evidence_url.clone(),
+    });
+    let journal = Journal::new(log, book, Arc::clone(&outbox)).shared();
+    let controller = controller(Arc::clone(&journal))?;
     let episodes = Box::new(std::io::BufWriter::new(std::fs::File::create(&c.episodes)?));
-    let (tx, worker) = shadow::spawn_worker(policy, move || rules, log, episodes, controller);
+    let (tx, worker) = shadow::spawn_worker(policy, move || rules, journal, episodes, controller);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let result: anyhow::Result<()> = rt.block_on(async {
         let listener = tokio::net::TcpListener::bind(&c.listen).await?;
@@ -103,6 +186,15 @@ pub fn serve(
     let _ = tx.send(Msg::Finish(reply));
     let episodes = rt.block_on(done).ok().and_then(Result::ok).unwrap_or(0);
     let _ = worker.join();
+    // Give deliveries in flight a moment; what is left stays in the outbox for the next start.
+    let left = outbox.drain(Duration::from_secs(5));
+    outbox.close();
+    for s in senders {
+        let _ = s.join();
+    }
+    if left > 0 {
+        println!("outbox: {left} escalation(s) not yet delivered; they are sent when understudy next starts");
+    }
     result?;
     println!("stopped: {episodes} episode(s) written to {}", c.episodes.display());
     Ok(EXIT_OK)

@@ -19,7 +19,7 @@ use super::{EXIT_BAD_INPUT, EXIT_OK};
 ///
 /// Runs each scenario's incidents twice per replication, with the same random draws: once
 /// through the classifier, the policy and its guardrails against a world where actions have
-/// effects, and once with people only. Writes index.html, report.json, incidents.csv, decisions.jsonl and
+/// effects, and once with people only. Writes index.html, report.json, incidents.csv, decisions.jsonl, escalations.jsonl and
 /// report.md to --out, and prints a summary. Same inputs and seed give byte-identical reports.
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -145,7 +145,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     };
     let phases = metrics::phase::recommend(&policy, &eval);
     let bundle = report::Bundle { eval: &eval, prov: &prov, incidents: &incidents, curves: &curves, phases: &phases };
-    let written = report::write_all(&args.out, &bundle, sim::audit_records(&reps))?;
+    let written = report::write_all(&args.out, &bundle, sim::audit_records(&reps), sim::escalations(&reps))?;
     print!("{}", report::summary_table(&eval));
     println!(
         "\n{} incidents in {} replication(s) of {} scenario(s), {:.1}s. Wrote:",

@@ -100,53 +100,6 @@ impl AuditLog {
     }
 }
 
-/// Line-buffered writer over an [`AuditLog`]: bytes accumulate until a newline, then the
-/// complete line is appended and fsynced. Lets code that writes JSON Lines (the replayer)
-/// write straight into the audit log with the same guarantee.
-#[derive(Debug)]
-pub struct LineWriter {
-    log: Shared,
-    pending: Vec<u8>,
-}
-
-/// An audit log several writers append to (the pipeline and verifications in live mode).
-pub type Shared = std::sync::Arc<std::sync::Mutex<AuditLog>>;
-
-/// Lock a shared log; a writer that panicked mid-append left at most a torn line, which
-/// `AuditLog::open` reports, so carry on.
-pub fn lock(log: &Shared) -> std::sync::MutexGuard<'_, AuditLog> {
-    log.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-impl LineWriter {
-    pub fn new(log: AuditLog) -> Self {
-        LineWriter::shared(std::sync::Arc::new(std::sync::Mutex::new(log)))
-    }
-
-    pub fn shared(log: Shared) -> Self {
-        LineWriter { log, pending: Vec::new() }
-    }
-}
-
-impl Write for LineWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        for chunk in buf.split_inclusive(|b| *b == b'\n') {
-            if let Some(line) = chunk.strip_suffix(b"\n") {
-                self.pending.extend_from_slice(line);
-                let line = std::mem::take(&mut self.pending);
-                lock(&self.log).append_line(&line)?;
-            } else {
-                self.pending.extend_from_slice(chunk);
-            }
-        }
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

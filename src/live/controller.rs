@@ -12,8 +12,8 @@ use std::sync::mpsc::Sender;
 
 use sha2::{Digest, Sha256};
 
-use super::audit_log::{Shared, lock};
 use super::executor::{Executor, Request};
+use super::journal::{Shared, lock};
 use super::stop::EmergencyStop;
 use crate::audit::AuditRecord;
 use crate::clock::{Clock, Time, WallClock};
@@ -32,7 +32,7 @@ pub struct Controller {
     pub promotion: Option<Promotion>,
     pub executor: Arc<dyn Executor>,
     pub stop: EmergencyStop,
-    pub audit: Shared,
+    pub journal: Shared,
 }
 
 /// The idempotency key of a decision: the same alert decided again (a restart, a repeated
@@ -82,7 +82,7 @@ impl Controller {
         };
         if let Some((status, detail)) = blocked {
             tracing::warn!(service = %d.service, namespace = %d.namespace, status, "not acting: {detail}");
-            return lock(&self.audit).append(&record(status, detail, true));
+            return lock(&self.journal).record(&record(status, detail, true));
         }
         let req = Request {
             action_id: id.clone(),
@@ -98,7 +98,7 @@ impl Controller {
             Err(e) => (e.status(), e.to_string(), true),
         };
         tracing::info!(service = %d.service, namespace = %d.namespace, status, "{detail}");
-        lock(&self.audit).append(&record(status, detail, escalate))?;
+        lock(&self.journal).record(&record(status, detail, escalate))?;
         if matches!(done, Ok(super::executor::Done::Applied(_))) {
             self.verify_later(inc, d, now, trips.clone());
         }
@@ -111,7 +111,7 @@ impl Controller {
             .remediation(&d.incident_type)
             .map_or(std::time::Duration::from_secs(300), |r| r.verification_window);
         let executor = Arc::clone(&self.executor);
-        let audit = Arc::clone(&self.audit);
+        let journal = Arc::clone(&self.journal);
         let fingerprint = self.fingerprint.clone();
         let d = d.clone();
         std::thread::spawn(move || {
@@ -139,7 +139,7 @@ impl Controller {
                 breaker_tripped: !passed,
                 escalate: !passed,
             };
-            if let Err(e) = lock(&audit).append(&r) {
+            if let Err(e) = lock(&journal).record(&r) {
                 tracing::error!(error = %e, "cannot write the verification record");
             }
         });

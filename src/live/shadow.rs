@@ -1,7 +1,7 @@
 //! Shadow mode's Alertmanager receiver: `POST /webhook/alertmanager` with a bearer token;
 //! alerts go through the classifier and the decision pipeline exactly as in replay (the same
-//! `Replayer`, owned by one worker thread), and every decision is appended to the audit log,
-//! fsynced. Nothing is executed.
+//! `Replayer`, owned by one worker thread), and every decision is written to the journal
+//! (audit log, fsynced; escalations to the outbox). Nothing is executed.
 //!
 //! Alerts are decided at their own `startsAt`, so the same incident replayed from a trace
 //! and received live gives byte-identical decision records. Requests without the right
@@ -16,8 +16,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 
-use super::audit_log::{LineWriter, Shared};
 use super::controller::Controller;
+use super::journal::{Shared, Writer};
 use crate::classify::Classifier;
 use crate::policy::Policy;
 use crate::replay::{Replayer, Settings};
@@ -32,23 +32,23 @@ pub enum Msg {
     Finish(Reply),
 }
 
-/// Start the worker: it owns the classifier, the pipeline and the audit log's pipeline side.
+/// Start the worker: it owns the classifier, the pipeline and the journal's pipeline side.
 /// `make` builds the classifier inside the worker thread (classifiers need not be
 /// shareable). With a `controller` (live mode), executed decisions go to it after they are
 /// audited; breakers its verifications trip are applied before the next records.
 pub fn spawn_worker<C: Classifier + 'static>(
     policy: Policy,
     make: impl FnOnce() -> C + Send + 'static,
-    audit: Shared,
+    journal: Shared,
     episodes: Box<dyn Write + Send>,
     controller: Option<Controller>,
 ) -> (mpsc::Sender<Msg>, std::thread::JoinHandle<()>) {
     let (tx, rx) = mpsc::channel::<Msg>();
     let handle = std::thread::spawn(move || {
         let classifier = make();
-        let audit: Box<dyn Write> = Box::new(LineWriter::shared(audit));
         let episodes: Box<dyn Write> = episodes;
-        let mut replayer = match Replayer::new(policy, &classifier, Settings::default(), episodes, audit) {
+        let sink = Box::new(Writer(journal));
+        let mut replayer = match Replayer::new(policy, &classifier, Settings::default(), episodes, sink) {
             Ok(r) => r,
             Err(e) => {
                 tracing::error!(error = %e, "cannot start the shadow pipeline");

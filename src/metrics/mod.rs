@@ -146,6 +146,10 @@ pub struct Metrics {
     pub escalations: usize,
     /// Escalations that brought a person in (no one was engaged yet).
     pub pages: usize,
+    /// Escalations about an incident already escalated (alert fatigue).
+    pub repeat_escalations: usize,
+    /// The most escalations any one incident produced.
+    pub max_escalations_per_incident: usize,
     /// Causes that came back after a recovery (mitigated, not fixed).
     pub relapses: usize,
     /// Incidents still open at the end of the run, per arm (their MTTR is censored).
@@ -205,6 +209,8 @@ pub fn compute(incidents: &[&IncidentRecord], seed: u64) -> Metrics {
         actions: incidents.iter().map(|i| i.actions.len()).sum(),
         escalations: incidents.iter().map(|i| i.escalations as usize).sum(),
         pages: incidents.iter().map(|i| i.pages as usize).sum(),
+        repeat_escalations: incidents.iter().map(|i| i.escalations.saturating_sub(1) as usize).sum(),
+        max_escalations_per_incident: incidents.iter().map(|i| i.escalations as usize).max().unwrap_or(0),
         relapses: incidents.iter().map(|i| i.relapses as usize).sum(),
         unresolved,
         outcomes,
@@ -414,7 +420,7 @@ pub fn evaluate(records: &[IncidentRecord], seed: u64) -> Evaluation {
 }
 
 /// What each metric means, printed in every report.
-pub const DEFINITIONS: [(&str, &str); 13] = [
+pub const DEFINITIONS: [(&str, &str); 14] = [
     ("incident", "one fault episode on one service (a campaign counts as a traffic-surge episode), seen by both arms"),
     (
         "automated_recovery_rate",
@@ -437,6 +443,10 @@ pub const DEFINITIONS: [(&str, &str); 13] = [
     ("false_confidence_actions", "executed actions (at or above threshold) whose classification was wrong"),
     ("escalations", "decisions that escalated plus failed verifications"),
     ("pages", "escalations that brought a person in (nobody was engaged on the incident yet)"),
+    (
+        "repeat_escalations",
+        "escalations of an incident after its first (alert fatigue): PagerDuty folds them into one page by dedup_key, Slack and webhooks show each; every one is in escalations.jsonl",
+    ),
     (
         "relapses",
         "times a mitigated cause came back after recovery; the incident reopens and its impact counts against automation",

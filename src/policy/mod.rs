@@ -30,6 +30,11 @@ pub struct Policy {
     /// One remediation per incident type, ordered by type.
     pub remediations: BTreeMap<String, Remediation>,
     pub guardrails: Guardrails,
+    /// Where escalations go, when the file has a `channels:` section. Not part of the
+    /// fingerprint: routing pages elsewhere does not change what automation does, so it
+    /// does not need a new promotion.
+    #[serde(skip)]
+    pub channels: Option<crate::escalate::channels::Channels>,
 }
 
 /// What to do about one incident type.

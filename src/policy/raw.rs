@@ -13,6 +13,8 @@ pub struct RawPolicyFile {
     pub remediation_policies: Option<Vec<RawRemediation>>,
     pub remediation_policy: Option<RawRemediation>,
     pub guardrails: Option<RawGuardrails>,
+    /// Where escalations go (`escalation_channel` names one); may also live in a file of its own.
+    pub channels: Option<BTreeMap<String, crate::escalate::channels::RawChannel>>,
 }
 
 /// One incident type → one action, with the lesson's field names unchanged.

@@ -52,6 +52,7 @@ pub(super) fn validate(raw: &RawPolicyFile) -> (Option<Policy>, Vec<Problem>) {
         (None, Some(one)) => vec![(vec![Seg::key("remediation_policy")], one, true)],
     };
 
+    let entries_paths: Vec<(Vec<Seg>, &RawRemediation, bool)> = entries.clone();
     let mut remediations = BTreeMap::new();
     for (path, r, single) in entries {
         if let Some(rem) = v.remediation(&path, r, single, &guardrails) {
@@ -78,8 +79,32 @@ pub(super) fn validate(raw: &RawPolicyFile) -> (Option<Policy>, Vec<Problem>) {
         .hint("list the namespaces automation may touch, e.g. `namespaces: [prod]`");
     }
 
+    let channels = raw.channels.as_ref().and_then(|c| crate::escalate::channels::validate(&mut v.problems, c));
+    if let Some(c) = &channels {
+        for (path, r, _) in &entries_paths {
+            if !c.channels.contains_key(&r.escalation_channel) {
+                let hint = match did_you_mean(&r.escalation_channel, c.channels.keys().map(String::as_str)) {
+                    Some(s) => format!(
+                        "did you mean `{s}`? channels: {}",
+                        c.channels.keys().cloned().collect::<Vec<_>>().join(", ")
+                    ),
+                    None => format!(
+                        "define it under `channels:` (defined: {})",
+                        c.channels.keys().cloned().collect::<Vec<_>>().join(", ")
+                    ),
+                };
+                v.err(
+                    at(path, "escalation_channel"),
+                    Code::BadValue,
+                    format!("no channel `{}` under `channels:`", r.escalation_channel),
+                )
+                .hint(hint);
+            }
+        }
+    }
+
     let ok = !v.problems.list.iter().any(|p| !p.warning);
-    let policy = ok.then_some(Policy { remediations, guardrails });
+    let policy = ok.then_some(Policy { remediations, guardrails, channels });
     (policy, v.problems.list)
 }
 
@@ -475,14 +500,8 @@ impl Validator {
 
     fn url(&mut self, path: Vec<Seg>, u: &str) -> bool {
         match url::Url::parse(&fill(u, "svc", "ns")) {
-            Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => {
-                if !parsed.username().is_empty() || parsed.password().is_some() {
-                    self.err(path, Code::Conflict, "the URL carries credentials")
-                        .hint("secrets never go in a policy file; the executor reads them from the environment");
-                    return false;
-                }
-                true
-            }
+            // Credentials in the URL are refused by the secrets scan (`crate::secrets`).
+            Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => true,
             Ok(parsed) => {
                 self.err(path, Code::BadValue, format!("URL scheme `{}` is not http or https", parsed.scheme()));
                 false

@@ -79,7 +79,7 @@ h1{font-size:1.6em;margin-bottom:.2em}h2{margin-top:2em;border-bottom:1px solid 
 .verdict{font-size:1.15em;padding:1em 1.2em;border-radius:8px;margin:1em 0}
 .verdict.good{background:#e8f5e9;border-left:6px solid #2ca02c}.verdict.warn{background:#fff8e1;border-left:6px solid #ff7f0e}
 .verdict.bad{background:#fdecea;border-left:6px solid #d62728}
-.cards{display:grid;grid-template-columns:repeat(5,1fr);gap:.8em;margin:1em 0}
+.cards{display:grid;grid-template-columns:repeat(6,1fr);gap:.8em;margin:1em 0}
 .card{border:1px solid #ddd;border-radius:8px;padding:.8em;text-align:center}
 .card .n{font-size:1.7em;font-weight:600}.card .l{font-size:.85em;color:#555}.card .ci{font-size:.8em;color:#777}
 table{border-collapse:collapse;margin:1em 0;font-size:.9em}td,th{border:1px solid #ddd;padding:.3em .6em;text-align:right}
@@ -164,6 +164,16 @@ pub fn page(
         m.loops.to_string(),
         "remediation loops",
         format!("{} actions on a wrong label", m.false_confidence_actions),
+    );
+    card(
+        &mut h,
+        "h-pages",
+        m.pages.to_string(),
+        "pages to people",
+        format!(
+            "{} escalations, {} repeats (most on one incident: {})",
+            m.escalations, m.repeat_escalations, m.max_escalations_per_incident
+        ),
     );
     let _ = writeln!(h, "</div>");
 

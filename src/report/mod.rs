@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::audit::AuditRecord;
+use crate::escalate::Escalation;
 use crate::metrics::phase::Recommendation;
 use crate::metrics::{DEFINITIONS, Evaluation, Metrics, r1};
 use crate::sim::IncidentRecord;
@@ -103,6 +104,7 @@ pub fn write_all<'a>(
     dir: &Path,
     b: &Bundle<'_>,
     audit: impl Iterator<Item = &'a AuditRecord>,
+    escalations: impl Iterator<Item = &'a Escalation>,
 ) -> Result<Vec<PathBuf>, ReportError> {
     let incidents = b.incidents;
     std::fs::create_dir_all(dir).map_err(io(dir))?;
@@ -113,22 +115,27 @@ pub fn write_all<'a>(
     write_csv(&csv_path, incidents)?;
 
     let jsonl = dir.join("decisions.jsonl");
-    {
-        let f = std::fs::File::create(&jsonl).map_err(io(&jsonl))?;
-        let mut w = std::io::BufWriter::new(f);
-        for rec in audit {
-            serde_json::to_writer(&mut w, rec)
-                .map_err(|e| ReportError::Io { path: jsonl.clone(), source: e.into() })?;
-            w.write_all(b"\n").map_err(io(&jsonl))?;
-        }
-        w.flush().map_err(io(&jsonl))?;
-    }
+    write_jsonl(&jsonl, audit)?;
+    let escalations_path = dir.join("escalations.jsonl");
+    write_jsonl(&escalations_path, escalations)?;
 
     let md = dir.join("report.md");
     std::fs::write(&md, markdown(b)).map_err(io(&md))?;
     let page = dir.join("index.html");
     std::fs::write(&page, html::page(b.eval, b.prov, incidents, b.curves, b.phases)).map_err(io(&page))?;
-    Ok(vec![page, json, csv_path, jsonl, md])
+    Ok(vec![page, json, csv_path, jsonl, escalations_path, md])
+}
+
+/// One JSON object a line, in the order given.
+fn write_jsonl<T: Serialize>(path: &Path, items: impl Iterator<Item = T>) -> Result<(), ReportError> {
+    let f = std::fs::File::create(path).map_err(io(path))?;
+    let mut w = std::io::BufWriter::new(f);
+    for item in items {
+        serde_json::to_writer(&mut w, &item)
+            .map_err(|e| ReportError::Io { path: path.to_path_buf(), source: e.into() })?;
+        w.write_all(b"\n").map_err(io(path))?;
+    }
+    w.flush().map_err(io(path))
 }
 
 fn write_csv(path: &Path, incidents: &[IncidentRecord]) -> Result<(), ReportError> {
@@ -298,10 +305,12 @@ pub fn markdown(b: &Bundle<'_>) -> String {
     }
     let _ = writeln!(
         s,
-        "\nActions executed: {}. Escalations: {}; pages: {}. MTTR median with automation {}, people only {}; p90 {} vs {}.\n",
+        "\nActions executed: {}. Escalations: {}; pages: {}; repeats: {} (escalations about an incident already escalated; at most {} on one incident). MTTR median with automation {}, people only {}; p90 {} vs {}.\n",
         m.actions,
         m.escalations,
         m.pages,
+        m.repeat_escalations,
+        m.max_escalations_per_incident,
         mins(m.mttr_seconds.automation.median),
         mins(m.mttr_seconds.baseline.median),
         mins(m.mttr_seconds.automation.p90),

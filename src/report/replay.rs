@@ -69,6 +69,12 @@ pub fn markdown(m: &ReplayMetrics, p: &ReplayProvenance) -> String {
     for (k, v) in &m.decisions {
         let _ = writeln!(s, "| {k} | {v} |");
     }
+    let c = &m.escalations;
+    let _ = writeln!(
+        s,
+        "\nEscalations the policy would have sent (escalations.jsonl): {} trigger(s) paging {} episode(s), {} repeat(s) on an episode already escalated, {} resolve(s).",
+        c.escalations, c.pages, c.repeats, c.resolves
+    );
     let _ = writeln!(s, "\n| classified as | episodes |\n|---|---|");
     for (k, v) in &m.by_type {
         let _ = writeln!(s, "| {k} | {v} |");

@@ -145,6 +145,11 @@ pub fn audit_records(reps: &[Replication]) -> impl Iterator<Item = &AuditRecord>
     reps.iter().flat_map(|r| r.audit.iter())
 }
 
+/// Escalations of a set of replications, in order.
+pub fn escalations(reps: &[Replication]) -> impl Iterator<Item = &crate::escalate::Escalation> {
+    reps.iter().flat_map(|r| r.escalations.iter())
+}
+
 /// splitmix64: spreads a seed and stream numbers into independent generator seeds.
 pub fn mix(mut x: u64) -> u64 {
     x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);

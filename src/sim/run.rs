@@ -21,6 +21,7 @@ use crate::audit::{AuditRecord, Check};
 use crate::classify::{Classifier, Evidence};
 use crate::clock::Time;
 use crate::decide::{Incident, Pipeline, ServiceKey, Status};
+use crate::escalate::{Book, Context, Escalation};
 use crate::policy::{Action, Policy};
 
 /// A recovery counts once the service has stayed healthy this long.
@@ -116,6 +117,8 @@ pub struct Replication {
     pub replication: u32,
     pub incidents: Vec<IncidentRecord>,
     pub audit: Vec<AuditRecord>,
+    /// What would have been sent to people, in the order it would have been sent.
+    pub escalations: Vec<Escalation>,
     /// Alerts that fired with no incident open on the service.
     pub false_alarms: u32,
 }
@@ -133,6 +136,8 @@ struct Arm<'a> {
     acts: Vec<ActRun>,
     pipeline: Pipeline,
     audit: Vec<AuditRecord>,
+    book: Book,
+    escalations: Vec<Escalation>,
     monitors: Vec<Monitor>,
     human: &'a [HumanDraw],
     false_alarms: u32,
@@ -178,7 +183,13 @@ pub fn run_replication(scenario: &Scenario, policy: &Policy, seed: u64, rep: u32
             }
         })
         .collect();
-    Replication { replication: rep, incidents, audit: auto.audit, false_alarms: auto.false_alarms }
+    Replication {
+        replication: rep,
+        incidents,
+        audit: auto.audit,
+        escalations: auto.escalations,
+        false_alarms: auto.false_alarms,
+    }
 }
 
 fn incident_id(s: &Scenario, rep: u32, i: usize) -> String {
@@ -213,6 +224,15 @@ impl<'a> Arm<'a> {
             acts: Vec::new(),
             pipeline: Pipeline::new(policy.clone()),
             audit: Vec::new(),
+            book: Book::new(Context {
+                mode: "simulate".into(),
+                scope: format!("{}/r{rep}", s.name),
+                key_by_id: true,
+                default_channel: policy.channels.as_ref().map_or_else(|| "default".into(), |c| c.default.clone()),
+                records: "decisions.jsonl".into(),
+                evidence_url: None,
+            }),
+            escalations: Vec::new(),
             monitors: vec![Monitor::default(); s.services.len()],
             human,
             false_alarms: 0,
@@ -320,12 +340,16 @@ impl<'a> Arm<'a> {
                 .map(|&i| open.iter().any(|&j| self.inc[j].onset > self.inc[i].onset && own_active(j)))
                 .collect();
             let own: Vec<bool> = open.iter().map(|&i| own_active(i)).collect();
+            let mut recovered = Vec::new();
             for (k, &i) in open.iter().enumerate() {
                 let inc = &mut self.inc[i];
                 inc.impact += severity * tick_s;
                 if healthy || (!own[k] && later_active[k]) {
                     let since = *inc.healthy_since.get_or_insert(now);
                     if now.since(since) >= LASTING {
+                        if inc.recovered_at.is_none() || inc.relapsed {
+                            recovered.push(i);
+                        }
                         if inc.recovered_at.is_none() {
                             inc.recovered_at = Some(since);
                         }
@@ -333,6 +357,14 @@ impl<'a> Arm<'a> {
                     }
                 } else {
                     inc.healthy_since = None;
+                }
+            }
+
+            if self.automation {
+                for i in recovered {
+                    if let Some(e) = self.book.resolve(&incident_id(self.s, self.rep, i), now) {
+                        self.escalations.push(e);
+                    }
                 }
             }
 
@@ -415,7 +447,7 @@ impl<'a> Arm<'a> {
         let action = d.action.clone();
         let command = d.command.clone().unwrap_or_default();
         let target = d.target_replicas;
-        self.audit.push(AuditRecord::Decision {
+        self.record(AuditRecord::Decision {
             policy_fingerprint: self.fingerprint.to_string(),
             input: Box::new(incident),
             decision: Box::new(d),
@@ -424,6 +456,14 @@ impl<'a> Arm<'a> {
             (true, Some(action)) => self.execute(i, action, command, target, &c.incident_type, c.confidence, now),
             _ => self.escalate(i, now),
         }
+    }
+
+    /// Keep an audit record, and the escalation it causes.
+    fn record(&mut self, rec: AuditRecord) {
+        if let Some(e) = self.book.observe(&rec) {
+            self.escalations.push(e);
+        }
+        self.audit.push(rec);
     }
 
     fn escalate(&mut self, i: usize, now: Time) {
@@ -556,7 +596,7 @@ impl<'a> Arm<'a> {
             }
             self.escalate(i, now);
         }
-        self.audit.push(AuditRecord::Verification {
+        self.record(AuditRecord::Verification {
             policy_fingerprint: self.fingerprint.to_string(),
             at: now,
             id: act.decision_id.clone(),

@@ -87,7 +87,10 @@ fn decide_refuses_out_of_order_incidents() {
 fn check_accepts_the_default_policy() {
     let out = understudy(&["check", "scenarios/policy.yaml"], None);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("ok: scenarios/policy.yaml: policy, 4 incident type(s), fingerprint sha256:"));
+    assert!(
+        text(&out.stdout)
+            .contains("ok: scenarios/policy.yaml: policy, 4 incident type(s), 1 channel(s), fingerprint sha256:")
+    );
 }
 
 #[test]

@@ -107,11 +107,12 @@ fn the_report_renders_in_headless_chromium_with_charts_verdict_and_headline_numb
     assert!(v["verdict"].as_str().unwrap().len() > 40, "verdict not visible");
     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
     let m = &report["metrics"];
-    for id in ["h-recovery", "h-verify", "h-mttr", "h-worse", "h-loops"] {
+    for id in ["h-recovery", "h-verify", "h-mttr", "h-worse", "h-loops", "h-pages"] {
         assert_eq!(v["cards"][id]["visible"], true, "{id} not visible");
     }
     assert_eq!(v["cards"]["h-worse"]["text"], m["made_worse"]["numerator"].to_string());
     assert_eq!(v["cards"]["h-loops"]["text"], m["loops"].to_string());
+    assert_eq!(v["cards"]["h-pages"]["text"], m["pages"].to_string());
     let recovery = format!("{:.1}%", m["automated_recovery_rate"]["value"].as_f64().unwrap() * 100.0);
     assert_eq!(v["cards"]["h-recovery"]["text"], recovery);
 }

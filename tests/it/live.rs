@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 
 use serde_json::Value;
 
-use crate::{Daemon, eventually, repo};
+use crate::{Daemon, Inbox, eventually, repo};
 
 const TOKEN: &str = "e2e-token-0123456789abcdef";
 
@@ -52,8 +52,14 @@ fn kubectl(kc: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-fn live(dir: &Path, kc: &Path, promotion: &Path, extra: &[&str]) -> Daemon {
+/// Live mode on the e2e policy; escalations go to `inbox` as a generic webhook.
+fn live(dir: &Path, kc: &Path, promotion: &Path, inbox: &Inbox, extra: &[&str]) -> Daemon {
     let path = |name: &str| dir.join(name).to_str().unwrap().to_string();
+    let channels = format!(
+        "channels:\n  pagerduty-p1:\n    kind: webhook\n    url: {}/escalations\n    token_env: TEST_ESCALATION_TOKEN\n",
+        inbox.url
+    );
+    std::fs::write(dir.join("channels.yaml"), channels).unwrap();
     let mut args: Vec<String> = ["live", "--policy", "tests/e2e/policy.yaml", "--listen", "127.0.0.1:0"]
         .iter()
         .map(|s| s.to_string())
@@ -66,9 +72,11 @@ fn live(dir: &Path, kc: &Path, promotion: &Path, extra: &[&str]) -> Daemon {
     ]);
     args.extend(["--audit-log".into(), path("audit.jsonl"), "--episodes".into(), path("episodes.csv")]);
     args.extend(["--stop-file".into(), path("STOP")]);
+    args.extend(["--channels".into(), path("channels.yaml"), "--outbox".into(), path("outbox.jsonl")]);
+    args.extend(["--dead-letter".into(), path("dead.jsonl")]);
     args.extend(extra.iter().map(|s| s.to_string()));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    Daemon::start(&args, &[("UNDERSTUDY_WEBHOOK_TOKEN", TOKEN)])
+    Daemon::start(&args, &[("UNDERSTUDY_WEBHOOK_TOKEN", TOKEN), ("TEST_ESCALATION_TOKEN", "escalation-token-0123")])
 }
 
 fn free_port() -> u16 {
@@ -112,7 +120,8 @@ fn an_oom_kill_goes_from_prometheus_through_alertmanager_to_a_verified_restart_o
     let am = format!("127.0.0.1:{am_port}");
     let verify = r#"increase(understudy_twin_oom_kills_total{service="{service}",namespace="{namespace}"}[20s])"#;
     let prom_url = format!("http://{prom}");
-    let live = live(d, &kc, &promotion, &["--prometheus", &prom_url, "--verify-query", verify]);
+    let inbox = Inbox::start(&[]);
+    let live = live(d, &kc, &promotion, &inbox, &["--prometheus", &prom_url, "--verify-query", verify]);
 
     // Configs from tests/e2e with this run's addresses.
     let fill = |name: &str| {
@@ -217,6 +226,10 @@ fn an_oom_kill_goes_from_prometheus_through_alertmanager_to_a_verified_restart_o
     // One alert, one action: repeats of the same alert did not restart again.
     let outcomes = audit(&audit_path).into_iter().filter(|r| r["record"] == "outcome").count();
     assert_eq!(outcomes, 1);
+    // Automation fixed it and verification passed: nobody was paged.
+    assert!(audit(&audit_path).iter().all(|r| r["decision"]["escalate"] != true && r["escalate"] != true));
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    assert!(inbox.received().is_empty(), "{:?}", inbox.received());
     drop(live);
     drop(twin);
 }
@@ -267,7 +280,8 @@ fn live_mode_acts_only_with_its_promotion_in_scope_and_without_a_stop() {
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stderr).contains("re-run simulate and gate"));
 
-    let live = live(d, &kc, &promotion, &[]);
+    let inbox = Inbox::start(&[]);
+    let live = live(d, &kc, &promotion, &inbox, &[]);
     let generations =
         || kubectl(&kc, &["get", "deployments", "-n", "prod", "-o", "jsonpath={.items[*].metadata.generation}"]);
     let before = generations();
@@ -322,5 +336,30 @@ fn live_mode_acts_only_with_its_promotion_in_scope_and_without_a_stop() {
     assert_eq!(outcome["escalate"], true);
 
     assert_eq!(generations(), before, "no Deployment changed");
+
+    // Every refusal reached a person, with what was not done and why.
+    let got = eventually(30, "four escalations", || {
+        let g = inbox.received();
+        (g.len() == 4).then_some(g)
+    });
+    let what: Vec<(&str, &str)> =
+        got.iter().map(|r| (r.body["service"].as_str().unwrap(), r.body["decision"].as_str().unwrap())).collect();
+    assert_eq!(
+        what,
+        [
+            ("payment-api", "blocked"),
+            ("payment-api", "emergency-stop"),
+            ("checkout-api", "emergency-stop"),
+            ("worker-consumer", "not-promoted")
+        ]
+    );
+    assert!(
+        got.iter()
+            .all(|r| r.path == "/escalations" && r.header("Authorization") == Some("Bearer escalation-token-0123"))
+    );
+    assert_eq!(got[1].body["suggested_command"], "kubectl rollout restart deployment/payment-api -n prod");
+    let history: Vec<&str> =
+        got[1].body["history"].as_array().unwrap().iter().map(|s| s["record"].as_str().unwrap()).collect();
+    assert_eq!(history, ["decision", "outcome"], "the decision to act, then the stop that prevented it");
     drop(live);
 }

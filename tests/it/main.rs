@@ -1,6 +1,7 @@
 //! Integration tests, linked once (one binary, one module per area).
 
 mod cli;
+mod escalate;
 mod gate;
 mod html;
 pub mod import;
@@ -90,5 +91,88 @@ pub fn eventually<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) ->
         }
         assert!(std::time::Instant::now() < end, "timed out after {secs} s waiting for {what}");
         std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+/// A loopback HTTP receiver standing in for PagerDuty, Slack or a webhook: it records every
+/// request and answers with scripted statuses (then 202). One request per connection.
+pub struct Inbox {
+    pub url: String,
+    requests: std::sync::Arc<std::sync::Mutex<Vec<Received>>>,
+}
+
+/// One request an [`Inbox`] received, and the status it answered.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub body: serde_json::Value,
+    pub status: u16,
+}
+
+impl Received {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+impl Inbox {
+    pub fn start(script: &[u16]) -> Inbox {
+        use std::io::{BufRead, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Received>::new()));
+        let script = std::sync::Arc::new(std::sync::Mutex::new(script.to_vec()));
+        let seen = std::sync::Arc::clone(&requests);
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { continue };
+                let mut r = std::io::BufReader::new(conn.try_clone().unwrap());
+                let mut line = String::new();
+                if r.read_line(&mut line).is_err() {
+                    continue;
+                }
+                let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
+                let mut headers = Vec::new();
+                loop {
+                    let mut h = String::new();
+                    if r.read_line(&mut h).unwrap_or(0) == 0 || h.trim().is_empty() {
+                        break;
+                    }
+                    if let Some((k, v)) = h.trim_end().split_once(':') {
+                        headers.push((k.trim().to_string(), v.trim().to_string()));
+                    }
+                }
+                let len = headers
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+                    .and_then(|(_, v)| v.parse::<usize>().ok())
+                    .unwrap_or(0);
+                let mut body = vec![0; len];
+                if r.read_exact(&mut body).is_err() {
+                    continue;
+                }
+                let status = {
+                    let mut s = script.lock().unwrap();
+                    if s.is_empty() { 202 } else { s.remove(0) }
+                };
+                seen.lock().unwrap().push(Received {
+                    path,
+                    headers,
+                    body: serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
+                    status,
+                });
+                let reply = format!(
+                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}"
+                );
+                let _ = conn.write_all(reply.as_bytes());
+            }
+        });
+        Inbox { url, requests }
+    }
+
+    /// Everything received so far, in order.
+    pub fn received(&self) -> Vec<Received> {
+        self.requests.lock().unwrap().clone()
     }
 }

@@ -134,7 +134,7 @@ broken!(
         )
     ),
     Code::BadValue,
-    Code::Conflict
+    Code::Secret
 );
 
 broken!(

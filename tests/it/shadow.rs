@@ -12,9 +12,15 @@ const TOKEN: &str = "test-token-0123456789abcdef";
 fn shadow_receives_real_alertmanager_webhooks_and_audits_what_replay_decides() {
     let dir = tempfile::tempdir().unwrap();
     let audit = dir.path().join("audit.jsonl");
+    let inbox = crate::Inbox::start(&[]);
+    let channels = dir.path().join("channels.yaml");
+    std::fs::write(&channels, format!("channels:\n  pagerduty-p1: {{ kind: webhook, url: \"{}/hook\" }}\n", inbox.url))
+        .unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_understudy"))
         .args(["shadow", "--listen", "127.0.0.1:0", "--audit-log", audit.to_str().unwrap()])
         .args(["--episodes", dir.path().join("episodes.csv").to_str().unwrap()])
+        .args(["--channels", channels.to_str().unwrap()])
+        .args(["--outbox", dir.path().join("outbox.jsonl").to_str().unwrap()])
         .env("UNDERSTUDY_WEBHOOK_TOKEN", TOKEN)
         .current_dir(repo(""))
         .stdout(Stdio::piped())
@@ -40,6 +46,10 @@ fn shadow_receives_real_alertmanager_webhooks_and_audits_what_replay_decides() {
     );
     assert_eq!(std::fs::read_to_string(&audit).unwrap_or_default(), "", "nothing audited without the token");
     assert_eq!(status(ureq::post(&url).set("Authorization", &format!("Bearer {TOKEN}")).send_string(&body)), 200);
+    // No policy covers the alert: a person is told, through the default channel.
+    crate::eventually(20, "the escalation", || (inbox.received().len() == 1).then_some(()));
+    assert_eq!(inbox.received()[0].body["decision"], "no-policy");
+    assert_eq!(inbox.received()[0].body["mode"], "shadow");
 
     // `kill` as the shell builtin: no procps needed on a fresh machine.
     Command::new("sh").args(["-c", &format!("kill -INT {}", child.id())]).status().unwrap();

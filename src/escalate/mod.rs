@@ -1,0 +1,519 @@
+//! Escalations: what reaches a person when automation does not (or should not) handle an
+//! incident, and where it goes.
+//!
+//! Owns the escalation payload ([`Escalation`]: service, namespace, type and confidence, the
+//! decision and its reason, the suggested command, the incident's full action history and a
+//! pointer to the evidence), the per-incident [`Book`] that turns a stream of audit records
+//! into escalations (one stable `dedup_key` per incident, so repeats update one page instead
+//! of opening many; a `resolve` when the incident recovers), the channel format
+//! ([`channels`]) and each destination's request body ([`render`]).
+//!
+//! Sans-IO and mode-blind: simulation, replay, shadow and live feed it the same audit
+//! records and get the same payloads; it never sends anything (that is `live::deliver`) and
+//! never reads a clock (times come from the records).
+
+pub mod channels;
+pub mod render;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::audit::{AuditRecord, Sink};
+use crate::clock::Time;
+
+/// `trigger` opens or updates the incident's page; `resolve` closes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Event {
+    Trigger,
+    Resolve,
+}
+
+/// One escalation, as written to `escalations.jsonl` and sent (rendered per destination).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Escalation {
+    /// Unique per escalation; receivers use it to drop a redelivery (`Idempotency-Key`).
+    pub id: String,
+    /// The same for every escalation of one incident (PagerDuty's `dedup_key`).
+    pub dedup_key: String,
+    pub event: Event,
+    /// simulate, replay, shadow or live: in shadow nothing was executed.
+    pub mode: String,
+    pub at: Time,
+    /// The channel it goes to: the policy's `escalation_channel`, or the default.
+    pub channel: String,
+    /// 1 for the incident's first escalation, 2 for the first repeat, … (resolve: the count).
+    pub sequence: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub incident_id: Option<String>,
+    pub service: String,
+    pub namespace: String,
+    pub incident_type: String,
+    pub confidence: f64,
+    /// What escalated: a decision status (`low-confidence`, `recommend`, …), an outcome
+    /// (`emergency-stop`, `failed`, …), `verification-failed`, or `resolved`.
+    pub decision: String,
+    pub reason: String,
+    /// The command a person should consider running, where there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suggested_command: Option<String>,
+    /// Everything that happened on this incident so far, oldest first.
+    pub history: Vec<Step>,
+    pub evidence: Evidence,
+    pub policy_fingerprint: String,
+}
+
+impl Escalation {
+    /// One line for a pager's title (at most 1024 characters, PagerDuty's limit).
+    pub fn summary(&self) -> String {
+        let s = match self.event {
+            Event::Resolve => format!("RESOLVED {} on {}/{}", self.incident_type, self.namespace, self.service),
+            Event::Trigger => format!(
+                "{} on {}/{} ({:.2}): {}: {}",
+                self.incident_type, self.namespace, self.service, self.confidence, self.decision, self.reason
+            ),
+        };
+        s.chars().take(1024).collect()
+    }
+}
+
+/// One thing that happened on an incident.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Step {
+    pub at: Time,
+    /// decision, outcome or verification
+    pub record: String,
+    /// The decision status, the outcome status, or passed / failed.
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    pub detail: String,
+}
+
+/// Where a responder finds the evidence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evidence {
+    /// The audit log (live, shadow) or decisions file (simulate, replay) holding the records.
+    pub records: String,
+    /// A dashboard link built from the `--evidence-url` template, when one is set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+/// How a [`Book`] labels what it produces.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub mode: String,
+    /// Part of every dedup key: keeps incidents of different runs apart (a simulated
+    /// replication, a replayed trace) while live keeps one scope across restarts.
+    pub scope: String,
+    /// Incident ids are stable (simulate, replay): the dedup key is derived from the id. In
+    /// shadow and live ids restart with the process, so the key is derived from where and
+    /// when the incident started, which a re-sent alert reproduces.
+    pub key_by_id: bool,
+    /// The channel for escalations no policy routes.
+    pub default_channel: String,
+    /// The records file named in every escalation's evidence.
+    pub records: String,
+    /// `--evidence-url`: `{service}`, `{namespace}`, `{incident_type}`, `{dedup_key}`,
+    /// `{from_ms}` and `{to_ms}` (epoch milliseconds, 30 minutes before the incident to now).
+    pub evidence_url: Option<String>,
+}
+
+/// Per-incident memory: history, count, whether a page is open.
+#[derive(Debug, Clone)]
+struct Open {
+    dedup_key: String,
+    start: Time,
+    service: String,
+    namespace: String,
+    incident_type: String,
+    confidence: f64,
+    channel: String,
+    fingerprint: String,
+    history: Vec<Step>,
+    escalations: u32,
+    /// A trigger was sent since the last resolve.
+    page_open: bool,
+}
+
+/// Turns audit records into escalations, one incident at a time. Incidents are keyed by the
+/// record's incident id (or namespace/service when a record has none); ordered maps only.
+#[derive(Debug, Clone)]
+pub struct Book {
+    ctx: Context,
+    open: BTreeMap<String, Open>,
+}
+
+/// At most this many incidents are remembered; the oldest is forgotten first (long live runs).
+const MAX_OPEN: usize = 10_000;
+
+impl Book {
+    pub fn new(ctx: Context) -> Self {
+        Book { ctx, open: BTreeMap::new() }
+    }
+
+    /// The dedup key of an incident: stable across restarts (it depends on where and when the
+    /// incident started, not on process state).
+    pub fn dedup_key(scope: &str, namespace: &str, service: &str, start: Time) -> String {
+        let h = Sha256::digest(format!("{scope}/{namespace}/{service}/{}", start.nanos()));
+        format!("understudy-{}", &hex::encode(h)[..24])
+    }
+
+    /// Note a record in its incident's history; if it escalates, the escalation to send.
+    pub fn observe(&mut self, rec: &AuditRecord) -> Option<Escalation> {
+        let (key, step, escalate, why) = match rec {
+            AuditRecord::Decision { policy_fingerprint, input, decision: d } => {
+                let key = incident_key(d.id.as_deref(), &d.namespace, &d.service);
+                if !self.open.contains_key(&key) {
+                    let dedup_key = match (&d.id, self.ctx.key_by_id) {
+                        (Some(id), true) => Book::dedup_key(&self.ctx.scope, "", id, Time(0)),
+                        _ => Book::dedup_key(&self.ctx.scope, &d.namespace, &d.service, input.at),
+                    };
+                    if self.open.len() >= MAX_OPEN
+                        && let Some(oldest) = self.open.iter().min_by_key(|(_, o)| o.start).map(|(k, _)| k.clone())
+                    {
+                        self.open.remove(&oldest);
+                    }
+                    self.open.insert(
+                        key.clone(),
+                        Open {
+                            dedup_key,
+                            start: input.at,
+                            service: d.service.clone(),
+                            namespace: d.namespace.clone(),
+                            incident_type: d.incident_type.clone(),
+                            confidence: d.confidence,
+                            channel: d.escalation_channel.clone().unwrap_or_else(|| self.ctx.default_channel.clone()),
+                            fingerprint: policy_fingerprint.clone(),
+                            history: Vec::new(),
+                            escalations: 0,
+                            page_open: false,
+                        },
+                    );
+                }
+                let o = self.open.get_mut(&key).expect("inserted above");
+                // A later decision on the same incident may classify it differently.
+                o.incident_type.clone_from(&d.incident_type);
+                o.confidence = d.confidence;
+                if let Some(c) = &d.escalation_channel {
+                    o.channel.clone_from(c);
+                }
+                let step = Step {
+                    at: d.at,
+                    record: "decision".into(),
+                    status: d.status.as_str().to_string(),
+                    command: d.command.clone().or_else(|| d.suggested_action.clone()),
+                    detail: d.reason.clone(),
+                };
+                let why = (d.status.as_str().to_string(), d.reason.clone(), d.suggested_action.clone());
+                (key, step, d.escalate, why)
+            }
+            AuditRecord::Outcome { id, at, service, namespace, command, status, detail, escalate, .. } => {
+                let step = Step {
+                    at: *at,
+                    record: "outcome".into(),
+                    status: status.to_string(),
+                    command: Some(command.clone()),
+                    detail: detail.clone(),
+                };
+                // Refused or failed: the command was not carried out, a person may run it.
+                let why = (status.to_string(), detail.clone(), Some(command.clone()));
+                (incident_key(id.as_deref(), namespace, service), step, *escalate, why)
+            }
+            AuditRecord::Verification {
+                id,
+                at,
+                service,
+                namespace,
+                command,
+                passed,
+                checks,
+                rolled_back,
+                breaker_tripped,
+                escalate,
+                ..
+            } => {
+                let seen: Vec<String> = checks
+                    .iter()
+                    .map(|c| format!("{} {}: {}", c.name, if c.passed { "ok" } else { "FAILED" }, c.observed))
+                    .collect();
+                let mut detail = seen.join("; ");
+                if *rolled_back {
+                    detail.push_str("; the action was rolled back");
+                }
+                if *breaker_tripped {
+                    detail.push_str("; automation stopped on this service until a person resets it");
+                }
+                let step = Step {
+                    at: *at,
+                    record: "verification".into(),
+                    status: if *passed { "passed" } else { "failed" }.to_string(),
+                    command: Some(command.clone()),
+                    detail: detail.clone(),
+                };
+                let why = ("verification-failed".to_string(), format!("after `{command}`: {detail}"), None);
+                (incident_key(id.as_deref(), namespace, service), step, *escalate, why)
+            }
+        };
+        let o = self.open.get_mut(&key)?;
+        let at = step.at;
+        o.history.push(step);
+        if !escalate {
+            return None;
+        }
+        o.escalations += 1;
+        o.page_open = true;
+        let (decision, reason, suggested) = why;
+        Some(self.build(&key, Event::Trigger, at, decision, reason, suggested))
+    }
+
+    /// The incident recovered: if a page is open for it, the `resolve` to send. The incident
+    /// is remembered (a relapse escalates under the same incident, its count continuing)
+    /// until [`MAX_OPEN`] newer incidents push it out.
+    pub fn resolve(&mut self, incident_id: &str, at: Time) -> Option<Escalation> {
+        let o = self.open.get_mut(incident_id).filter(|o| o.page_open)?;
+        o.page_open = false;
+        o.history.push(Step {
+            at,
+            record: "recovery".into(),
+            status: "recovered".into(),
+            command: None,
+            detail: "the incident recovered".into(),
+        });
+        Some(self.build(incident_id, Event::Resolve, at, "resolved".into(), "the incident recovered".into(), None))
+    }
+
+    /// Incidents remembered (bounded by [`MAX_OPEN`]).
+    pub fn len(&self) -> usize {
+        self.open.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.open.is_empty()
+    }
+
+    fn build(
+        &self,
+        key: &str,
+        event: Event,
+        at: Time,
+        decision: String,
+        reason: String,
+        suggested_command: Option<String>,
+    ) -> Escalation {
+        let o = &self.open[key];
+        let sequence = o.escalations;
+        let id = {
+            let h = Sha256::digest(format!("{}/{:?}/{sequence}/{}", o.dedup_key, event, at.nanos()));
+            format!("esc-{}", &hex::encode(h)[..24])
+        };
+        let url = self.ctx.evidence_url.as_ref().map(|t| {
+            let from_ms = o.start.nanos().saturating_sub(30 * 60 * 1_000_000_000) / 1_000_000;
+            t.replace("{service}", &o.service)
+                .replace("{namespace}", &o.namespace)
+                .replace("{incident_type}", &o.incident_type)
+                .replace("{dedup_key}", &o.dedup_key)
+                .replace("{from_ms}", &from_ms.to_string())
+                .replace("{to_ms}", &(at.nanos() / 1_000_000).to_string())
+        });
+        Escalation {
+            id,
+            dedup_key: o.dedup_key.clone(),
+            event,
+            mode: self.ctx.mode.clone(),
+            at,
+            channel: o.channel.clone(),
+            sequence,
+            incident_id: (!key.starts_with('@')).then(|| key.to_string()),
+            service: o.service.clone(),
+            namespace: o.namespace.clone(),
+            incident_type: o.incident_type.clone(),
+            confidence: o.confidence,
+            decision,
+            reason,
+            suggested_command,
+            history: o.history.clone(),
+            evidence: Evidence { records: self.ctx.records.clone(), url },
+            policy_fingerprint: o.fingerprint.clone(),
+        }
+    }
+}
+
+/// A [`Sink`] that passes records on and writes the escalations they cause as JSON Lines
+/// (`escalations.jsonl` in simulate and replay), counting pages and repeats.
+pub struct Escalating<S: Sink, W: std::io::Write> {
+    pub inner: S,
+    pub book: Book,
+    out: W,
+    pub counts: Counts,
+}
+
+/// Escalations by kind: what a responder would have been sent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    /// Trigger events sent.
+    pub escalations: usize,
+    /// Incidents whose first escalation opened a page (one per dedup key).
+    pub pages: usize,
+    /// Triggers on an incident already escalated: PagerDuty folds them into the open page by
+    /// dedup_key; Slack and webhooks show each one (alert fatigue).
+    pub repeats: usize,
+    /// Resolve events sent.
+    pub resolves: usize,
+}
+
+impl Counts {
+    pub fn add(&mut self, e: &Escalation) {
+        match (e.event, e.sequence) {
+            (Event::Resolve, _) => self.resolves += 1,
+            (Event::Trigger, 1) => {
+                self.escalations += 1;
+                self.pages += 1;
+            }
+            (Event::Trigger, _) => {
+                self.escalations += 1;
+                self.repeats += 1;
+            }
+        }
+    }
+}
+
+impl<S: Sink, W: std::io::Write> Escalating<S, W> {
+    pub fn new(inner: S, book: Book, out: W) -> Self {
+        Escalating { inner, book, out, counts: Counts::default() }
+    }
+
+    fn write(&mut self, e: Escalation) -> std::io::Result<()> {
+        self.counts.add(&e);
+        serde_json::to_writer(&mut self.out, &e)?;
+        self.out.write_all(b"\n")
+    }
+}
+
+impl<S: Sink, W: std::io::Write> Sink for Escalating<S, W> {
+    fn record(&mut self, r: &AuditRecord) -> std::io::Result<()> {
+        self.inner.record(r)?;
+        match self.book.observe(r) {
+            Some(e) => self.write(e),
+            None => Ok(()),
+        }
+    }
+
+    fn resolved(&mut self, id: &str, at: Time) -> std::io::Result<()> {
+        self.inner.resolved(id, at)?;
+        match self.book.resolve(id, at) {
+            Some(e) => self.write(e),
+            None => Ok(()),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()?;
+        self.out.flush()
+    }
+}
+
+/// Records carry the incident id; a record without one belongs to its service's incident.
+fn incident_key(id: Option<&str>, namespace: &str, service: &str) -> String {
+    match id {
+        Some(i) => i.to_string(),
+        None => format!("@{namespace}/{service}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decide::{Decision, Incident, Status};
+
+    fn ctx() -> Context {
+        Context {
+            mode: "live".into(),
+            scope: "live".into(),
+            key_by_id: false,
+            default_channel: "pagerduty-p1".into(),
+            records: "audit.jsonl".into(),
+            evidence_url: Some("https://grafana/d/x?var-svc={service}&from={from_ms}&to={to_ms}".into()),
+        }
+    }
+
+    fn decision(at: i64, status: Status, escalate: bool) -> AuditRecord {
+        let t = Time(at * 1_000_000_000);
+        let input = Incident {
+            at: t,
+            service: "payment-api".into(),
+            namespace: "prod".into(),
+            incident_type: "memory-leak".into(),
+            confidence: 0.71,
+            signal: Some("OOMKilled".into()),
+            replicas: None,
+            id: Some("e1".into()),
+        };
+        let d = Decision {
+            at: t,
+            id: Some("e1".into()),
+            service: "payment-api".into(),
+            namespace: "prod".into(),
+            incident_type: "memory-leak".into(),
+            confidence: 0.71,
+            status,
+            escalate,
+            command: None,
+            suggested_action: Some("kubectl rollout restart deployment/payment-api -n prod".into()),
+            reason: "confidence 0.71 below threshold 0.92".into(),
+            guardrail: None,
+            escalation_channel: Some("slack-sre".into()),
+            action: None,
+            target_replicas: None,
+        };
+        AuditRecord::Decision { policy_fingerprint: "sha256:x".into(), input: Box::new(input), decision: Box::new(d) }
+    }
+
+    #[test]
+    fn ten_escalations_of_one_incident_share_one_dedup_key() {
+        let mut b = Book::new(ctx());
+        let es: Vec<Escalation> =
+            (0..10).filter_map(|k| b.observe(&decision(1_000 + k * 60, Status::LowConfidence, true))).collect();
+        assert_eq!(es.len(), 10);
+        assert!(es.iter().all(|e| e.dedup_key == es[0].dedup_key));
+        let ids: std::collections::BTreeSet<&str> = es.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(ids.len(), 10, "each escalation has its own id");
+        assert_eq!(es.iter().map(|e| e.sequence).collect::<Vec<_>>(), (1..=10).collect::<Vec<_>>());
+        assert_eq!(es[9].history.len(), 10, "the history carries every decision");
+        assert_eq!(es[0].channel, "slack-sre");
+        assert_eq!(es[0].incident_id.as_deref(), Some("e1"));
+        let url = es[0].evidence.url.as_deref().unwrap();
+        assert_eq!(url, "https://grafana/d/x?var-svc=payment-api&from=-800000&to=1000000");
+        let r = b.resolve("e1", Time(2_000_000_000_000)).unwrap();
+        assert_eq!((r.event, r.dedup_key.as_str(), r.sequence), (Event::Resolve, es[0].dedup_key.as_str(), 10));
+        assert!(b.resolve("e1", Time(2_000_000_000_000)).is_none(), "resolved once");
+        // A relapse escalates the same incident again: same key, the count goes on.
+        let again = b.observe(&decision(3_000, Status::LowConfidence, true)).unwrap();
+        assert_eq!((again.dedup_key.as_str(), again.sequence), (es[0].dedup_key.as_str(), 11));
+        assert_eq!(again.history.last().unwrap().record, "decision");
+        assert!(again.history.iter().any(|s| s.record == "recovery"));
+    }
+
+    #[test]
+    fn the_dedup_key_survives_a_restart_and_separates_incidents() {
+        let mut a = Book::new(ctx());
+        let mut b = Book::new(ctx());
+        let x = a.observe(&decision(1_000, Status::Recommend, true)).unwrap();
+        let y = b.observe(&decision(1_000, Status::Recommend, true)).unwrap();
+        assert_eq!(x.dedup_key, y.dedup_key);
+        assert_eq!(x.id, y.id, "the same escalation after a restart has the same id");
+        let mut c = Book::new(ctx());
+        let z = c.observe(&decision(1_001, Status::Recommend, true)).unwrap();
+        assert_ne!(x.dedup_key, z.dedup_key);
+    }
+
+    #[test]
+    fn executed_decisions_are_history_not_escalations() {
+        let mut b = Book::new(ctx());
+        assert!(b.observe(&decision(1_000, Status::Execute, false)).is_none());
+        assert!(b.resolve("e1", Time(5)).is_none(), "nothing was escalated, nothing to resolve");
+    }
+}

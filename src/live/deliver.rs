@@ -1,0 +1,207 @@
+//! Delivering escalations: one worker thread per channel takes the outbox's entries in order
+//! and POSTs each, rendered for its destination (PagerDuty Events API v2, Slack Block Kit, a
+//! generic JSON webhook).
+//!
+//! Retries 5xx, 408, 429 and transport failures (timeouts, refused connections) with
+//! exponential backoff and equal jitter (half the backoff fixed, half random), honouring a
+//! `Retry-After` up to the channel's `max_backoff`; does not retry other 4xx (the receiver
+//! refused the request, sending it again will not help) and dead-letters them at once,
+//! reported. A channel's entries go strictly in order: a `resolve` never overtakes its
+//! `trigger`. Delivery is at least once (a crash between the receiver's 2xx and the outbox's
+//! `done` resends on start-up); receivers drop repeats by `Idempotency-Key` (the escalation
+//! id), PagerDuty folds them by `dedup_key`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::Rng;
+use rand::SeedableRng;
+
+use super::outbox::{Entry, Finished, Outbox};
+use crate::escalate::channels::{Destination, Resolved, Retry};
+use crate::escalate::{Escalation, render};
+
+/// Why an attempt failed, and whether another may succeed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Failure {
+    /// 5xx, 408, 429, a timeout or a connection error: try again after the backoff (or the
+    /// receiver's `Retry-After`, when longer).
+    Retry { reason: String, after: Option<Duration> },
+    /// Refused (another 4xx) or unrenderable: never retried.
+    Permanent(String),
+}
+
+/// The backoff before attempt `attempt + 1` (attempt counts from 1): `first · 2^(attempt-1)`
+/// capped at `max`, half of it fixed and half drawn uniformly (equal jitter), so retries of
+/// many escalations spread out but never come sooner than half the backoff.
+pub fn backoff(r: &Retry, attempt: u32, rng: &mut impl Rng) -> Duration {
+    let exp = r.first_backoff.saturating_mul(1u32 << attempt.saturating_sub(1).min(30));
+    let b = exp.min(r.max_backoff);
+    let half = b / 2;
+    half + Duration::from_nanos(rng.gen_range(0..=half.as_nanos().min(u128::from(u64::MAX)) as u64))
+}
+
+/// The request for one entry: body and extra headers.
+pub fn request(ch: &Resolved, e: &Escalation) -> (serde_json::Value, Vec<(&'static str, String)>) {
+    let mut headers = vec![("Idempotency-Key", e.id.clone()), ("X-Understudy-Dedup-Key", e.dedup_key.clone())];
+    let body = match &ch.channel.destination {
+        Destination::PagerDuty { severity, .. } => {
+            render::pagerduty(e, ch.secret.as_deref().unwrap_or_default(), severity)
+        }
+        Destination::Slack { .. } => render::slack(e),
+        Destination::Webhook { .. } => {
+            if let Some(t) = &ch.secret {
+                headers.push(("Authorization", format!("Bearer {t}")));
+            }
+            render::webhook(e)
+        }
+    };
+    (body, headers)
+}
+
+/// One attempt.
+pub fn send(agent: &ureq::Agent, ch: &Resolved, entry: &Entry) -> Result<u16, Failure> {
+    let e: Escalation = serde_json::from_value(entry.escalation.clone()).map_err(|err| {
+        Failure::Permanent(format!("the outbox entry is not an escalation this version reads: {err}"))
+    })?;
+    let (body, headers) = request(ch, &e);
+    let mut req = agent
+        .post(&ch.url)
+        .timeout(ch.channel.retry.timeout)
+        .set("Content-Type", "application/json")
+        .set("User-Agent", concat!("understudy/", env!("CARGO_PKG_VERSION")));
+    for (k, v) in &headers {
+        req = req.set(k, v);
+    }
+    match req.send_string(&body.to_string()) {
+        Ok(resp) => Ok(resp.status()),
+        Err(ureq::Error::Status(code, resp)) => {
+            let after = resp.header("Retry-After").and_then(|v| v.trim().parse::<u64>().ok()).map(Duration::from_secs);
+            let text: String = resp.into_string().unwrap_or_default().chars().take(300).collect();
+            let reason = format!("HTTP {code}: {}", text.trim());
+            if code >= 500 || code == 408 || code == 429 {
+                Err(Failure::Retry { reason, after })
+            } else {
+                Err(Failure::Permanent(reason))
+            }
+        }
+        Err(ureq::Error::Transport(t)) => Err(Failure::Retry { reason: t.to_string(), after: None }),
+    }
+}
+
+/// Start one worker per configured channel, and one for each channel the outbox still holds
+/// entries for but the configuration no longer names (they are dead-lettered). Workers stop
+/// when the outbox is closed.
+pub fn start(outbox: Arc<Outbox>, channels: BTreeMap<String, Resolved>) -> Vec<std::thread::JoinHandle<()>> {
+    let mut handles = Vec::new();
+    for name in outbox.channels() {
+        if !channels.contains_key(&name) {
+            let o = Arc::clone(&outbox);
+            handles.push(std::thread::spawn(move || orphans(&o, &name)));
+        }
+    }
+    for (name, ch) in channels {
+        let o = Arc::clone(&outbox);
+        handles.push(std::thread::spawn(move || worker(&o, &name, &ch)));
+    }
+    handles
+}
+
+fn orphans(outbox: &Outbox, name: &str) {
+    while let Some(entry) = outbox.next(name, Duration::ZERO) {
+        let reason = format!("channel `{name}` is not configured any more");
+        tracing::error!(channel = name, id = entry.id(), "dead-lettered: {reason}");
+        if let Err(e) = outbox.finish(&entry, 0, &Finished::DeadLetter { reason }) {
+            tracing::error!(error = %e, "cannot write the outbox");
+            return;
+        }
+    }
+}
+
+fn worker(outbox: &Outbox, name: &str, ch: &Resolved) {
+    let agent = ureq::AgentBuilder::new().timeout(ch.channel.retry.timeout).build();
+    let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+    let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(seed ^ crate::sim::name_hash(name));
+    let retry = ch.channel.retry;
+    loop {
+        let Some(entry) = outbox.next(name, Duration::from_secs(1)) else {
+            if outbox.is_closed() {
+                return;
+            }
+            continue;
+        };
+        let mut attempts = 0;
+        let finished = loop {
+            attempts += 1;
+            match send(&agent, ch, &entry) {
+                Ok(status) => break Finished::Delivered { status },
+                Err(Failure::Permanent(reason)) => break Finished::DeadLetter { reason },
+                Err(Failure::Retry { reason, after }) => {
+                    if attempts >= retry.attempts {
+                        break Finished::DeadLetter {
+                            reason: format!("gave up after {attempts} attempt(s): {reason}"),
+                        };
+                    }
+                    let wait =
+                        backoff(&retry, attempts, &mut rng).max(after.unwrap_or_default().min(retry.max_backoff));
+                    tracing::warn!(
+                        channel = name,
+                        id = entry.id(),
+                        attempts,
+                        "delivery failed ({reason}); retrying in {wait:?}"
+                    );
+                    if !outbox.pause(wait) {
+                        return; // closed: the entry stays pending for the next start
+                    }
+                }
+            }
+        };
+        match &finished {
+            Finished::Delivered { status } => {
+                tracing::info!(
+                    channel = name,
+                    id = entry.id(),
+                    dedup_key = entry.dedup_key(),
+                    attempts,
+                    status,
+                    "escalation delivered"
+                )
+            }
+            Finished::DeadLetter { reason } => tracing::error!(
+                channel = name,
+                id = entry.id(),
+                attempts,
+                dead_letter = %outbox.dead_letter_path().display(),
+                "escalation NOT delivered: {reason}"
+            ),
+        }
+        if let Err(e) = outbox.finish(&entry, attempts, &finished) {
+            tracing::error!(error = %e, "cannot write the outbox; the escalation stays pending");
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_to_the_cap_with_equal_jitter() {
+        let r = Retry {
+            attempts: 12,
+            first_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(300),
+            timeout: Duration::from_secs(10),
+        };
+        let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(7);
+        for (attempt, base) in [(1, 1u64), (2, 2), (3, 4), (9, 256), (10, 300), (40, 300)] {
+            for _ in 0..50 {
+                let d = backoff(&r, attempt, &mut rng);
+                let b = Duration::from_secs(base);
+                assert!(d >= b / 2 && d <= b, "attempt {attempt}: {d:?} outside [{:?}, {b:?}]", b / 2);
+            }
+        }
+    }
+}

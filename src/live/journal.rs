@@ -1,0 +1,72 @@
+//! The journal: the one place shadow and live mode write down what happened. Every audit
+//! record goes through [`Journal::record`]: the escalation it causes (if any) is put in the
+//! outbox, fsynced, then the record is appended to the audit log, fsynced. A person being told
+//! comes first; a crash between the two leaves an escalation whose record the re-sent alert
+//! writes again (Alertmanager repeats firing alerts; the escalation has the same id and is
+//! not sent twice).
+//!
+//! Shared by the pipeline worker (decisions, episode recoveries → `resolve`) and the
+//! controller's verification threads behind one mutex, so the incident book sees records in
+//! the order they were written.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use super::audit_log::AuditLog;
+use super::outbox::Outbox;
+use crate::audit::{AuditRecord, Sink};
+use crate::clock::Time;
+use crate::escalate::Book;
+
+pub struct Journal {
+    log: AuditLog,
+    book: Book,
+    outbox: Arc<Outbox>,
+}
+
+/// A journal several threads write to.
+pub type Shared = Arc<Mutex<Journal>>;
+
+/// Lock a shared journal; a writer that panicked mid-append left at most a torn line, which
+/// opening the log reports, so carry on.
+pub fn lock(j: &Shared) -> MutexGuard<'_, Journal> {
+    j.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Journal {
+    pub fn new(log: AuditLog, book: Book, outbox: Arc<Outbox>) -> Self {
+        Journal { log, book, outbox }
+    }
+
+    pub fn shared(self) -> Shared {
+        Arc::new(Mutex::new(self))
+    }
+
+    /// Put the escalation this record causes in the outbox, then append the record.
+    pub fn record(&mut self, r: &AuditRecord) -> std::io::Result<()> {
+        if let Some(e) = self.book.observe(r) {
+            self.outbox.put(&e.channel, &e)?;
+        }
+        self.log.append(r)
+    }
+
+    /// Incident `id` recovered: resolve its page, if it had one.
+    pub fn resolved(&mut self, id: &str, at: Time) -> std::io::Result<()> {
+        if let Some(e) = self.book.resolve(id, at) {
+            self.outbox.put(&e.channel, &e)?;
+        }
+        Ok(())
+    }
+}
+
+/// The replayer's view of a shared journal.
+pub struct Writer(pub Shared);
+
+impl Sink for Writer {
+    fn record(&mut self, r: &AuditRecord) -> std::io::Result<()> {
+        lock(&self.0).record(r)
+    }
+
+    fn resolved(&mut self, id: &str, at: Time) -> std::io::Result<()> {
+        lock(&self.0).resolved(id, at)
+    }
+}

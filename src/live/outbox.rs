@@ -1,0 +1,338 @@
+//! The escalation outbox: an append-only JSON Lines file, fsynced per line, holding every
+//! escalation until it is delivered or dead-lettered, so none is lost to a crash or restart.
+//!
+//! Lines are `put` (an escalation for a channel, with a sequence number), `done` (delivered,
+//! or dead-lettered with the reason) and `sent` (an escalation id delivered earlier, kept so
+//! a redelivered alert does not send it twice). Opening an outbox reads it back: `put`s
+//! without a `done` are pending and go first, in order. The file is then compacted (written
+//! aside, fsynced and renamed over, so a crash during compaction leaves the old file) to the
+//! pending entries and the ids of recent deliveries. Undeliverable escalations are appended,
+//! fsynced, to the dead-letter file before they are marked done.
+//!
+//! Owns durability and order only: sending is `deliver`'s.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::audit_log::AuditLog;
+use crate::escalate::Escalation;
+
+/// Ids of delivered escalations kept across compactions (a day of a busy fleet).
+const KEEP_SENT: usize = 10_000;
+
+/// One escalation waiting for its channel.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    pub seq: u64,
+    pub channel: String,
+    /// The escalation as JSON (kept as written so a newer or older understudy can resend it).
+    pub escalation: serde_json::Value,
+}
+
+impl Entry {
+    pub fn id(&self) -> &str {
+        self.escalation["id"].as_str().unwrap_or("")
+    }
+
+    pub fn dedup_key(&self) -> &str {
+        self.escalation["dedup_key"].as_str().unwrap_or("")
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "kebab-case")]
+enum Line {
+    Put(Entry),
+    Done { seq: u64, result: String, attempts: u32, detail: String },
+    Sent { id: String },
+}
+
+/// What opening an outbox found.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Opened {
+    /// Escalations not yet delivered, to be sent first.
+    pub pending: usize,
+    /// Lines that were not outbox records (1-based), reported and dropped by compaction.
+    pub corrupt_lines: Vec<usize>,
+    /// A torn last line (a crash mid-write), kept aside in this file.
+    pub torn_kept_in: Option<PathBuf>,
+}
+
+struct State {
+    log: AuditLog,
+    next_seq: u64,
+    /// Pending entries per channel, in order.
+    queues: BTreeMap<String, VecDeque<Entry>>,
+    /// Ids ever put (pending or delivered): a second put of one is dropped.
+    seen: BTreeSet<String>,
+    closed: bool,
+}
+
+/// A durable queue of escalations, one FIFO per channel.
+pub struct Outbox {
+    state: Mutex<State>,
+    ready: Condvar,
+    dead_letter: PathBuf,
+}
+
+/// How an entry ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Finished {
+    Delivered { status: u16 },
+    DeadLetter { reason: String },
+}
+
+impl Outbox {
+    /// Open (or create) the outbox at `path`, recover what it holds, compact it.
+    pub fn open(path: &Path, dead_letter: &Path) -> std::io::Result<(Outbox, Opened)> {
+        // The audit log's open reports and keeps aside a torn last line.
+        let (log, recovery) = AuditLog::open(path)?;
+        drop(log);
+        let mut opened = Opened { torn_kept_in: recovery.torn.map(|t| t.kept_in), ..Opened::default() };
+        let text = std::fs::read_to_string(path)?;
+        let mut puts: BTreeMap<u64, Entry> = BTreeMap::new();
+        let mut sent: Vec<String> = Vec::new();
+        let mut next_seq = 0;
+        for (n, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            match serde_json::from_str::<Line>(line) {
+                Ok(Line::Put(e)) => {
+                    next_seq = next_seq.max(e.seq + 1);
+                    puts.insert(e.seq, e);
+                }
+                Ok(Line::Done { seq, result, .. }) => {
+                    if let Some(e) = puts.remove(&seq)
+                        && result == "delivered"
+                    {
+                        sent.push(e.id().to_string());
+                    }
+                }
+                Ok(Line::Sent { id }) => sent.push(id),
+                Err(_) => opened.corrupt_lines.push(n + 1),
+            }
+        }
+        if sent.len() > KEEP_SENT {
+            sent.drain(..sent.len() - KEEP_SENT);
+        }
+        // Compact: pending puts and recent deliveries, written aside and renamed over.
+        let tmp = path.with_extension("compacting");
+        {
+            let mut f = std::fs::File::create(&tmp)?;
+            let mut buf = Vec::new();
+            for id in &sent {
+                serde_json::to_writer(&mut buf, &Line::Sent { id: id.clone() })?;
+                buf.push(b'\n');
+            }
+            for e in puts.values() {
+                serde_json::to_writer(&mut buf, &Line::Put(e.clone()))?;
+                buf.push(b'\n');
+            }
+            f.write_all(&buf)?;
+            f.sync_all()?;
+        }
+        std::fs::rename(&tmp, path)?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::File::open(dir)?.sync_all()?;
+        }
+        let (log, _) = AuditLog::open(path)?;
+        let mut seen: BTreeSet<String> = sent.into_iter().collect();
+        let mut queues: BTreeMap<String, VecDeque<Entry>> = BTreeMap::new();
+        for e in puts.into_values() {
+            seen.insert(e.id().to_string());
+            queues.entry(e.channel.clone()).or_default().push_back(e);
+        }
+        opened.pending = queues.values().map(VecDeque::len).sum();
+        let state = State { log, next_seq, queues, seen, closed: false };
+        Ok((Outbox { state: Mutex::new(state), ready: Condvar::new(), dead_letter: dead_letter.to_path_buf() }, opened))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Put an escalation for `channel`, fsynced before this returns. An escalation already put
+    /// (the same id: the same incident decided again after a restart) is not put twice;
+    /// returns whether it was added.
+    pub fn put(&self, channel: &str, e: &Escalation) -> std::io::Result<bool> {
+        let mut s = self.lock();
+        if !s.seen.insert(e.id.clone()) {
+            return Ok(false);
+        }
+        let entry = Entry { seq: s.next_seq, channel: channel.to_string(), escalation: serde_json::to_value(e)? };
+        s.next_seq += 1;
+        let line = serde_json::to_vec(&Line::Put(entry.clone()))?;
+        if let Err(err) = s.log.append_line(&line) {
+            s.seen.remove(&e.id);
+            return Err(err);
+        }
+        s.queues.entry(channel.to_string()).or_default().push_back(entry);
+        drop(s);
+        self.ready.notify_all();
+        Ok(true)
+    }
+
+    /// The oldest pending entry of `channel`, waiting up to `wait` for one. `None` on timeout
+    /// or once the outbox is closed.
+    pub fn next(&self, channel: &str, wait: Duration) -> Option<Entry> {
+        let s = self.lock();
+        let (s, _) = self
+            .ready
+            .wait_timeout_while(s, wait, |s| !s.closed && s.queues.get(channel).is_none_or(VecDeque::is_empty))
+            .unwrap_or_else(|e| e.into_inner());
+        if s.closed {
+            return None;
+        }
+        s.queues.get(channel).and_then(|q| q.front().cloned())
+    }
+
+    /// Mark the front entry of its channel finished: a dead letter is written (fsynced) to the
+    /// dead-letter file first, then `done` to the outbox.
+    pub fn finish(&self, entry: &Entry, attempts: u32, how: &Finished) -> std::io::Result<()> {
+        let (result, detail) = match how {
+            Finished::Delivered { status } => ("delivered", format!("HTTP {status}")),
+            Finished::DeadLetter { reason } => {
+                let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&self.dead_letter)?;
+                let mut line = serde_json::to_vec(&serde_json::json!({
+                    "channel": entry.channel,
+                    "attempts": attempts,
+                    "reason": reason,
+                    "escalation": entry.escalation,
+                }))?;
+                line.push(b'\n');
+                f.write_all(&line)?;
+                f.sync_data()?;
+                ("dead-letter", reason.clone())
+            }
+        };
+        let mut s = self.lock();
+        let line = serde_json::to_vec(&Line::Done { seq: entry.seq, result: result.to_string(), attempts, detail })?;
+        s.log.append_line(&line)?;
+        if let Some(q) = s.queues.get_mut(&entry.channel)
+            && q.front().is_some_and(|f| f.seq == entry.seq)
+        {
+            q.pop_front();
+        }
+        drop(s);
+        self.ready.notify_all();
+        Ok(())
+    }
+
+    /// Sleep for `d` unless the outbox is closed first; false if it was closed.
+    pub fn pause(&self, d: Duration) -> bool {
+        let s = self.lock();
+        let (s, _) = self.ready.wait_timeout_while(s, d, |s| !s.closed).unwrap_or_else(|e| e.into_inner());
+        !s.closed
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.lock().closed
+    }
+
+    /// Channels with pending entries.
+    pub fn channels(&self) -> Vec<String> {
+        self.lock().queues.iter().filter(|(_, q)| !q.is_empty()).map(|(c, _)| c.clone()).collect()
+    }
+
+    /// Entries not yet finished.
+    pub fn pending(&self) -> usize {
+        self.lock().queues.values().map(VecDeque::len).sum()
+    }
+
+    /// Wait until nothing is pending or `wait` has passed; returns what is still pending.
+    pub fn drain(&self, wait: Duration) -> usize {
+        let s = self.lock();
+        let (s, _) = self
+            .ready
+            .wait_timeout_while(s, wait, |s| s.queues.values().any(|q| !q.is_empty()))
+            .unwrap_or_else(|e| e.into_inner());
+        s.queues.values().map(VecDeque::len).sum()
+    }
+
+    /// Stop handing out entries (workers exit); what is pending stays in the file.
+    pub fn close(&self) {
+        self.lock().closed = true;
+        self.ready.notify_all();
+    }
+
+    pub fn dead_letter_path(&self) -> &Path {
+        &self.dead_letter
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::escalate::{Event, Evidence};
+
+    fn esc(id: &str) -> Escalation {
+        Escalation {
+            id: id.into(),
+            dedup_key: "understudy-k".into(),
+            event: Event::Trigger,
+            mode: "live".into(),
+            at: crate::clock::Time(0),
+            channel: "pd".into(),
+            sequence: 1,
+            incident_id: None,
+            service: "s".into(),
+            namespace: "n".into(),
+            incident_type: "t".into(),
+            confidence: 0.5,
+            decision: "low-confidence".into(),
+            reason: "r".into(),
+            suggested_command: None,
+            history: Vec::new(),
+            evidence: Evidence { records: "a".into(), url: None },
+            policy_fingerprint: "f".into(),
+        }
+    }
+
+    #[test]
+    fn pending_entries_survive_reopening_in_order_and_delivered_ones_are_not_resent() {
+        let dir = tempfile::tempdir().unwrap();
+        let (p, d) = (dir.path().join("outbox.jsonl"), dir.path().join("dead.jsonl"));
+        let (o, opened) = Outbox::open(&p, &d).unwrap();
+        assert_eq!(opened.pending, 0);
+        for id in ["a", "b", "c"] {
+            assert!(o.put("pd", &esc(id)).unwrap());
+        }
+        assert!(!o.put("pd", &esc("a")).unwrap(), "the same escalation is put once");
+        let first = o.next("pd", Duration::ZERO).unwrap();
+        assert_eq!(first.id(), "a");
+        o.finish(&first, 1, &Finished::Delivered { status: 202 }).unwrap();
+        let second = o.next("pd", Duration::ZERO).unwrap();
+        o.finish(&second, 3, &Finished::DeadLetter { reason: "HTTP 400".into() }).unwrap();
+        drop(o);
+
+        let (o, opened) = Outbox::open(&p, &d).unwrap();
+        assert_eq!(opened.pending, 1);
+        assert_eq!(o.next("pd", Duration::ZERO).unwrap().id(), "c");
+        assert!(!o.put("pd", &esc("a")).unwrap(), "delivered before the restart: not sent again");
+        let dead = std::fs::read_to_string(&d).unwrap();
+        assert_eq!(dead.lines().count(), 1);
+        assert!(dead.contains(r#""reason":"HTTP 400""#) && dead.contains(r#""id":"b""#));
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert_eq!(text.lines().count(), 2, "compacted to one sent id and one pending put: {text}");
+    }
+
+    #[test]
+    fn a_torn_put_is_kept_aside_and_the_rest_recovered() {
+        let dir = tempfile::tempdir().unwrap();
+        let (p, d) = (dir.path().join("outbox.jsonl"), dir.path().join("dead.jsonl"));
+        let (o, _) = Outbox::open(&p, &d).unwrap();
+        o.put("pd", &esc("a")).unwrap();
+        drop(o);
+        std::fs::OpenOptions::new().append(true).open(&p).unwrap().write_all(br#"{"op":"put","seq":1,"chan"#).unwrap();
+        let (o, opened) = Outbox::open(&p, &d).unwrap();
+        assert_eq!(opened.pending, 1);
+        assert!(opened.torn_kept_in.is_some_and(|k| k.exists()));
+        assert_eq!(o.next("pd", Duration::ZERO).unwrap().id(), "a");
+    }
+}
