@@ -347,3 +347,54 @@ fn simulate_writes_every_escalation_and_counts_repeats() {
     }
     assert!(keys.values().all(|k| k.len() == 1), "{keys:?}");
 }
+
+#[test]
+fn a_slack_channel_gets_a_block_kit_message() {
+    let inbox = Inbox::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("c.yaml");
+    std::fs::write(&p, "channels:\n  slack-sre: { kind: slack, webhook_url_env: SLACK_URL }\n").unwrap();
+    let channels = Channels::load(&p).unwrap();
+    let hook = format!("{}/services/T000/B000/secret", inbox.url);
+    let ch = channels.channels["slack-sre"].resolve(&|_| Some(hook.clone())).unwrap();
+    let mut book = Book::new(Context {
+        mode: "shadow".into(),
+        scope: "shadow".into(),
+        key_by_id: false,
+        default_channel: "slack-sre".into(),
+        records: "audit.jsonl".into(),
+        evidence_url: None,
+    });
+    let policy = crate::default_policy();
+    let input = understudy::decide::Incident {
+        at: understudy::clock::Time(1_764_000_000_000_000_000),
+        service: "checkout-api".into(),
+        namespace: "prod".into(),
+        incident_type: "bad-deployment".into(),
+        confidence: 0.88,
+        signal: Some("http_5xx_rate".into()),
+        replicas: None,
+        id: Some("e1".into()),
+    };
+    let d = understudy::decide::Pipeline::new(policy.clone()).decide(input.at, &input);
+    let rec = AuditRecord::Decision {
+        policy_fingerprint: policy.fingerprint(),
+        input: Box::new(input),
+        decision: Box::new(d),
+    };
+    let e = book.observe(&rec).expect("below the threshold: a person decides");
+    let (outbox, _) = Outbox::open(&dir.path().join("o.jsonl"), &dir.path().join("d.jsonl")).unwrap();
+    outbox.put("slack-sre", &e).unwrap();
+    let entry = outbox.next("slack-sre", Duration::ZERO).unwrap();
+    let agent = ureq::AgentBuilder::new().build();
+    assert_eq!(understudy::live::deliver::send(&agent, &ch, &entry), Ok(202));
+    let got = inbox.received();
+    assert_eq!(got[0].path, "/services/T000/B000/secret", "posted to the URL from the environment");
+    let blocks = got[0].body["blocks"].as_array().unwrap();
+    assert_eq!(blocks[0]["type"], "header");
+    assert!(blocks[0]["text"]["text"].as_str().unwrap().contains("bad-deployment on prod/checkout-api"));
+    let all = got[0].body.to_string();
+    assert!(all.contains("shadow mode: nothing was executed"), "{all}");
+    assert!(all.contains("helm rollback checkout-api"), "the suggested command: {all}");
+    assert!(got[0].body["text"].as_str().unwrap().contains("low-confidence"));
+}

@@ -69,6 +69,26 @@ fn the_shipped_real_traces_replay() {
     assert_eq!(report["metrics"]["records"].as_u64().unwrap() as usize, lines, "every record was read");
     assert!(report["metrics"]["episodes"].as_u64().unwrap() >= 15);
     assert!(report["metrics"]["sources"]["mttr_saved"].as_str().unwrap().starts_with("trace and assumption"));
+    // Every escalation the policy's decisions would have sent, counted in the report.
+    let esc: Vec<serde_json::Value> = std::fs::read_to_string(out.join("escalations.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let counts = &report["metrics"]["escalations"];
+    let triggers = esc.iter().filter(|e| e["event"] == "trigger").count() as u64;
+    assert!(triggers > 0);
+    assert_eq!(counts["escalations"].as_u64(), Some(triggers));
+    assert_eq!(counts["resolves"].as_u64(), Some(esc.len() as u64 - triggers));
+    let firsts = esc.iter().filter(|e| e["event"] == "trigger" && e["sequence"] == 1).count() as u64;
+    assert_eq!(counts["pages"].as_u64(), Some(firsts));
+    assert!(
+        esc.iter()
+            .all(|e| e["mode"] == "replay" && e["evidence"]["records"].as_str().unwrap().ends_with("decisions.jsonl"))
+    );
+    let decisions = std::fs::read_to_string(out.join("decisions.jsonl")).unwrap();
+    let escalating = decisions.lines().filter(|l| l.contains(r#""escalate":true"#)).count() as u64;
+    assert_eq!(escalating, triggers, "one escalation per decision that escalates");
 }
 
 /// The lesson's morning, recorded: payment-api OOMKilled at 10:00:30 (alert at 10:00), a
