@@ -142,7 +142,7 @@ pub fn page(
     card(
         &mut h,
         "h-mttr",
-        format!("{} → {}", mins(m.mttr_seconds.baseline.mean), mins(m.mttr_seconds.automation.mean)),
+        format!("{:.1} → {}", m.mttr_seconds.baseline.mean / 60.0, mins(m.mttr_seconds.automation.mean)),
         "MTTR people only → with automation",
         format!(
             "−{} (95% CI {} to {})",
