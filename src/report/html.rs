@@ -81,7 +81,7 @@ h1{font-size:1.6em;margin-bottom:.2em}h2{margin-top:2em;border-bottom:1px solid 
 .verdict.bad{background:#fdecea;border-left:6px solid #d62728}
 .cards{display:grid;grid-template-columns:repeat(6,1fr);gap:.8em;margin:1em 0}
 .card{border:1px solid #ddd;border-radius:8px;padding:.8em;text-align:center}
-.card .n{font-size:1.7em;font-weight:600}.card .l{font-size:.85em;color:#555}.card .ci{font-size:.8em;color:#777}
+.card .n{font-size:1.7em;font-weight:600}#h-mttr .n{font-size:1.2em;padding:.25em 0}.card .l{font-size:.85em;color:#555}.card .ci{font-size:.8em;color:#777}
 table{border-collapse:collapse;margin:1em 0;font-size:.9em}td,th{border:1px solid #ddd;padding:.3em .6em;text-align:right}
 th{background:#f5f5f5}td:first-child,th:first-child{text-align:left}
 .charts{display:flex;flex-wrap:wrap;gap:1em}.chart svg{max-width:100%;height:auto}
