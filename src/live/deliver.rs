@@ -4,7 +4,7 @@
 //!
 //! Retries 5xx, 408, 429 and transport failures (timeouts, refused connections) with
 //! exponential backoff and equal jitter (half the backoff fixed, half random), honouring a
-//! `Retry-After` up to the channel's `max_backoff`; does not retry other 4xx (the receiver
+//! `Retry-After` (seconds or an HTTP-date) up to the channel's `max_backoff`; does not retry other 4xx (the receiver
 //! refused the request, sending it again will not help) and dead-letters them at once,
 //! reported. A channel's entries go strictly in order: a `resolve` never overtakes its
 //! `trigger`. Delivery is at least once (a crash between the receiver's 2xx and the outbox's
@@ -77,7 +77,7 @@ pub fn send(agent: &ureq::Agent, ch: &Resolved, entry: &Entry) -> Result<u16, Fa
     match req.send_string(&body.to_string()) {
         Ok(resp) => Ok(resp.status()),
         Err(ureq::Error::Status(code, resp)) => {
-            let after = resp.header("Retry-After").and_then(|v| v.trim().parse::<u64>().ok()).map(Duration::from_secs);
+            let after = resp.header("Retry-After").and_then(retry_after);
             let text: String = resp.into_string().unwrap_or_default().chars().take(300).collect();
             let reason = format!("HTTP {code}: {}", text.trim());
             if code >= 500 || code == 408 || code == 429 {
@@ -88,6 +88,22 @@ pub fn send(agent: &ureq::Agent, ch: &Resolved, entry: &Entry) -> Result<u16, Fa
         }
         Err(ureq::Error::Transport(t)) => Err(Failure::Retry { reason: t.to_string(), after: None }),
     }
+}
+
+/// The HTTP-date form of `Retry-After` (IMF-fixdate).
+const HTTP_DATE: &[time::format_description::BorrowedFormatItem<'static>] = time::macros::format_description!(
+    "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+);
+
+/// A `Retry-After` value: delay-seconds, or an HTTP-date counted from now (a date already
+/// past means now).
+pub fn retry_after(v: &str) -> Option<Duration> {
+    let v = v.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = time::PrimitiveDateTime::parse(v, HTTP_DATE).ok()?.assume_utc();
+    Some((at - time::OffsetDateTime::now_utc()).try_into().unwrap_or(Duration::ZERO))
 }
 
 /// Start one worker per configured channel, and one for each channel the outbox still holds
@@ -186,6 +202,16 @@ fn worker(outbox: &Outbox, name: &str, ch: &Resolved) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retry_after_takes_seconds_or_an_http_date() {
+        assert_eq!(retry_after(" 120 "), Some(Duration::from_secs(120)));
+        let soon = time::OffsetDateTime::now_utc() + time::Duration::seconds(90);
+        let d = retry_after(&soon.format(HTTP_DATE).unwrap()).unwrap();
+        assert!(d > Duration::from_secs(80) && d <= Duration::from_secs(90), "{d:?}");
+        assert_eq!(retry_after("Sun, 06 Nov 1994 08:49:37 GMT"), Some(Duration::ZERO), "a date in the past: now");
+        assert_eq!(retry_after("soon"), None);
+    }
 
     #[test]
     fn backoff_doubles_to_the_cap_with_equal_jitter() {
