@@ -172,4 +172,67 @@ proptest! {
             }
         }
     }
+
+    #[test]
+    fn escalations_follow_decisions_with_one_key_per_incident(
+        k in knobs(),
+        stream in incidents(),
+        recoveries in prop::collection::vec(prop::bool::weighted(0.2), 120),
+    ) {
+        use understudy::audit::AuditRecord;
+        use understudy::escalate::{Book, Context, Event};
+        let policy = policy(&k);
+        let mut pipeline = Pipeline::new(policy.clone());
+        let mut book = Book::new(Context {
+            mode: "simulate".into(),
+            scope: "prop".into(),
+            key_by_id: true,
+            default_channel: "default".into(),
+            records: "decisions.jsonl".into(),
+            evidence_url: None,
+        });
+        let mut out = Vec::new();
+        for (i, inc) in stream.iter().enumerate() {
+            // One incident per service: every decision on it belongs to the same incident.
+            let mut inc = inc.clone();
+            inc.id = Some(format!("{}/{}", inc.namespace, inc.service));
+            let d = pipeline.decide(inc.at, &inc);
+            let escalates = d.escalate;
+            let id = inc.id.clone().unwrap();
+            let rec = AuditRecord::Decision { policy_fingerprint: "f".into(), input: Box::new(inc), decision: Box::new(d) };
+            let e = book.observe(&rec);
+            prop_assert_eq!(e.is_some(), escalates, "an escalation exactly when the decision escalates");
+            out.extend(e);
+            if recoveries[i] {
+                out.extend(book.resolve(&id, rec_at(&rec)));
+            }
+        }
+        let mut per: BTreeMap<String, (String, u32, bool)> = BTreeMap::new();
+        for e in &out {
+            let id = e.incident_id.clone().unwrap();
+            let slot = per.entry(id).or_insert_with(|| (e.dedup_key.clone(), 0, false));
+            prop_assert_eq!(&slot.0, &e.dedup_key, "one dedup key per incident");
+            match e.event {
+                Event::Trigger => {
+                    slot.1 += 1;
+                    prop_assert_eq!(e.sequence, slot.1, "sequence counts the incident's escalations");
+                    slot.2 = true;
+                }
+                Event::Resolve => {
+                    prop_assert!(slot.2, "a resolve only closes an open page");
+                    prop_assert_eq!(e.sequence, slot.1);
+                    slot.2 = false;
+                }
+            }
+        }
+        let keys: std::collections::BTreeSet<&str> = out.iter().map(|e| e.dedup_key.as_str()).collect();
+        prop_assert_eq!(keys.len(), per.len(), "incidents never share a key");
+    }
+}
+
+fn rec_at(r: &understudy::audit::AuditRecord) -> Time {
+    match r {
+        understudy::audit::AuditRecord::Decision { decision, .. } => decision.at,
+        _ => unreachable!("only decisions here"),
+    }
 }
