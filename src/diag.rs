@@ -135,14 +135,21 @@ impl Diagnostic {
 
     /// `line` with this diagnostic's secret (if it marks one there) replaced by `*`.
     fn mask(&self, line: &str) -> String {
-        match self.pos {
-            Some(p) if self.redact => line
-                .chars()
-                .enumerate()
-                .map(|(i, c)| if i + 1 >= p.col && i + 1 < p.col + self.width { '*' } else { c })
-                .collect(),
-            _ => line.to_string(),
-        }
+        let Some(p) = self.pos.filter(|_| self.redact) else { return line.to_string() };
+        let chars: Vec<char> = line.chars().collect();
+        let start = p.col.saturating_sub(1);
+        // A quoted value is masked through its closing quote, whatever escapes it holds.
+        let end = match chars.get(start) {
+            Some(&q @ ('"' | '\'')) => {
+                let mut i = start + 1;
+                while i < chars.len() && !(chars[i] == q && (q == '\'' || chars[i - 1] != '\\')) {
+                    i += 1;
+                }
+                (i + 1).min(chars.len())
+            }
+            _ => (start + self.width).min(chars.len()),
+        };
+        chars.iter().enumerate().map(|(i, &c)| if i >= start && i < end { '*' } else { c }).collect()
     }
 
     /// Render with `line` shown as the text of the line the diagnostic points at (for

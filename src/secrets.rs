@@ -34,13 +34,13 @@ const SECRET_PARAMS: [&str; 11] =
 
 /// Every secret written in the document, one error each, pointing at the value. The
 /// diagnostics are marked `redact` so the offending text is masked when rendered.
-pub fn scan(file: &Path, root: &Node) -> Vec<Diagnostic> {
+pub fn scan(file: &Path, root: &Node) -> Vec<(Diagnostic, String)> {
     let mut out = Vec::new();
     walk(file, root, None, &mut out);
     out
 }
 
-fn walk(file: &Path, node: &Node, key: Option<&str>, out: &mut Vec<Diagnostic>) {
+fn walk(file: &Path, node: &Node, key: Option<&str>, out: &mut Vec<(Diagnostic, String)>) {
     match &node.value {
         Value::Map(entries) => {
             for (k, v) in entries {
@@ -56,12 +56,13 @@ fn walk(file: &Path, node: &Node, key: Option<&str>, out: &mut Vec<Diagnostic>) 
             if let Some((message, hint)) = judge(key, text) {
                 // A quoted scalar's position is its opening quote: cover both quotes.
                 let width = text.chars().count() + if *quoted { 2 } else { 0 };
-                out.push(
+                out.push((
                     Diagnostic::error(Code::Secret, file, Some(node.pos), message)
                         .with_hint(hint)
                         .with_width(width)
                         .redacted(),
-                );
+                    text.clone(),
+                ));
             }
         }
         Value::Scalar { .. } | Value::Null => {}
@@ -80,7 +81,7 @@ fn judge(key: Option<&str>, value: &str) -> Option<(String, String)> {
                 )
             });
         }
-        if SECRET_KEYS.iter().any(|s| k == *s || k.ends_with(&format!("_{s}"))) && value.parse::<f64>().is_err() {
+        if SECRET_KEYS.iter().any(|s| k == *s || k.ends_with(&format!("_{s}"))) {
             return Some((
                 format!("`{}` holds a secret in the file; secrets come only from the environment", key.unwrap_or(k)),
                 format!(
@@ -107,7 +108,7 @@ fn judge(key: Option<&str>, value: &str) -> Option<(String, String)> {
         return Some(("a private key is a secret".to_string(), "mount it as a file from a Secret instead".to_string()));
     }
     if let Ok(u) = url::Url::parse(v)
-        && matches!(u.scheme(), "http" | "https")
+        && u.has_host()
     {
         if u.password().is_some() || !u.username().is_empty() {
             return Some((
@@ -115,9 +116,7 @@ fn judge(key: Option<&str>, value: &str) -> Option<(String, String)> {
                 "drop `user:password@` from the URL and give the credential through an `*_env` setting".to_string(),
             ));
         }
-        if let Some((p, _)) =
-            u.query_pairs().find(|(p, v)| !v.is_empty() && SECRET_PARAMS.contains(&p.to_ascii_lowercase().as_str()))
-        {
+        if let Some((p, _)) = u.query_pairs().find(|(p, v)| !v.is_empty() && secret_param(p)) {
             return Some((
                 format!("the URL carries a credential in its `{p}` parameter"),
                 "drop the parameter and give the credential through an `*_env` setting".to_string(),
@@ -125,6 +124,32 @@ fn judge(key: Option<&str>, value: &str) -> Option<(String, String)> {
         }
     }
     None
+}
+
+/// A query parameter that carries a credential: `token`, `api-key`, `X-Amz-Signature`, …
+fn secret_param(name: &str) -> bool {
+    let n = name.to_ascii_lowercase().replace('-', "_");
+    SECRET_PARAMS.contains(&n.as_str())
+        || ["_token", "_key", "_secret", "signature", "password", "_sig"].iter().any(|s| n.ends_with(s))
+}
+
+/// Hide any quotation of `secret` in another diagnostic's message or hint (a type error
+/// quotes the value it found), so refusing a file never prints what it refuses.
+pub fn hide(d: &mut Diagnostic, secret: &str) {
+    let probe: String = secret.chars().take(16).collect();
+    if probe.chars().count() < 6 {
+        return;
+    }
+    let scrub = |text: &mut String| {
+        while let Some(i) = text.find(&probe) {
+            let end = text[i..].find(['`', '"', '\'']).map_or(text.len(), |j| i + j);
+            text.replace_range(i..end, "****");
+        }
+    };
+    scrub(&mut d.message);
+    if let Some(h) = d.hint.as_mut() {
+        scrub(h);
+    }
 }
 
 /// A POSIX environment variable name: letters, digits and `_`, not starting with a digit.
@@ -143,7 +168,7 @@ mod tests {
         let root = crate::yaml::parse(f, yaml).unwrap().unwrap();
         scan(f, &root)
             .into_iter()
-            .map(|d| format!("{}:{} {}", d.pos.unwrap().line, d.pos.unwrap().col, d.message))
+            .map(|(d, _)| format!("{}:{} {}", d.pos.unwrap().line, d.pos.unwrap().col, d.message))
             .collect()
     }
 
@@ -162,5 +187,11 @@ mod tests {
     fn environment_names_and_plain_urls_pass() {
         let y = "channels:\n  pd:\n    kind: pagerduty\n    routing_key_env: PAGERDUTY_ROUTING_KEY\n    url: https://events.pagerduty.com/v2/enqueue\n  hook:\n    url: https://ops.example.com/hook?team=sre\n    token_env: OPS_TOKEN\nguardrails: { max_replicas: 12 }\n";
         assert!(found(y).is_empty(), "{:?}", found(y));
+    }
+
+    #[test]
+    fn numeric_values_odd_parameters_and_other_schemes_are_secrets_too() {
+        let y = "a:\n  password: 12345678\n  url: https://s3.example/x?X-Amz-Signature=abc\n  b: ftp://admin:pw@files.example/\n  c: https://h.example/?api-key=k\n";
+        assert_eq!(found(y).len(), 4, "{:?}", found(y));
     }
 }

@@ -959,9 +959,10 @@ where
     let secrets = crate::secrets::scan(file, &root);
     let Deserialized { value: raw, tree, diagnostics: mut diags, cut } = from_node::<Raw>(file, &root);
     // A key such as `routing_key:` is unknown *and* a secret: the secret is the message.
-    let secret_lines: Vec<usize> = secrets.iter().filter_map(|d| d.pos.map(|p| p.line)).collect();
+    let secret_lines: Vec<usize> = secrets.iter().filter_map(|(d, _)| d.pos.map(|p| p.line)).collect();
     diags.retain(|d| !(d.code == Code::UnknownField && d.pos.is_some_and(|p| secret_lines.contains(&p.line))));
-    diags.extend(secrets);
+    let texts: Vec<String> = secrets.iter().map(|(_, t)| t.clone()).collect();
+    diags.extend(secrets.into_iter().map(|(d, _)| d));
     let structural = diags.iter().any(Diagnostic::is_error);
     let mut value = None;
     if let Some(raw) = raw.as_ref() {
@@ -976,6 +977,11 @@ where
         };
         let problems: Vec<Problem> = problems.into_iter().filter(|p| !repeats(p)).collect();
         diags.extend(problems.into_iter().map(|p| p.into_diagnostic(file, &tree)));
+    }
+    for d in diags.iter_mut().filter(|d| d.code != Code::Secret) {
+        for t in &texts {
+            crate::secrets::hide(d, t);
+        }
     }
     if diags.iter().any(Diagnostic::is_error) {
         return Err(diags);

@@ -150,7 +150,12 @@ pub fn serve(
         eprintln!("warning: {} ended in a torn line (a crash mid-write); kept in {}", c.outbox.display(), k.display());
     }
     if !opened.corrupt_lines.is_empty() {
-        eprintln!("warning: {} has lines that are not outbox records: {:?}", c.outbox.display(), opened.corrupt_lines);
+        eprintln!(
+            "warning: {} has lines that are not outbox records: {:?}; kept in {}",
+            c.outbox.display(),
+            opened.corrupt_lines,
+            opened.corrupt_kept_in.as_ref().map_or("?".into(), |p| p.display().to_string())
+        );
     }
     if opened.pending > 0 {
         eprintln!("outbox: {} escalation(s) from before the restart are being sent", opened.pending);

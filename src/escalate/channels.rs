@@ -103,12 +103,14 @@ pub struct Retry {
 }
 
 impl Default for Retry {
-    /// Twelve attempts, 1 s doubling to 5 min: with equal jitter a delivery is retried for
-    /// roughly 9 to 17 minutes before it is dead-lettered, long enough to ride out a short
-    /// outage of the receiver (assumption; PagerDuty asks clients to retry 5xx and 429).
+    /// Thirty attempts, 1 s doubling to 5 min: with equal jitter a delivery is retried for
+    /// roughly 1 to 2 hours before it is dead-lettered. A channel delivers in order, so a
+    /// receiver outage holds the queue; the budget is sized to ride out an outage of a pager
+    /// service rather than give up on a page after minutes (assumption; PagerDuty asks clients
+    /// to retry 5xx and 429).
     fn default() -> Self {
         Retry {
-            attempts: 12,
+            attempts: 30,
             first_backoff: Duration::from_secs(1),
             max_backoff: Duration::from_secs(300),
             timeout: Duration::from_secs(10),
@@ -340,7 +342,8 @@ fn http_url(p: &mut Problems, path: &[Seg], u: &str) {
     match url::Url::parse(u) {
         Ok(x) if matches!(x.scheme(), "http" | "https") && x.host().is_some() => {}
         _ => {
-            p.err(path.to_vec(), Code::BadValue, format!("`{u}` is not an http(s) URL"))
+            // The value is not quoted back: a mistyped URL may well carry a credential.
+            p.err(path.to_vec(), Code::BadValue, "not an http(s) URL with a host")
                 .hint("e.g. `https://ops.example.com/escalations`");
         }
     }

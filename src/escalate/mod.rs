@@ -164,43 +164,30 @@ impl Book {
 
     /// Note a record in its incident's history; if it escalates, the escalation to send.
     pub fn observe(&mut self, rec: &AuditRecord) -> Option<Escalation> {
-        let (key, step, escalate, why) = match rec {
+        // What a record says about its incident, should the book not know it yet (a decision
+        // opens it; an outcome or verification whose decision was forgotten re-opens it).
+        struct Seed<'r> {
+            id: Option<&'r str>,
+            service: &'r str,
+            namespace: &'r str,
+            incident_type: &'r str,
+            confidence: f64,
+            channel: Option<&'r str>,
+            fingerprint: &'r str,
+            start: Time,
+        }
+        let (seed, step, escalate, why) = match rec {
             AuditRecord::Decision { policy_fingerprint, input, decision: d } => {
-                let key = incident_key(d.id.as_deref(), &d.namespace, &d.service);
-                if !self.open.contains_key(&key) {
-                    let dedup_key = match (&d.id, self.ctx.key_by_id) {
-                        (Some(id), true) => Book::dedup_key(&self.ctx.scope, "", id, Time(0)),
-                        _ => Book::dedup_key(&self.ctx.scope, &d.namespace, &d.service, input.at),
-                    };
-                    if self.open.len() >= MAX_OPEN
-                        && let Some(oldest) = self.open.iter().min_by_key(|(_, o)| o.start).map(|(k, _)| k.clone())
-                    {
-                        self.open.remove(&oldest);
-                    }
-                    self.open.insert(
-                        key.clone(),
-                        Open {
-                            dedup_key,
-                            start: input.at,
-                            service: d.service.clone(),
-                            namespace: d.namespace.clone(),
-                            incident_type: d.incident_type.clone(),
-                            confidence: d.confidence,
-                            channel: d.escalation_channel.clone().unwrap_or_else(|| self.ctx.default_channel.clone()),
-                            fingerprint: policy_fingerprint.clone(),
-                            history: Vec::new(),
-                            escalations: 0,
-                            page_open: false,
-                        },
-                    );
-                }
-                let o = self.open.get_mut(&key).expect("inserted above");
-                // A later decision on the same incident may classify it differently.
-                o.incident_type.clone_from(&d.incident_type);
-                o.confidence = d.confidence;
-                if let Some(c) = &d.escalation_channel {
-                    o.channel.clone_from(c);
-                }
+                let seed = Seed {
+                    id: d.id.as_deref(),
+                    service: &d.service,
+                    namespace: &d.namespace,
+                    incident_type: &d.incident_type,
+                    confidence: d.confidence,
+                    channel: d.escalation_channel.as_deref(),
+                    fingerprint: policy_fingerprint,
+                    start: input.at,
+                };
                 let step = Step {
                     at: d.at,
                     record: "decision".into(),
@@ -209,9 +196,31 @@ impl Book {
                     detail: d.reason.clone(),
                 };
                 let why = (d.status.as_str().to_string(), d.reason.clone(), d.suggested_action.clone());
-                (key, step, d.escalate, why)
+                (seed, step, d.escalate, why)
             }
-            AuditRecord::Outcome { id, at, service, namespace, command, status, detail, escalate, .. } => {
+            AuditRecord::Outcome {
+                policy_fingerprint,
+                id,
+                at,
+                service,
+                namespace,
+                incident_type,
+                command,
+                status,
+                detail,
+                escalate,
+                ..
+            } => {
+                let seed = Seed {
+                    id: id.as_deref(),
+                    service,
+                    namespace,
+                    incident_type,
+                    confidence: 0.0,
+                    channel: None,
+                    fingerprint: policy_fingerprint,
+                    start: *at,
+                };
                 let step = Step {
                     at: *at,
                     record: "outcome".into(),
@@ -221,20 +230,21 @@ impl Book {
                 };
                 // Refused or failed: the command was not carried out, a person may run it.
                 let why = (status.to_string(), detail.clone(), Some(command.clone()));
-                (incident_key(id.as_deref(), namespace, service), step, *escalate, why)
+                (seed, step, *escalate, why)
             }
             AuditRecord::Verification {
+                policy_fingerprint,
                 id,
                 at,
                 service,
                 namespace,
+                incident_type,
                 command,
                 passed,
                 checks,
                 rolled_back,
                 breaker_tripped,
                 escalate,
-                ..
             } => {
                 let seen: Vec<String> = checks
                     .iter()
@@ -247,6 +257,16 @@ impl Book {
                 if *breaker_tripped {
                     detail.push_str("; automation stopped on this service until a person resets it");
                 }
+                let seed = Seed {
+                    id: id.as_deref(),
+                    service,
+                    namespace,
+                    incident_type,
+                    confidence: 0.0,
+                    channel: None,
+                    fingerprint: policy_fingerprint,
+                    start: *at,
+                };
                 let step = Step {
                     at: *at,
                     record: "verification".into(),
@@ -255,10 +275,42 @@ impl Book {
                     detail: detail.clone(),
                 };
                 let why = ("verification-failed".to_string(), format!("after `{command}`: {detail}"), None);
-                (incident_key(id.as_deref(), namespace, service), step, *escalate, why)
+                (seed, step, *escalate, why)
             }
         };
-        let o = self.open.get_mut(&key)?;
+        let key = incident_key(seed.id, seed.namespace, seed.service);
+        if !self.open.contains_key(&key) {
+            self.make_room();
+            let dedup_key = match (seed.id, self.ctx.key_by_id) {
+                (Some(id), true) => Book::dedup_key(&self.ctx.scope, "", id, Time(0)),
+                _ => Book::dedup_key(&self.ctx.scope, seed.namespace, seed.service, seed.start),
+            };
+            self.open.insert(
+                key.clone(),
+                Open {
+                    dedup_key,
+                    start: seed.start,
+                    service: seed.service.to_string(),
+                    namespace: seed.namespace.to_string(),
+                    incident_type: seed.incident_type.to_string(),
+                    confidence: seed.confidence,
+                    channel: seed.channel.unwrap_or(&self.ctx.default_channel).to_string(),
+                    fingerprint: seed.fingerprint.to_string(),
+                    history: Vec::new(),
+                    escalations: 0,
+                    page_open: false,
+                },
+            );
+        }
+        let o = self.open.get_mut(&key).expect("inserted above");
+        if let AuditRecord::Decision { decision: d, .. } = rec {
+            // A later decision on the same incident may classify it differently.
+            o.incident_type.clone_from(&d.incident_type);
+            o.confidence = d.confidence;
+            if let Some(c) = &d.escalation_channel {
+                o.channel.clone_from(c);
+            }
+        }
         let at = step.at;
         o.history.push(step);
         if !escalate {
@@ -268,6 +320,18 @@ impl Book {
         o.page_open = true;
         let (decision, reason, suggested) = why;
         Some(self.build(&key, Event::Trigger, at, decision, reason, suggested))
+    }
+
+    /// Keep at most [`MAX_OPEN`] incidents: forget the oldest one without an open page, or,
+    /// if every page is open, the oldest.
+    fn make_room(&mut self) {
+        if self.open.len() < MAX_OPEN {
+            return;
+        }
+        let victim = self.open.iter().min_by_key(|(_, o)| (o.page_open, o.start)).map(|(k, _)| k.clone());
+        if let Some(k) = victim {
+            self.open.remove(&k);
+        }
     }
 
     /// The incident recovered: if a page is open for it, the `resolve` to send. The incident
@@ -508,6 +572,35 @@ mod tests {
         let mut c = Book::new(ctx());
         let z = c.observe(&decision(1_001, Status::Recommend, true)).unwrap();
         assert_ne!(x.dedup_key, z.dedup_key);
+    }
+
+    #[test]
+    fn a_failed_verification_escalates_even_when_its_decision_was_forgotten() {
+        let mut b = Book::new(ctx());
+        let v = AuditRecord::Verification {
+            policy_fingerprint: "sha256:x".into(),
+            at: Time(5_000_000_000_000),
+            id: Some("e9".into()),
+            service: "payment-api".into(),
+            namespace: "prod".into(),
+            incident_type: "memory-leak".into(),
+            command: "kubectl rollout restart deployment/payment-api -n prod".into(),
+            passed: false,
+            checks: vec![crate::audit::Check {
+                name: "no_new_restarts",
+                passed: false,
+                observed: "OOMKilled at 10:07".into(),
+                expected: "none".into(),
+            }],
+            rolled_back: false,
+            breaker_tripped: true,
+            escalate: true,
+        };
+        let e = b.observe(&v).expect("a failed verification always reaches a person");
+        assert_eq!((e.decision.as_str(), e.channel.as_str()), ("verification-failed", "pagerduty-p1"));
+        assert!(
+            e.reason.contains("no_new_restarts FAILED: OOMKilled at 10:07") && e.reason.contains("automation stopped")
+        );
     }
 
     #[test]

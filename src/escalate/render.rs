@@ -47,7 +47,7 @@ pub fn pagerduty(e: &Escalation, routing_key: &str, severity: &str) -> Value {
 /// the notification fallback.
 pub fn slack(e: &Escalation) -> Value {
     if e.event == Event::Resolve {
-        let text = format!(":white_check_mark: {}", e.summary());
+        let text = format!(":white_check_mark: {}", esc(&e.summary()));
         return json!({ "text": text, "blocks": [ { "type": "section", "text": { "type": "mrkdwn", "text": text } } ] });
     }
     let title = format!("{} on {}/{}", e.incident_type, e.namespace, e.service);
@@ -55,30 +55,41 @@ pub fn slack(e: &Escalation) -> Value {
     let mut blocks = vec![
         json!({ "type": "header", "text": { "type": "plain_text", "text": clip(&format!(":rotating_light: {title}"), 150) } }),
         json!({ "type": "section", "fields": [
-            { "type": "mrkdwn", "text": format!("*Service*\n{}/{}", e.namespace, e.service) },
-            { "type": "mrkdwn", "text": format!("*Type*\n{} ({:.2})", e.incident_type, e.confidence) },
-            { "type": "mrkdwn", "text": format!("*Decision*\n{}{mode}", e.decision) },
+            { "type": "mrkdwn", "text": clip(&format!("*Service*\n{}/{}", esc(&e.namespace), esc(&e.service)), 2000) },
+            { "type": "mrkdwn", "text": clip(&format!("*Type*\n{} ({:.2})", esc(&e.incident_type), e.confidence), 2000) },
+            { "type": "mrkdwn", "text": clip(&format!("*Decision*\n{}{mode}", esc(&e.decision)), 2000) },
             { "type": "mrkdwn", "text": format!("*Escalation*\n#{} for this incident", e.sequence) },
         ] }),
-        json!({ "type": "section", "text": { "type": "mrkdwn", "text": clip(&format!("*Why*\n{}", e.reason), 3000) } }),
+        json!({ "type": "section", "text": { "type": "mrkdwn", "text": clip(&format!("*Why*\n{}", esc(&e.reason)), 3000) } }),
     ];
     if let Some(c) = &e.suggested_command {
-        blocks.push(json!({ "type": "section", "text": { "type": "mrkdwn", "text": clip(&format!("*Suggested*\n```{c}```"), 3000) } }));
+        blocks.push(json!({ "type": "section", "text": { "type": "mrkdwn", "text": clip(&format!("*Suggested*\n```{}```", esc(c)), 3000) } }));
     }
     if !e.history.is_empty() {
         let lines: Vec<String> = e
             .history
             .iter()
-            .map(|s| format!("• {} {} *{}*: {}", s.at.to_rfc3339(), s.record, s.status, s.detail))
+            .map(|s| format!("• {} {} *{}*: {}", s.at.to_rfc3339(), s.record, esc(&s.status), esc(&s.detail)))
             .collect();
         blocks.push(json!({ "type": "section", "text": { "type": "mrkdwn", "text": clip(&format!("*History*\n{}", lines.join("\n")), 3000) } }));
     }
+    let records = esc(&e.evidence.records);
     let evidence = match &e.evidence.url {
-        Some(u) => format!("<{u}|evidence> · records in `{}` · dedup `{}`", e.evidence.records, e.dedup_key),
-        None => format!("records in `{}` · dedup `{}`", e.evidence.records, e.dedup_key),
+        Some(u) => format!(
+            "<{}|evidence> · records in `{records}` · dedup `{}`",
+            u.replace('|', "%7C").replace('>', "%3E"),
+            e.dedup_key
+        ),
+        None => format!("records in `{records}` · dedup `{}`", e.dedup_key),
     };
     blocks.push(json!({ "type": "context", "elements": [ { "type": "mrkdwn", "text": clip(&evidence, 3000) } ] }));
-    json!({ "text": e.summary(), "blocks": blocks })
+    json!({ "text": esc(&e.summary()), "blocks": blocks })
+}
+
+/// Slack reads `&`, `<` and `>` as control characters in mrkdwn (`<!channel>` pings
+/// everyone): text from alerts and policies is escaped.
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
 /// A generic webhook gets the escalation as it is written to `escalations.jsonl`.
@@ -102,7 +113,7 @@ mod tests {
     use crate::clock::Time;
     use crate::escalate::{Evidence, Step};
 
-    fn esc(event: Event) -> Escalation {
+    fn sample(event: Event) -> Escalation {
         Escalation {
             id: "esc-1".into(),
             dedup_key: "understudy-abc".into(),
@@ -133,7 +144,7 @@ mod tests {
 
     #[test]
     fn pagerduty_events_carry_the_dedup_key_and_details() {
-        let t = pagerduty(&esc(Event::Trigger), "KEY", "critical");
+        let t = pagerduty(&sample(Event::Trigger), "KEY", "critical");
         assert_eq!(t["event_action"], "trigger");
         assert_eq!(t["dedup_key"], "understudy-abc");
         assert_eq!(t["payload"]["source"], "prod/payment-api");
@@ -143,13 +154,13 @@ mod tests {
         );
         assert_eq!(t["links"][0]["href"], "https://grafana/d/x");
         assert!(t["payload"]["summary"].as_str().unwrap().chars().count() <= 1024);
-        let r = pagerduty(&esc(Event::Resolve), "KEY", "critical");
+        let r = pagerduty(&sample(Event::Resolve), "KEY", "critical");
         assert_eq!(r, json!({ "routing_key": "KEY", "event_action": "resolve", "dedup_key": "understudy-abc" }));
     }
 
     #[test]
     fn slack_blocks_stay_within_slacks_limits() {
-        let m = slack(&esc(Event::Trigger));
+        let m = slack(&sample(Event::Trigger));
         let blocks = m["blocks"].as_array().unwrap();
         assert_eq!(blocks[0]["type"], "header");
         for b in blocks {
@@ -158,5 +169,8 @@ mod tests {
             }
         }
         assert!(m.to_string().contains("```kubectl rollout restart deployment/payment-api -n prod```"));
+        let mut e = sample(Event::Trigger);
+        e.reason = "<!channel> a & b".into();
+        assert!(slack(&e).to_string().contains("&lt;!channel&gt; a &amp; b"), "alert text cannot ping a channel");
     }
 }

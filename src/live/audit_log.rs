@@ -36,6 +36,8 @@ pub struct Torn {
 pub struct AuditLog {
     file: File,
     path: PathBuf,
+    /// Bytes of complete lines: where the file is cut back to after a failed write.
+    len: u64,
     written: usize,
 }
 
@@ -65,27 +67,28 @@ impl AuditLog {
             file.sync_all()?;
             rec.torn = Some(Torn { offset: complete as u64, bytes: torn, kept_in });
         }
-        file.seek(SeekFrom::End(0))?;
-        Ok((AuditLog { file, path: path.to_path_buf(), written: 0 }, rec))
+        let len = file.seek(SeekFrom::End(0))?;
+        Ok((AuditLog { file, path: path.to_path_buf(), len, written: 0 }, rec))
     }
 
     /// Append one record and fsync it.
     pub fn append(&mut self, record: &AuditRecord) -> std::io::Result<()> {
-        let mut line = serde_json::to_vec(record).map_err(std::io::Error::other)?;
-        line.push(b'\n');
-        self.file.write_all(&line)?;
-        self.file.sync_data()?;
-        self.written += 1;
-        Ok(())
+        let json = serde_json::to_vec(record).map_err(std::io::Error::other)?;
+        self.append_line(&json)
     }
 
-    /// Append an already serialized record (one JSON object, no newline) and fsync it.
+    /// Append an already serialized record (one JSON object, no newline) and fsync it. A write
+    /// that fails part-way is cut back off, so the next record does not land on a broken line.
     pub fn append_line(&mut self, json: &[u8]) -> std::io::Result<()> {
         let mut line = Vec::with_capacity(json.len() + 1);
         line.extend_from_slice(json);
         line.push(b'\n');
-        self.file.write_all(&line)?;
-        self.file.sync_data()?;
+        let result = self.file.write_all(&line).and_then(|()| self.file.sync_data());
+        if let Err(e) = result {
+            let _ = self.file.set_len(self.len);
+            return Err(e);
+        }
+        self.len += line.len() as u64;
         self.written += 1;
         Ok(())
     }

@@ -75,7 +75,14 @@ pub fn send(agent: &ureq::Agent, ch: &Resolved, entry: &Entry) -> Result<u16, Fa
         req = req.set(k, v);
     }
     match req.send_string(&body.to_string()) {
-        Ok(resp) => Ok(resp.status()),
+        // Redirects are not followed (see `agent`): a 3xx would otherwise count as delivered
+        // while the page went nowhere.
+        Ok(resp) if (200..300).contains(&resp.status()) => Ok(resp.status()),
+        Ok(resp) => Err(Failure::Permanent(format!(
+            "HTTP {} (a redirect to {}): point the channel at the final URL",
+            resp.status(),
+            resp.header("Location").map_or("nowhere".to_string(), |l| redact_url(l, &ch.channel.destination))
+        ))),
         Err(ureq::Error::Status(code, resp)) => {
             let after = resp.header("Retry-After").and_then(retry_after);
             let text: String = resp.into_string().unwrap_or_default().chars().take(300).collect();
@@ -86,8 +93,26 @@ pub fn send(agent: &ureq::Agent, ch: &Resolved, entry: &Entry) -> Result<u16, Fa
                 Err(Failure::Permanent(reason))
             }
         }
-        Err(ureq::Error::Transport(t)) => Err(Failure::Retry { reason: t.to_string(), after: None }),
+        // Not `t.to_string()`: it starts with the URL, which for Slack is the secret.
+        Err(ureq::Error::Transport(t)) => Err(Failure::Retry {
+            reason: format!("{}{}", t.kind(), t.message().map_or(String::new(), |m| format!(": {m}"))),
+            after: None,
+        }),
     }
+}
+
+/// A URL fit for logs: only the scheme and host when the URL itself is a secret (Slack).
+fn redact_url(u: &str, d: &Destination) -> String {
+    match (d, url::Url::parse(u)) {
+        (Destination::Slack { .. }, Ok(x)) => format!("{}://{}/…", x.scheme(), x.host_str().unwrap_or("?")),
+        (Destination::Slack { .. }, Err(_)) => "(hidden)".to_string(),
+        _ => u.to_string(),
+    }
+}
+
+/// The HTTP client of a channel: its timeout, and no redirects.
+pub fn agent(r: &Retry) -> ureq::Agent {
+    ureq::AgentBuilder::new().timeout(r.timeout).redirects(0).build()
 }
 
 /// The HTTP-date form of `Retry-After` (IMF-fixdate).
@@ -136,7 +161,7 @@ fn orphans(outbox: &Outbox, name: &str) {
 }
 
 fn worker(outbox: &Outbox, name: &str, ch: &Resolved) {
-    let agent = ureq::AgentBuilder::new().timeout(ch.channel.retry.timeout).build();
+    let agent = agent(&ch.channel.retry);
     let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
     let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(seed ^ crate::sim::name_hash(name));
     let retry = ch.channel.retry;
@@ -192,9 +217,15 @@ fn worker(outbox: &Outbox, name: &str, ch: &Resolved) {
                 "escalation NOT delivered: {reason}"
             ),
         }
-        if let Err(e) = outbox.finish(&entry, attempts, &finished) {
-            tracing::error!(error = %e, "cannot write the outbox; the escalation stays pending");
-            return;
+        // The outcome must be written before the next entry goes: keep trying (a full or
+        // failing disk), never leave the channel without a worker.
+        let mut wait = Duration::from_secs(1);
+        while let Err(e) = outbox.finish(&entry, attempts, &finished) {
+            tracing::error!(error = %e, channel = name, "cannot write the outbox; retrying in {wait:?}");
+            if !outbox.pause(wait) {
+                return; // closed: delivered or not, the entry is sent again on the next start
+            }
+            wait = (wait * 2).min(Duration::from_secs(60));
         }
     }
 }

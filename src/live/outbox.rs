@@ -57,8 +57,10 @@ enum Line {
 pub struct Opened {
     /// Escalations not yet delivered, to be sent first.
     pub pending: usize,
-    /// Lines that were not outbox records (1-based), reported and dropped by compaction.
+    /// Lines that were not outbox records (1-based): kept in `corrupt_kept_in`, then dropped
+    /// from the outbox by compaction.
     pub corrupt_lines: Vec<usize>,
+    pub corrupt_kept_in: Option<PathBuf>,
     /// A torn last line (a crash mid-write), kept aside in this file.
     pub torn_kept_in: Option<PathBuf>,
 }
@@ -98,6 +100,7 @@ impl Outbox {
         let mut puts: BTreeMap<u64, Entry> = BTreeMap::new();
         let mut sent: Vec<String> = Vec::new();
         let mut next_seq = 0;
+        let mut corrupt = Vec::new();
         for (n, line) in text.lines().enumerate() {
             if line.trim().is_empty() {
                 continue;
@@ -115,8 +118,20 @@ impl Outbox {
                     }
                 }
                 Ok(Line::Sent { id }) => sent.push(id),
-                Err(_) => opened.corrupt_lines.push(n + 1),
+                Err(_) => {
+                    opened.corrupt_lines.push(n + 1);
+                    corrupt.extend_from_slice(line.as_bytes());
+                    corrupt.push(b'\n');
+                }
             }
+        }
+        if !corrupt.is_empty() {
+            // Nothing is dropped silently: what cannot be read is kept for a person to look at.
+            let kept = path.with_extension("corrupt");
+            let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&kept)?;
+            f.write_all(&corrupt)?;
+            f.sync_all()?;
+            opened.corrupt_kept_in = Some(kept);
         }
         if sent.len() > KEEP_SENT {
             sent.drain(..sent.len() - KEEP_SENT);
