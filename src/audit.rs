@@ -77,6 +77,12 @@ pub trait Sink {
         Ok(())
     }
 
+    /// An alert on (namespace, service) resolved while no incident was open for it (it was
+    /// opened before a restart).
+    fn resolved_elsewhere(&mut self, _namespace: &str, _service: &str, _at: Time) -> std::io::Result<()> {
+        Ok(())
+    }
+
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
@@ -104,6 +110,10 @@ impl<S: Sink + ?Sized> Sink for &mut S {
 
     fn resolved(&mut self, id: &str, at: Time) -> std::io::Result<()> {
         (**self).resolved(id, at)
+    }
+
+    fn resolved_elsewhere(&mut self, namespace: &str, service: &str, at: Time) -> std::io::Result<()> {
+        (**self).resolved_elsewhere(namespace, service, at)
     }
 
     fn flush(&mut self) -> std::io::Result<()> {

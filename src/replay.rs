@@ -317,6 +317,8 @@ impl<'a, W: Write> Replayer<'a, W> {
                         self.next_quiet_check = Time(i64::MIN);
                         if done {
                             self.close(&key, at, "alert-resolved")?;
+                        } else if !self.open.contains_key(&key) {
+                            self.audit.resolved_elsewhere(&key.namespace, &key.service, at)?;
                         }
                     }
                 }

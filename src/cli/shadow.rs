@@ -170,6 +170,12 @@ pub fn serve(
         records: c.audit_log.display().to_string(),
         evidence_url: c.evidence_url.clone(),
     });
+    let open_pages = outbox.open_pages().len();
+    if open_pages > 0 {
+        eprintln!(
+            "outbox: {open_pages} page(s) opened before the restart are still open; each is resolved when its alert resolves"
+        );
+    }
     let journal = Journal::new(log, book, Arc::clone(&outbox)).shared();
     let controller = controller(Arc::clone(&journal))?;
     let episodes = Box::new(std::io::BufWriter::new(std::fs::File::create(&c.episodes)?));

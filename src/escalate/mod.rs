@@ -285,6 +285,21 @@ impl Book {
                 (Some(id), true) => Book::dedup_key(&self.ctx.scope, "", id, Time(0)),
                 _ => Book::dedup_key(&self.ctx.scope, seed.namespace, seed.service, seed.start),
             };
+            // The same incident decided again after a restart (Alertmanager re-sends firing
+            // alerts) takes over its adopted page. Its history and count start again from the
+            // re-sent alert, so the escalations it repeats get the ids they had before the
+            // restart and the outbox does not send them twice.
+            if let Some(mut adopted) = self.open.remove(&format!("@page/{dedup_key}")) {
+                adopted.history.clear();
+                adopted.escalations = 0;
+                self.open.insert(key.clone(), adopted);
+            }
+        }
+        if !self.open.contains_key(&key) {
+            let dedup_key = match (seed.id, self.ctx.key_by_id) {
+                (Some(id), true) => Book::dedup_key(&self.ctx.scope, "", id, Time(0)),
+                _ => Book::dedup_key(&self.ctx.scope, seed.namespace, seed.service, seed.start),
+            };
             self.open.insert(
                 key.clone(),
                 Open {
@@ -348,6 +363,44 @@ impl Book {
             detail: "the incident recovered".into(),
         });
         Some(self.build(incident_id, Event::Resolve, at, "resolved".into(), "the incident recovered".into(), None))
+    }
+
+    /// Take over a page a previous process opened (its last trigger, from the outbox): it is
+    /// resolved when an alert on its service resolves ([`Book::resolve_service`]), or taken
+    /// over by the same incident decided again (the same dedup key).
+    pub fn adopt(&mut self, last: Escalation) {
+        if self.open.values().any(|o| o.dedup_key == last.dedup_key) {
+            return;
+        }
+        self.make_room();
+        self.open.insert(
+            format!("@page/{}", last.dedup_key),
+            Open {
+                dedup_key: last.dedup_key,
+                start: last.history.first().map_or(last.at, |s| s.at),
+                service: last.service,
+                namespace: last.namespace,
+                incident_type: last.incident_type,
+                confidence: last.confidence,
+                channel: last.channel,
+                fingerprint: last.policy_fingerprint,
+                history: last.history,
+                escalations: last.sequence,
+                page_open: true,
+            },
+        );
+    }
+
+    /// An alert on (namespace, service) resolved and no incident of this process was open
+    /// for it: resolve the pages adopted from before a restart for that service.
+    pub fn resolve_service(&mut self, namespace: &str, service: &str, at: Time) -> Vec<Escalation> {
+        let keys: Vec<String> = self
+            .open
+            .iter()
+            .filter(|(k, o)| k.starts_with("@page/") && o.page_open && o.namespace == namespace && o.service == service)
+            .map(|(k, _)| k.clone())
+            .collect();
+        keys.iter().filter_map(|k| self.resolve(k, at)).collect()
     }
 
     /// Incidents remembered (bounded by [`MAX_OPEN`]).
@@ -482,6 +535,7 @@ impl<S: Sink, W: std::io::Write> Sink for Escalating<S, W> {
 
 /// Records carry the incident id; a record without one belongs to its service's incident.
 fn incident_key(id: Option<&str>, namespace: &str, service: &str) -> String {
+    // (`@page/…` keys hold pages adopted from before a restart.)
     match id {
         Some(i) => i.to_string(),
         None => format!("@{namespace}/{service}"),
@@ -601,6 +655,28 @@ mod tests {
         assert!(
             e.reason.contains("no_new_restarts FAILED: OOMKilled at 10:07") && e.reason.contains("automation stopped")
         );
+    }
+
+    #[test]
+    fn a_page_from_before_a_restart_is_resolved_or_taken_over() {
+        let mut before = Book::new(ctx());
+        let page = before.observe(&decision(1_000, Status::LowConfidence, true)).unwrap();
+        // Resolved by its service's alert.
+        let mut after = Book::new(ctx());
+        after.adopt(page.clone());
+        assert!(after.resolve_service("prod", "other-api", Time(9)).is_empty());
+        let r = after.resolve_service("prod", "payment-api", Time(2_000_000_000_000));
+        assert_eq!(r.len(), 1);
+        assert_eq!((r[0].event, r[0].dedup_key.as_str()), (Event::Resolve, page.dedup_key.as_str()));
+        assert!(after.resolve_service("prod", "payment-api", Time(2_000_000_000_001)).is_empty(), "once");
+        // Or the same alert, decided again, takes the page over.
+        let mut again = Book::new(ctx());
+        again.adopt(page.clone());
+        let e = again.observe(&decision(1_000, Status::LowConfidence, true)).unwrap();
+        assert_eq!(e, page, "the same escalation, which the outbox will not send twice");
+        assert_eq!(again.len(), 1);
+        assert!(again.resolve_service("prod", "payment-api", Time(5)).is_empty(), "taken over, not orphaned");
+        assert!(again.resolve("e1", Time(5)).is_some());
     }
 
     #[test]

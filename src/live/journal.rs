@@ -33,7 +33,12 @@ pub fn lock(j: &Shared) -> MutexGuard<'_, Journal> {
 }
 
 impl Journal {
-    pub fn new(log: AuditLog, book: Book, outbox: Arc<Outbox>) -> Self {
+    /// A journal over `log`, putting escalations in `outbox`; pages the outbox says are still
+    /// open (from before a restart) are adopted so their alerts' resolution resolves them.
+    pub fn new(log: AuditLog, mut book: Book, outbox: Arc<Outbox>) -> Self {
+        for page in outbox.open_pages() {
+            book.adopt(page);
+        }
         Journal { log, book, outbox }
     }
 
@@ -58,6 +63,17 @@ impl Journal {
     }
 }
 
+impl Journal {
+    /// An alert resolved on a service with no incident open in this process: resolve the
+    /// pages adopted from before a restart.
+    pub fn resolved_elsewhere(&mut self, namespace: &str, service: &str, at: Time) -> std::io::Result<()> {
+        for e in self.book.resolve_service(namespace, service, at) {
+            self.outbox.put(&e.channel, &e)?;
+        }
+        Ok(())
+    }
+}
+
 /// The replayer's view of a shared journal.
 pub struct Writer(pub Shared);
 
@@ -68,5 +84,9 @@ impl Sink for Writer {
 
     fn resolved(&mut self, id: &str, at: Time) -> std::io::Result<()> {
         lock(&self.0).resolved(id, at)
+    }
+
+    fn resolved_elsewhere(&mut self, namespace: &str, service: &str, at: Time) -> std::io::Result<()> {
+        lock(&self.0).resolved_elsewhere(namespace, service, at)
     }
 }

@@ -2,8 +2,9 @@
 //! escalation until it is delivered or dead-lettered, so none is lost to a crash or restart.
 //!
 //! Lines are `put` (an escalation for a channel, with a sequence number), `done` (delivered,
-//! or dead-lettered with the reason) and `sent` (an escalation id delivered earlier, kept so
-//! a redelivered alert does not send it twice). Opening an outbox reads it back: `put`s
+//! or dead-lettered with the reason), `sent` (an escalation id delivered earlier, kept so
+//! a redelivered alert does not send it twice) and `page` (a page still open: its last
+//! trigger, kept so a restarted process can resolve it when its alert resolves). Opening an outbox reads it back: `put`s
 //! without a `done` are pending and go first, in order. The file is then compacted (written
 //! aside, fsynced and renamed over, so a crash during compaction leaves the old file) to the
 //! pending entries and the ids of recent deliveries. Undeliverable escalations are appended,
@@ -48,8 +49,19 @@ impl Entry {
 #[serde(tag = "op", rename_all = "kebab-case")]
 enum Line {
     Put(Entry),
-    Done { seq: u64, result: String, attempts: u32, detail: String },
-    Sent { id: String },
+    Done {
+        seq: u64,
+        result: String,
+        attempts: u32,
+        detail: String,
+    },
+    Sent {
+        id: String,
+    },
+    /// A page still open (its last trigger), kept by compaction so a restart can resolve it.
+    Page {
+        escalation: serde_json::Value,
+    },
 }
 
 /// What opening an outbox found.
@@ -72,6 +84,8 @@ struct State {
     queues: BTreeMap<String, VecDeque<Entry>>,
     /// Ids ever put (pending or delivered): a second put of one is dropped.
     seen: BTreeSet<String>,
+    /// Open pages by dedup key: the last trigger put, until a resolve is put.
+    pages: BTreeMap<String, serde_json::Value>,
     closed: bool,
 }
 
@@ -101,6 +115,7 @@ impl Outbox {
         let mut sent: Vec<String> = Vec::new();
         let mut next_seq = 0;
         let mut corrupt = Vec::new();
+        let mut pages = BTreeMap::new();
         for (n, line) in text.lines().enumerate() {
             if line.trim().is_empty() {
                 continue;
@@ -108,8 +123,10 @@ impl Outbox {
             match serde_json::from_str::<Line>(line) {
                 Ok(Line::Put(e)) => {
                     next_seq = next_seq.max(e.seq + 1);
+                    track_page(&mut pages, &e.escalation);
                     puts.insert(e.seq, e);
                 }
+                Ok(Line::Page { escalation }) => track_page(&mut pages, &escalation),
                 Ok(Line::Done { seq, result, .. }) => {
                     if let Some(e) = puts.remove(&seq)
                         && result == "delivered"
@@ -141,6 +158,10 @@ impl Outbox {
         {
             let mut f = std::fs::File::create(&tmp)?;
             let mut buf = Vec::new();
+            for escalation in pages.values() {
+                serde_json::to_writer(&mut buf, &Line::Page { escalation: escalation.clone() })?;
+                buf.push(b'\n');
+            }
             for id in &sent {
                 serde_json::to_writer(&mut buf, &Line::Sent { id: id.clone() })?;
                 buf.push(b'\n');
@@ -164,7 +185,7 @@ impl Outbox {
             queues.entry(e.channel.clone()).or_default().push_back(e);
         }
         opened.pending = queues.values().map(VecDeque::len).sum();
-        let state = State { log, next_seq, queues, seen, closed: false };
+        let state = State { log, next_seq, queues, seen, pages, closed: false };
         Ok((Outbox { state: Mutex::new(state), ready: Condvar::new(), dead_letter: dead_letter.to_path_buf() }, opened))
     }
 
@@ -187,10 +208,17 @@ impl Outbox {
             s.seen.remove(&e.id);
             return Err(err);
         }
+        track_page(&mut s.pages, &entry.escalation);
         s.queues.entry(channel.to_string()).or_default().push_back(entry);
         drop(s);
         self.ready.notify_all();
         Ok(true)
+    }
+
+    /// Pages opened and not yet resolved (their last trigger), oldest dedup key first: what a
+    /// restarted process must still resolve.
+    pub fn open_pages(&self) -> Vec<Escalation> {
+        self.lock().pages.values().filter_map(|v| serde_json::from_value(v.clone()).ok()).collect()
     }
 
     /// The oldest pending entry of `channel`, waiting up to `wait` for one. `None` on timeout
@@ -281,6 +309,29 @@ impl Outbox {
     }
 }
 
+/// At most this many open pages are remembered (the oldest trigger is forgotten first).
+const MAX_PAGES: usize = 10_000;
+
+/// A trigger opens (or refreshes) its page; a resolve closes it.
+fn track_page(pages: &mut BTreeMap<String, serde_json::Value>, e: &serde_json::Value) {
+    let Some(key) = e["dedup_key"].as_str() else { return };
+    match e["event"].as_str() {
+        Some("trigger") => {
+            pages.insert(key.to_string(), e.clone());
+            if pages.len() > MAX_PAGES
+                && let Some(oldest) =
+                    pages.iter().min_by_key(|(_, v)| v["at"].as_str().unwrap_or("").to_string()).map(|(k, _)| k.clone())
+            {
+                pages.remove(&oldest);
+            }
+        }
+        Some("resolve") => {
+            pages.remove(key);
+        }
+        _ => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -334,7 +385,27 @@ mod tests {
         assert_eq!(dead.lines().count(), 1);
         assert!(dead.contains(r#""reason":"HTTP 400""#) && dead.contains(r#""id":"b""#));
         let text = std::fs::read_to_string(&p).unwrap();
-        assert_eq!(text.lines().count(), 2, "compacted to one sent id and one pending put: {text}");
+        assert_eq!(text.lines().count(), 3, "compacted to the open page, one sent id and one pending put: {text}");
+    }
+
+    #[test]
+    fn open_pages_survive_delivery_compaction_and_close_on_resolve() {
+        let dir = tempfile::tempdir().unwrap();
+        let (p, d) = (dir.path().join("outbox.jsonl"), dir.path().join("dead.jsonl"));
+        let (o, _) = Outbox::open(&p, &d).unwrap();
+        o.put("pd", &esc("a")).unwrap();
+        let e = o.next("pd", Duration::ZERO).unwrap();
+        o.finish(&e, 1, &Finished::Delivered { status: 202 }).unwrap();
+        drop(o);
+        let (o, _) = Outbox::open(&p, &d).unwrap();
+        assert_eq!(o.open_pages().len(), 1, "delivered, compacted, still open");
+        let mut r = esc("a-resolve");
+        r.event = Event::Resolve;
+        o.put("pd", &r).unwrap();
+        assert!(o.open_pages().is_empty());
+        drop(o);
+        let (o, _) = Outbox::open(&p, &d).unwrap();
+        assert!(o.open_pages().is_empty());
     }
 
     #[test]

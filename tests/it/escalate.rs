@@ -177,6 +177,31 @@ fn killed_mid_retry_and_restarted_the_page_is_delivered_once() {
     assert!(outbox.iter().any(|l| l["op"] == "done" && l["result"] == "delivered"));
 }
 
+#[test]
+fn a_page_opened_before_a_restart_is_resolved_when_its_alert_resolves() {
+    let dir = tempfile::tempdir().unwrap();
+    let inbox = Inbox::start(&[]);
+    let channels = channels_file(dir.path(), &inbox, "200ms");
+    let mut d = shadow(dir.path(), &channels);
+    post(&d, &alert("checkout-0", "firing", "2026-11-25T10:00:00Z"));
+    eventually(20, "the page", || (inbox.received().len() == 1).then_some(()));
+    assert!(d.stop().success());
+
+    // A new process knows no episode for checkout; the outbox remembers the open page.
+    let mut d = shadow(dir.path(), &channels);
+    post(&d, &alert("checkout-0", "resolved", "2026-11-25T10:00:00Z"));
+    eventually(20, "the resolve", || (inbox.received().len() == 2).then_some(()));
+    post(&d, &alert("checkout-0", "resolved", "2026-11-25T10:00:00Z"));
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(d.stop().success());
+    let got = inbox.received();
+    assert_eq!(got.len(), 2, "resolved once: {got:#?}");
+    assert_eq!(got[1].body["event_action"], "resolve");
+    assert_eq!(got[1].body["dedup_key"], got[0].body["dedup_key"]);
+    let (outbox, _) = Outbox::open(&dir.path().join("outbox.jsonl"), &dir.path().join("dead.jsonl")).unwrap();
+    assert!(outbox.open_pages().is_empty(), "no page left open for the next start");
+}
+
 /// A fake PagerDuty keeps one incident per dedup key, as the Events API does.
 fn pagerduty_incidents(got: &[crate::Received]) -> std::collections::BTreeSet<String> {
     got.iter()
