@@ -16,6 +16,8 @@ pub enum Kind {
     Rules,
     /// Escalation channels on their own (`channels:`).
     Channels,
+    /// A sweep grid (`policy:`, `scenarios:`, `parameters:`).
+    Grid,
 }
 
 /// Decide from a parsed document's top-level keys.
@@ -28,6 +30,8 @@ pub fn of_keys(keys: &[&str]) -> Option<Kind> {
         Some(Kind::Rules)
     } else if keys == ["channels"] {
         Some(Kind::Channels)
+    } else if keys.contains(&"parameters") && keys.contains(&"policy") {
+        Some(Kind::Grid)
     } else if keys
         .iter()
         .any(|k| k.starts_with("min_") || k.starts_with("max_") || *k == "per_type" || k.starts_with("require_"))

@@ -9,7 +9,7 @@ use understudy::sim::scenario::Scenario;
 
 use super::{EXIT_BAD_INPUT, EXIT_OK};
 
-/// Validate policies, scenarios, gates, classifier rules and traces (.jsonl).
+/// Validate policies, channels, scenarios, gates, classifier rules, grids and traces (.jsonl).
 ///
 /// Prints every problem in every file at once, each as `file:line:column`, what is wrong and
 /// a hint. Exit 0 when all files are valid (warnings allowed), 2 otherwise.
@@ -84,6 +84,19 @@ fn check_one(file: &Path, report: &mut Report) -> Option<String> {
             )),
             Err(ds) => {
                 report.extend(ds);
+                None
+            }
+        },
+        Kind::Grid => match understudy::grid::Grid::load(file) {
+            Ok(g) => Some(format!(
+                "grid, {} variant(s) × {} scenario(s) × {} seed(s) = {} job(s)",
+                g.variants().len(),
+                g.scenarios.len(),
+                g.seeds.len(),
+                g.jobs().len()
+            )),
+            Err(r) => {
+                report.extend(r.diagnostics);
                 None
             }
         },

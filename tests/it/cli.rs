@@ -94,6 +94,34 @@ fn check_accepts_the_default_policy() {
 }
 
 #[test]
+fn check_accepts_every_file_understudy_ships() {
+    let files = [
+        "scenarios/policy.yaml",
+        "scenarios/gate.yaml",
+        "scenarios/classifier-rules.yaml",
+        "scenarios/week-in-prod.yaml",
+        "fixtures/naive-policy.yaml",
+        "fixtures/grid.yaml",
+        "tests/e2e/policy.yaml",
+        "tests/e2e/gate.yaml",
+        "tests/e2e/memory-leak.yaml",
+        "deploy/channels.yaml",
+    ];
+    let mut args = vec!["check"];
+    args.extend(files);
+    let out = understudy(&args, None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert_eq!(stdout.lines().filter(|l| l.starts_with("ok: ")).count(), files.len(), "{stdout}");
+    assert!(stdout.contains("ok: fixtures/grid.yaml: grid, 12 variant(s) × 2 scenario(s) × 2 seed(s) = 48 job(s)"));
+    assert!(
+        stdout.contains(
+            "ok: deploy/channels.yaml: channels, ops-webhook, pagerduty-p1, slack-sre (default `pagerduty-p1`)"
+        )
+    );
+}
+
+#[test]
 fn check_reports_every_problem_with_file_line_column_and_exits_2() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("bad.yaml");
