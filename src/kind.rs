@@ -1,4 +1,4 @@
-//! Which kind of file a path holds (policy, scenario, gate, classifier rules), judged by its top-level keys, so
+//! Which kind of file a path holds (policy, channels, scenario, gate, classifier rules, grid), judged by its top-level keys, so
 //! `check` and `simulate` can take a folder of mixed files. Reads nothing but the file given.
 
 use std::path::Path;
