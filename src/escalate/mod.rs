@@ -176,6 +176,26 @@ impl Book {
             fingerprint: &'r str,
             start: Time,
         }
+        /// An outcome or verification knows no confidence or channel: the default channel.
+        fn after_action<'r>(
+            id: &'r Option<String>,
+            service: &'r str,
+            namespace: &'r str,
+            incident_type: &'r str,
+            fingerprint: &'r str,
+            at: Time,
+        ) -> Seed<'r> {
+            Seed {
+                id: id.as_deref(),
+                service,
+                namespace,
+                incident_type,
+                confidence: 0.0,
+                channel: None,
+                fingerprint,
+                start: at,
+            }
+        }
         let (seed, step, escalate, why) = match rec {
             AuditRecord::Decision { policy_fingerprint, input, decision: d } => {
                 let seed = Seed {
@@ -211,16 +231,7 @@ impl Book {
                 escalate,
                 ..
             } => {
-                let seed = Seed {
-                    id: id.as_deref(),
-                    service,
-                    namespace,
-                    incident_type,
-                    confidence: 0.0,
-                    channel: None,
-                    fingerprint: policy_fingerprint,
-                    start: *at,
-                };
+                let seed = after_action(id, service, namespace, incident_type, policy_fingerprint, *at);
                 let step = Step {
                     at: *at,
                     record: "outcome".into(),
@@ -257,16 +268,7 @@ impl Book {
                 if *breaker_tripped {
                     detail.push_str("; automation stopped on this service until a person resets it");
                 }
-                let seed = Seed {
-                    id: id.as_deref(),
-                    service,
-                    namespace,
-                    incident_type,
-                    confidence: 0.0,
-                    channel: None,
-                    fingerprint: policy_fingerprint,
-                    start: *at,
-                };
+                let seed = after_action(id, service, namespace, incident_type, policy_fingerprint, *at);
                 let step = Step {
                     at: *at,
                     record: "verification".into(),
@@ -289,20 +291,9 @@ impl Book {
             // alerts) takes over its adopted page. Its history and count start again from the
             // re-sent alert, so the escalations it repeats get the ids they had before the
             // restart and the outbox does not send them twice.
-            if let Some(mut adopted) = self.open.remove(&format!("@page/{dedup_key}")) {
-                adopted.history.clear();
-                adopted.escalations = 0;
-                self.open.insert(key.clone(), adopted);
-            }
-        }
-        if !self.open.contains_key(&key) {
-            let dedup_key = match (seed.id, self.ctx.key_by_id) {
-                (Some(id), true) => Book::dedup_key(&self.ctx.scope, "", id, Time(0)),
-                _ => Book::dedup_key(&self.ctx.scope, seed.namespace, seed.service, seed.start),
-            };
-            self.open.insert(
-                key.clone(),
-                Open {
+            let entry = match self.open.remove(&format!("@page/{dedup_key}")) {
+                Some(adopted) => Open { history: Vec::new(), escalations: 0, ..adopted },
+                None => Open {
                     dedup_key,
                     start: seed.start,
                     service: seed.service.to_string(),
@@ -315,7 +306,8 @@ impl Book {
                     escalations: 0,
                     page_open: false,
                 },
-            );
+            };
+            self.open.insert(key.clone(), entry);
         }
         let o = self.open.get_mut(&key).expect("inserted above");
         if let AuditRecord::Decision { decision: d, .. } = rec {

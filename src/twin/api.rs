@@ -277,10 +277,8 @@ async fn core_patch(
     body: Bytes,
 ) -> Response {
     tri!(configmap_only(&res, &Method::PATCH));
-    let (ty, p) = tri!(patch_of(&h, &body));
     let mut c = t.lock();
-    let current = tri!(c.get(Kind::ConfigMap, &ns, &name));
-    let new = tri!(patch::apply(ty, &current, &p).map_err(ApiError::invalid));
+    let new = tri!(patched(&c, Kind::ConfigMap, &ns, &name, &h, &body));
     if tri!(dry_run(&q)) {
         return ok(&new);
     }
@@ -300,6 +298,13 @@ async fn core_delete(
     }
     let out = tri!(t.lock().put_configmap(&ns, &name, None, false));
     ok(&out)
+}
+
+/// The object as the PATCH request would leave it (not stored).
+fn patched(c: &Cluster, kind: Kind, ns: &str, name: &str, h: &HeaderMap, body: &Bytes) -> Result<Value, ApiError> {
+    let (ty, p) = patch_of(h, body)?;
+    let current = c.get(kind, ns, name)?;
+    patch::apply(ty, &current, &p).map_err(ApiError::invalid)
 }
 
 fn patch_of(h: &HeaderMap, body: &Bytes) -> Result<(PatchType, Value), ApiError> {
@@ -341,11 +346,9 @@ async fn apps_patch(
     body: Bytes,
 ) -> Response {
     tri!(deployments_only(&res));
-    let (ty, p) = tri!(patch_of(&h, &body));
     let dry = tri!(dry_run(&q));
     let mut c = t.lock();
-    let current = tri!(c.get(Kind::Deployment, &ns, &name));
-    let new = tri!(patch::apply(ty, &current, &p).map_err(ApiError::invalid));
+    let new = tri!(patched(&c, Kind::Deployment, &ns, &name, &h, &body));
     let out = tri!(c.update_deployment(&ns, &name, &new, dry));
     ok(&out)
 }

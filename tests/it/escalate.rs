@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::{Daemon, Inbox, eventually, repo};
+use crate::{Daemon, Inbox, eventually, jsonl, repo, understudy};
 use understudy::audit::AuditRecord;
 use understudy::escalate::channels::Channels;
 use understudy::escalate::{Book, Context};
@@ -86,10 +86,6 @@ fn post(d: &Daemon, body: &str) {
     assert_eq!(r.map(|r| r.status()).unwrap_or_else(|e| panic!("{e}")), 200);
 }
 
-fn lines(p: &Path) -> Vec<Value> {
-    std::fs::read_to_string(p).unwrap_or_default().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
-}
-
 #[test]
 fn two_500s_then_202_deliver_each_page_once_in_order_with_one_dedup_key() {
     let dir = tempfile::tempdir().unwrap();
@@ -138,7 +134,7 @@ fn two_500s_then_202_deliver_each_page_once_in_order_with_one_dedup_key() {
     assert_eq!(t["links"][0]["href"], c["evidence"]["url"]);
 
     // The outbox holds every escalation until done; nothing was dead-lettered.
-    let outbox = lines(&dir.path().join("outbox.jsonl"));
+    let outbox = jsonl(&dir.path().join("outbox.jsonl"));
     assert_eq!(outbox.iter().filter(|l| l["op"] == "put").count(), 3);
     assert_eq!(outbox.iter().filter(|l| l["op"] == "done" && l["result"] == "delivered").count(), 3);
     assert_eq!(outbox.iter().find(|l| l["op"] == "done").unwrap()["attempts"], 3);
@@ -157,7 +153,7 @@ fn killed_mid_retry_and_restarted_the_page_is_delivered_once() {
     eventually(20, "the first attempt", || (!inbox.received().is_empty()).then_some(()));
     d.child.kill().unwrap(); // SIGKILL: no clean shutdown
     d.child.wait().unwrap();
-    let outbox = lines(&dir.path().join("outbox.jsonl"));
+    let outbox = jsonl(&dir.path().join("outbox.jsonl"));
     assert_eq!(outbox.iter().filter(|l| l["op"] == "put").count(), 1);
     assert_eq!(outbox.iter().filter(|l| l["op"] == "done").count(), 0, "killed before delivery");
 
@@ -172,7 +168,7 @@ fn killed_mid_retry_and_restarted_the_page_is_delivered_once() {
     assert_eq!(got.iter().map(|r| r.status).collect::<Vec<_>>(), [500, 500, 202], "{got:#?}");
     let ids: Vec<Option<&str>> = got.iter().map(|r| r.header("Idempotency-Key")).collect();
     assert!(ids.iter().all(|i| i.is_some() && *i == ids[0]), "{ids:?}");
-    let outbox = lines(&dir.path().join("outbox.jsonl"));
+    let outbox = jsonl(&dir.path().join("outbox.jsonl"));
     assert_eq!(outbox.iter().filter(|l| l["op"] == "put").count(), 1, "the re-sent alert put nothing new");
     assert!(outbox.iter().any(|l| l["op"] == "done" && l["result"] == "delivered"));
 }
@@ -279,7 +275,7 @@ fn a_4xx_is_not_retried_and_is_dead_lettered() {
     std::thread::sleep(Duration::from_millis(500));
     assert!(d.stop().success());
     assert_eq!(inbox.received().len(), 1, "a refusal is not retried");
-    let dl = lines(&dead);
+    let dl = jsonl(&dead);
     assert_eq!(dl.len(), 1);
     assert!(dl[0]["reason"].as_str().unwrap().starts_with("HTTP 400"), "{}", dl[0]);
     assert_eq!(dl[0]["escalation"]["service"], "checkout");
@@ -324,7 +320,7 @@ fn check_refuses_a_file_holding_a_secret_without_printing_it() {
     assert_ne!(bad, policy, "the shipped policy names its routing key by variable");
     let p = dir.path().join("policy.yaml");
     std::fs::write(&p, &bad).unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_understudy")).args(["check", p.to_str().unwrap()]).output().unwrap();
+    let o = understudy(&["check", p.to_str().unwrap()]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("error[E012]: `routing_key` holds a secret in the file"), "{err}");
@@ -333,7 +329,7 @@ fn check_refuses_a_file_holding_a_secret_without_printing_it() {
     // The same for a Slack webhook URL written where a channel's URL goes.
     let hook = "https://hooks.slack.com/services/T0000/B0000/XXXXXXXXXXXXXXXX";
     std::fs::write(&p, format!("channels:\n  ops: {{ kind: webhook, url: \"{hook}\" }}\n")).unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_understudy")).args(["check", p.to_str().unwrap()]).output().unwrap();
+    let o = understudy(&["check", p.to_str().unwrap()]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains(":2:") && err.contains("error[E012]: a chat webhook URL is a secret"), "{err}");
@@ -344,16 +340,20 @@ fn check_refuses_a_file_holding_a_secret_without_printing_it() {
 fn simulate_writes_every_escalation_and_counts_repeats() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("r");
-    let o = Command::new(env!("CARGO_BIN_EXE_understudy"))
-        .args(["simulate", "scenarios/restart-loop.yaml", "--replications", "3", "--sweep-replications", "0"])
-        .args(["--out", out.to_str().unwrap()])
-        .current_dir(repo(""))
-        .output()
-        .unwrap();
+    let o = understudy(&[
+        "simulate",
+        "scenarios/restart-loop.yaml",
+        "--replications",
+        "3",
+        "--sweep-replications",
+        "0",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let report: Value = serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
     let m = &report["metrics"];
-    let esc = lines(&out.join("escalations.jsonl"));
+    let esc = jsonl(&out.join("escalations.jsonl"));
     let triggers: Vec<&Value> = esc.iter().filter(|e| e["event"] == "trigger").collect();
     assert!(!triggers.is_empty());
     assert_eq!(triggers.len() as u64, m["escalations"].as_u64().unwrap(), "every escalation is in the file");

@@ -1,16 +1,11 @@
 //! The gate: pass and promotion record, fail naming the criterion, records bound to a policy.
 
 use std::path::Path;
-use std::process::{Command, Output};
 
 use understudy::gate::Promotion;
 use understudy::policy::Policy;
 
-use crate::repo;
-
-fn understudy(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_understudy")).args(args).current_dir(repo("")).output().expect("run understudy")
-}
+use crate::{repo, understudy};
 
 /// A small report: the lesson's bad deploy and OOMKilled burst, where the default policy does well.
 fn small_report(dir: &Path) -> std::path::PathBuf {

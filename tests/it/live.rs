@@ -7,13 +7,9 @@ use std::process::{Child, Command, Stdio};
 
 use serde_json::Value;
 
-use crate::{Daemon, Inbox, eventually, repo};
+use crate::{Daemon, Inbox, eventually, jsonl, repo, understudy};
 
 const TOKEN: &str = "e2e-token-0123456789abcdef";
-
-fn understudy(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_understudy")).args(args).current_dir(repo("")).output().unwrap()
-}
 
 /// Simulate the e2e policy and gate it: the promotion record live mode needs, earned honestly.
 fn promotion(dir: &Path) -> PathBuf {
@@ -34,10 +30,6 @@ fn promotion(dir: &Path) -> PathBuf {
         understudy(&["gate", report.to_str().unwrap(), "--gate", "tests/e2e/gate.yaml", "-o", p.to_str().unwrap()]);
     assert!(out.status.success(), "the e2e policy passes its gate:\n{}", String::from_utf8_lossy(&out.stdout));
     p
-}
-
-fn audit(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path).unwrap_or_default().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
 fn kubectl(kc: &Path, args: &[&str]) -> String {
@@ -191,7 +183,7 @@ fn an_oom_kill_goes_from_prometheus_through_alertmanager_to_a_verified_restart_o
     // Hop 4: live received it, decided to restart, and acted (after a server-side dry-run).
     let audit_path = d.join("audit.jsonl");
     let decision = eventually(30, "live's decision", || {
-        audit(&audit_path).into_iter().find(|r| r["record"] == "decision" && r["input"]["service"] == "payment-api")
+        jsonl(&audit_path).into_iter().find(|r| r["record"] == "decision" && r["input"]["service"] == "payment-api")
     });
     assert_eq!(
         decision["input"]["signal"],
@@ -203,7 +195,7 @@ fn an_oom_kill_goes_from_prometheus_through_alertmanager_to_a_verified_restart_o
     assert_eq!(decision["decision"]["status"], "execute");
     assert_eq!(decision["decision"]["command"], "kubectl rollout restart deployment/payment-api -n prod");
     let outcome = eventually(30, "the action's outcome", || {
-        audit(&audit_path).into_iter().find(|r| r["record"] == "outcome" && r["service"] == "payment-api")
+        jsonl(&audit_path).into_iter().find(|r| r["record"] == "outcome" && r["service"] == "payment-api")
     });
     assert_eq!(outcome["status"], "applied", "{outcome}");
     let fp = decision["policy_fingerprint"].as_str().unwrap();
@@ -217,17 +209,17 @@ fn an_oom_kill_goes_from_prometheus_through_alertmanager_to_a_verified_restart_o
     assert!(annotations.contains(outcome["action_id"].as_str().unwrap()), "the idempotency marker: {annotations}");
     // Hop 6: after the window (65 s), verification reads the twin and Prometheus, and passes.
     let verification = eventually(150, "the verification record", || {
-        audit(&audit_path).into_iter().find(|r| r["record"] == "verification" && r["service"] == "payment-api")
+        jsonl(&audit_path).into_iter().find(|r| r["record"] == "verification" && r["service"] == "payment-api")
     });
     assert_eq!(verification["passed"], true, "{verification}");
     let names: Vec<&str> =
         verification["checks"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["pods_ready", "no_new_restarts", "prometheus"]);
     // One alert, one action: repeats of the same alert did not restart again.
-    let outcomes = audit(&audit_path).into_iter().filter(|r| r["record"] == "outcome").count();
+    let outcomes = jsonl(&audit_path).into_iter().filter(|r| r["record"] == "outcome").count();
     assert_eq!(outcomes, 1);
     // Automation fixed it and verification passed: nobody was paged.
-    assert!(audit(&audit_path).iter().all(|r| r["decision"]["escalate"] != true && r["escalate"] != true));
+    assert!(jsonl(&audit_path).iter().all(|r| r["decision"]["escalate"] != true && r["escalate"] != true));
     std::thread::sleep(std::time::Duration::from_secs(1));
     assert!(inbox.received().is_empty(), "{:?}", inbox.received());
     drop(live);
@@ -291,14 +283,14 @@ fn live_mode_acts_only_with_its_promotion_in_scope_and_without_a_stop() {
     let oom = alert("ContainerOOMKilled", "prod", "payment-api", "2026-11-25T10:00:00Z");
     assert_eq!(post(&live.addr, &oom, None), 401);
     assert_eq!(post(&live.addr, &oom, Some("not-the-token-0123456789")), 401);
-    assert!(audit(&audit_path).is_empty());
+    assert!(jsonl(&audit_path).is_empty());
 
     // Outside the policy's namespaces: the pipeline blocks it, nothing acts.
     assert_eq!(
         post(&live.addr, &alert("ContainerOOMKilled", "staging", "payment-api", "2026-11-25T10:00:00Z"), Some(TOKEN)),
         200
     );
-    let r = audit(&audit_path);
+    let r = jsonl(&audit_path);
     assert_eq!(r.len(), 1);
     assert_ne!(r[0]["decision"]["status"], "execute", "{}", r[0]);
 
@@ -309,7 +301,7 @@ fn live_mode_acts_only_with_its_promotion_in_scope_and_without_a_stop() {
     std::fs::write(&cm, r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"understudy-emergency-stop"},"data":{"reason":"game day"}}"#).unwrap();
     kubectl(&kc, &["create", "--validate=false", "-n", "understudy", "-f", cm.to_str().unwrap()]);
     assert_eq!(post(&live.addr, &oom, Some(TOKEN)), 200);
-    let outcome = audit(&audit_path).pop().unwrap();
+    let outcome = jsonl(&audit_path).pop().unwrap();
     assert_eq!(outcome["status"], "emergency-stop", "{outcome}");
     assert!(outcome["detail"].as_str().unwrap().contains("game day"));
     kubectl(&kc, &["delete", "configmap", "understudy-emergency-stop", "-n", "understudy"]);
@@ -320,7 +312,7 @@ fn live_mode_acts_only_with_its_promotion_in_scope_and_without_a_stop() {
         post(&live.addr, &alert("ContainerOOMKilled", "prod", "checkout-api", "2026-11-25T10:01:00Z"), Some(TOKEN)),
         200
     );
-    let outcome = audit(&audit_path).pop().unwrap();
+    let outcome = jsonl(&audit_path).pop().unwrap();
     assert_eq!(outcome["status"], "emergency-stop", "{outcome}");
     assert!(outcome["detail"].as_str().unwrap().contains("hands off"));
     std::fs::remove_file(d.join("STOP")).unwrap();
@@ -328,7 +320,7 @@ fn live_mode_acts_only_with_its_promotion_in_scope_and_without_a_stop() {
     // An incident type the promotion keeps at shadow: the policy would act, live does not.
     let mismatch = alert("KubeDeploymentReplicasMismatch", "prod", "worker-consumer", "2026-11-25T10:02:00Z");
     assert_eq!(post(&live.addr, &mismatch, Some(TOKEN)), 200);
-    let records = audit(&audit_path);
+    let records = jsonl(&audit_path);
     let decision = &records[records.len() - 2];
     assert_eq!(decision["decision"]["status"], "execute", "{decision}");
     let outcome = records.last().unwrap();

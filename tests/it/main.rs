@@ -23,6 +23,20 @@ pub fn repo(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
 }
 
+/// Run the `understudy` binary from the repository root and wait for it.
+pub fn understudy(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_understudy"))
+        .args(args)
+        .current_dir(repo(""))
+        .output()
+        .expect("run understudy")
+}
+
+/// A JSON Lines file (an audit log, an outbox, escalations.jsonl) as values; missing is empty.
+pub fn jsonl(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path).unwrap_or_default().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
 /// The default policy shipped in `scenarios/policy.yaml`.
 pub fn default_policy() -> understudy::policy::Policy {
     understudy::policy::Policy::load(&repo("scenarios/policy.yaml")).unwrap_or_else(|r| panic!("{r}")).policy

@@ -1,13 +1,8 @@
 //! Replay end to end: import the real data, replay it, and the guarantees about bad traces.
 
 use std::path::Path;
-use std::process::{Command, Output};
 
-use crate::repo;
-
-fn understudy(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_understudy")).args(args).current_dir(repo("")).output().expect("run understudy")
-}
+use crate::{repo, understudy};
 
 fn csv_rows(path: &Path) -> Vec<std::collections::BTreeMap<String, String>> {
     let mut r = csv::Reader::from_path(path).unwrap();

@@ -62,7 +62,7 @@ fn shadow_receives_real_alertmanager_webhooks_and_audits_what_replay_decides() {
     let trace = dir.path().join("t.jsonl");
     let webhook = crate::import::realdata("alertmanager-webhooks/alert1.json");
     let run = |args: &[&str]| {
-        let o = Command::new(env!("CARGO_BIN_EXE_understudy")).args(args).current_dir(repo("")).output().unwrap();
+        let o = crate::understudy(args);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     };
     run(&["import", "alertmanager", webhook.to_str().unwrap(), "-o", trace.to_str().unwrap()]);

@@ -1,12 +1,6 @@
 //! Sweeps: the summary does not depend on threads or shards; shards merge back.
 
-use std::process::{Command, Output};
-
-use crate::repo;
-
-fn understudy(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_understudy")).args(args).current_dir(repo("")).output().expect("run understudy")
-}
+use crate::{repo, understudy};
 
 const GRID: &str = "policy: ../scenarios/policy.yaml
 scenarios: [../scenarios/restart-loop.yaml, ../scenarios/bad-deploy.yaml]
