@@ -251,7 +251,8 @@ pub struct Stats {
     pub false_confidence: usize,
     pub escalations: usize,
     pub pages: usize,
-    pub ttr_automation_sum: f64,
+    pub ttr_policy_sum: f64,
+    pub ttr_recommend_sum: f64,
     pub ttr_baseline_sum: f64,
 }
 
@@ -267,7 +268,8 @@ impl Stats {
         self.false_confidence += o.false_confidence;
         self.escalations += o.escalations;
         self.pages += o.pages;
-        self.ttr_automation_sum += o.ttr_automation_sum;
+        self.ttr_policy_sum += o.ttr_policy_sum;
+        self.ttr_recommend_sum += o.ttr_recommend_sum;
         self.ttr_baseline_sum += o.ttr_baseline_sum;
     }
 }
@@ -293,7 +295,7 @@ pub fn run_job(grid: &Grid, job: usize) -> JobResult {
         let rep = sim::run_replication(&grid.scenarios[s].1, &policy, seed, r);
         for i in &rep.incidents {
             st.incidents += 1;
-            st.automated += usize::from(i.automation.outcome == sim::Outcome::Automation);
+            st.automated += usize::from(i.arms.policy.outcome == sim::Outcome::Automation);
             for a in &i.actions {
                 st.verdicts += usize::from(a.verified.is_some());
                 st.passed += usize::from(a.verified == Some(true));
@@ -304,8 +306,9 @@ pub fn run_job(grid: &Grid, job: usize) -> JobResult {
             st.false_confidence += i.false_confidence_actions();
             st.escalations += i.escalations as usize;
             st.pages += i.pages as usize;
-            st.ttr_automation_sum += i.automation.ttr_seconds;
-            st.ttr_baseline_sum += i.baseline.ttr_seconds;
+            st.ttr_policy_sum += i.arms.policy.ttr_seconds;
+            st.ttr_recommend_sum += i.arms.recommend.ttr_seconds;
+            st.ttr_baseline_sum += i.arms.baseline.ttr_seconds;
         }
     }
     JobResult { job, variant: v, scenario: s, seed, stats: st }
@@ -333,7 +336,10 @@ pub struct Row {
     pub made_worse_rate: f64,
     pub loops: usize,
     pub false_confidence_share: f64,
+    /// What automation adds: 1 − policy / baseline mean TTR.
     pub mttr_reduction: f64,
+    /// What actions add: 1 − policy / recommend mean TTR.
+    pub mttr_reduction_actions: f64,
     pub escalations: usize,
     pub pages: usize,
     /// On the Pareto front of automated recovery (higher) against made worse (lower).
@@ -391,7 +397,12 @@ pub fn summarize(grid: &Grid, mut jobs: Vec<JobResult>) -> Result<Summary, Strin
                 loops: s.loops,
                 false_confidence_share: frac(s.false_confidence, s.actions),
                 mttr_reduction: r4(if s.ttr_baseline_sum > 0.0 {
-                    1.0 - s.ttr_automation_sum / s.ttr_baseline_sum
+                    1.0 - s.ttr_policy_sum / s.ttr_baseline_sum
+                } else {
+                    0.0
+                }),
+                mttr_reduction_actions: r4(if s.ttr_recommend_sum > 0.0 {
+                    1.0 - s.ttr_policy_sum / s.ttr_recommend_sum
                 } else {
                     0.0
                 }),
@@ -454,8 +465,8 @@ fn gate_point(g: &crate::gate::Gate, row: &Row, s: &Stats) -> Vec<String> {
     if c.max_false_confidence_share.is_some_and(|x| row.false_confidence_share > x) {
         f.push("max_false_confidence_share".into());
     }
-    if c.require_mttr_reduction_ci_above_zero && row.mttr_reduction <= 0.0 {
-        f.push("mttr_reduction_above_zero".into());
+    if c.require_mttr_reduction_ci_above_zero && row.mttr_reduction_actions <= 0.0 {
+        f.push("mttr_reduction_actions_above_zero".into());
     }
     f
 }
@@ -475,6 +486,7 @@ pub fn csv(s: &Summary) -> String {
             "loops",
             "false_confidence_share",
             "mttr_reduction",
+            "mttr_reduction_actions",
             "escalations",
             "pages",
             "pareto",
@@ -494,6 +506,7 @@ pub fn csv(s: &Summary) -> String {
             r.loops.to_string(),
             format!("{:.4}", r.false_confidence_share),
             format!("{:.4}", r.mttr_reduction),
+            format!("{:.4}", r.mttr_reduction_actions),
             r.escalations.to_string(),
             r.pages.to_string(),
             r.pareto.to_string(),

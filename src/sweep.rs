@@ -5,6 +5,12 @@
 //! Owns the grid and the choice of a supported threshold; runs the simulator and the
 //! metrics, writes nothing. Deterministic: the same seed and replication numbers at every
 //! grid point (common random numbers), results in grid order whatever the thread count.
+//!
+//! Cheap by construction, exact by argument: a grid point re-runs only the `policy` arm (the
+//! shared arms execute nothing, so no threshold reaches them), and only for replications
+//! where some decision on the type's label had a confidence between the current threshold
+//! and the point's. Elsewhere every comparison `confidence ≥ threshold` comes out the same,
+//! so the run is the reference run, decision for decision; it is reused as it is.
 
 use rayon::prelude::*;
 use serde::Serialize;
@@ -29,7 +35,10 @@ pub struct ThresholdPoint {
     pub automated_recovery_rate: f64,
     pub made_worse_rate: f64,
     pub made_worse: usize,
+    /// What automation adds (policy vs baseline).
     pub mttr_reduction: f64,
+    /// What actions add (policy vs recommend).
+    pub mttr_reduction_actions: f64,
     /// Actions executed on this type's label.
     pub actions: usize,
     /// Of those, on a wrong classification.
@@ -51,7 +60,15 @@ pub struct ThresholdCurve {
 }
 
 /// Sweep every auto-executed type's threshold over [`THRESHOLDS`] (plus its current value).
-pub fn thresholds(scenarios: &[Scenario], policy: &Policy, seed: u64, replications: u32) -> Vec<ThresholdCurve> {
+/// `reference[s]` holds replications `0..n` of `scenarios[s]` under `policy` at `seed` (what
+/// `simulate` already ran); each point gives what a full re-run at that threshold gives.
+pub fn thresholds(
+    scenarios: &[Scenario],
+    policy: &Policy,
+    seed: u64,
+    reference: &[&[sim::Replication]],
+) -> Vec<ThresholdCurve> {
+    let replications = reference.iter().map(|r| r.len()).min().unwrap_or(0) as u32;
     let types: Vec<(String, f64)> = policy
         .remediations
         .values()
@@ -70,37 +87,28 @@ pub fn thresholds(scenarios: &[Scenario], policy: &Policy, seed: u64, replicatio
     let points: Vec<ThresholdPoint> = grid
         .par_iter()
         .map(|&(k, t)| {
-            let label = &types[k].0;
+            let (label, current) = (&types[k].0, types[k].1);
             let mut p = policy.clone();
             if let Some(r) = p.remediations.get_mut(label) {
                 r.confidence_threshold = t;
             }
             let records: Vec<sim::IncidentRecord> = scenarios
                 .iter()
-                .flat_map(|s| {
-                    (0..replications).flat_map(|r| sim::run_replication(s, &p, seed, r).incidents).collect::<Vec<_>>()
+                .zip(reference)
+                .flat_map(|(s, reps)| {
+                    reps.iter()
+                        .take(replications as usize)
+                        .flat_map(|rep| {
+                            if unaffected(rep, label, current, t) {
+                                rep.incidents.clone()
+                            } else {
+                                sim::rerun_policy_arm(s, &p, seed, rep).incidents
+                            }
+                        })
+                        .collect::<Vec<_>>()
                 })
                 .collect();
-            let refs: Vec<&sim::IncidentRecord> = records.iter().collect();
-            let m = metrics::compute(&refs, seed);
-            let on_label: Vec<&sim::ActionRecord> =
-                records.iter().flat_map(|i| i.actions.iter()).filter(|a| &a.classified_as == label).collect();
-            let wrong = on_label.iter().filter(|a| !a.correct).count();
-            ThresholdPoint {
-                threshold: t,
-                incidents: m.incidents,
-                automated_recovery_rate: m.automated_recovery_rate.value,
-                made_worse_rate: m.made_worse.value,
-                made_worse: m.made_worse.numerator,
-                mttr_reduction: m.mttr_reduction.value,
-                actions: on_label.len(),
-                false_confidence_actions: wrong,
-                false_confidence_share: r4(if on_label.is_empty() {
-                    0.0
-                } else {
-                    wrong as f64 / on_label.len() as f64
-                }),
-            }
+            point(&records, label, t, seed)
         })
         .collect();
     let mut out = Vec::new();
@@ -123,4 +131,31 @@ pub fn thresholds(scenarios: &[Scenario], policy: &Policy, seed: u64, replicatio
         });
     }
     out
+}
+
+/// No decision on `label` in `rep` compares differently against `from` and `to`: the run at
+/// `to` is the run at `from`.
+fn unaffected(rep: &sim::Replication, label: &str, from: f64, to: f64) -> bool {
+    rep.incidents.iter().flat_map(|i| i.classifications.iter()).all(|(l, c)| l != label || (*c >= from) == (*c >= to))
+}
+
+/// One grid point's figures from its records.
+pub fn point(records: &[sim::IncidentRecord], label: &str, threshold: f64, seed: u64) -> ThresholdPoint {
+    let refs: Vec<&sim::IncidentRecord> = records.iter().collect();
+    let m = metrics::compute(&refs, seed);
+    let on_label: Vec<&sim::ActionRecord> =
+        records.iter().flat_map(|i| i.actions.iter()).filter(|a| a.classified_as == label).collect();
+    let wrong = on_label.iter().filter(|a| !a.correct).count();
+    ThresholdPoint {
+        threshold,
+        incidents: m.incidents,
+        automated_recovery_rate: m.automated_recovery_rate.value,
+        made_worse_rate: m.made_worse.value,
+        made_worse: m.made_worse.numerator,
+        mttr_reduction: m.effect.total.value,
+        mttr_reduction_actions: m.effect.actions.value,
+        actions: on_label.len(),
+        false_confidence_actions: wrong,
+        false_confidence_share: r4(if on_label.is_empty() { 0.0 } else { wrong as f64 / on_label.len() as f64 }),
+    }
 }

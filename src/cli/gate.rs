@@ -26,6 +26,10 @@ pub struct Args {
     /// Write the promotion record here.
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
+    /// Print the verdict as JSON: every criterion with `observed`, `limit`, `pass`, `source`
+    /// (the report.json cell it read) and `floor` (what the same pages without actions score).
+    #[arg(long)]
+    json: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
@@ -45,15 +49,41 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             return Ok(EXIT_BAD_INPUT);
         }
     };
-    for o in &verdict.outcomes {
-        println!(
-            "{} {:<28} {:<32} required {:<24} observed {}",
-            if o.passed { "pass" } else { "FAIL" },
-            o.scope,
-            o.criterion,
-            o.required,
-            o.observed
-        );
+    if args.json {
+        let criteria: Vec<serde_json::Value> = verdict
+            .outcomes
+            .iter()
+            .map(|o| {
+                serde_json::json!({
+                    "scope": o.scope,
+                    "criterion": o.criterion,
+                    "observed": o.observed,
+                    "limit": o.limit,
+                    "pass": o.passed,
+                    "source": format!("{}#{}", path.display(), o.source),
+                    "floor": o.floor,
+                    "required": o.required,
+                    "observed_text": o.observed_text,
+                })
+            })
+            .collect();
+        let out = serde_json::json!({ "report": path.display().to_string(), "passed": verdict.passed(), "criteria": criteria });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        println!("{:<4} {:<28} {:<28} {:<14} {:<10} observed", "", "scope", "criterion", "limit", "floor");
+        for o in &verdict.outcomes {
+            println!(
+                "{:<4} {:<28} {:<28} {:<14} {:<10} {}   [{}]",
+                if o.passed { "pass" } else { "FAIL" },
+                o.scope,
+                o.criterion,
+                o.required,
+                o.floor.map_or_else(|| "–".to_string(), |f| format!("{f:.3}")),
+                o.observed_text,
+                o.source
+            );
+        }
+        println!("\nfloor: what the same pages without any action score (the recommend arm).");
     }
     match &verdict.promotion {
         Some(p) => {
@@ -70,7 +100,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             let n = verdict.failures().count();
             eprintln!("\nfailed: {n} criterion(s) not met:");
             for o in verdict.failures() {
-                eprintln!("  {}: {} required {}, observed {}", o.scope, o.criterion, o.required, o.observed);
+                eprintln!("  {}: {} required {}, observed {}", o.scope, o.criterion, o.required, o.observed_text);
             }
             Ok(EXIT_FAILED)
         }

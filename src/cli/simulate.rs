@@ -15,11 +15,14 @@ use understudy::sim::{self, scenario::Scenario};
 
 use super::{EXIT_BAD_INPUT, EXIT_OK};
 
-/// What would this policy have done, and was it better than people alone?
+/// What would this policy have done, and what does automation add over the team today?
 ///
-/// Runs each scenario's incidents twice per replication, with the same random draws: once
-/// through the classifier, the policy and its guardrails against a world where actions have
-/// effects, and once with people only. Writes index.html, report.json, incidents.csv, decisions.jsonl, escalations.jsonl and
+/// Runs each scenario's incidents in three arms per replication, with the same faults and
+/// human draws: baseline (the team today: alerts page people), recommend (the policy with
+/// every auto_execute off: the same pages carrying the suggested command) and policy (as
+/// written, through the classifier and the guardrails against a world where actions have
+/// effects). Reports what automation adds (policy vs baseline), split into suggestions and
+/// actions, with paired bootstrap intervals; every incident made worse names the action. Writes index.html, report.json, incidents.csv, decisions.jsonl, escalations.jsonl and
 /// report.md to --out, and prints a summary. Same inputs and seed give byte-identical reports.
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -119,6 +122,21 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         for (a, c, e) in s.effects.overrides() {
             assumptions.push(format!("scenario `{}` overrides the effect of {a} on {c}: {}", s.name, e.name()));
         }
+        let (h, d) = (&s.human, sim::model::HumanModel::default());
+        if h.paged_by_alerts != d.paged_by_alerts {
+            assumptions.push(format!(
+                "scenario `{}`: the team is not paged by alerts today; its baseline notices after the detection delay",
+                s.name
+            ));
+        }
+        if h.right_suggestion_factor != d.right_suggestion_factor
+            || h.wrong_suggestion_factor != d.wrong_suggestion_factor
+        {
+            assumptions.push(format!(
+                "scenario `{}`: a right suggestion multiplies diagnosis time by {}, a wrong one by {}",
+                s.name, h.right_suggestion_factor, h.wrong_suggestion_factor
+            ));
+        }
     }
     let prov = Provenance {
         understudy_version: env!("CARGO_PKG_VERSION"),
@@ -141,12 +159,17 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let curves = if args.sweep_replications == 0 {
         Vec::new()
     } else {
-        understudy::sweep::thresholds(&just, &policy, args.seed, args.sweep_replications.min(args.replications))
+        // The main run's first replications are the curves' reference runs (same seed, same
+        // replication numbers): a point re-runs only what its threshold can change.
+        let per = args.replications as usize;
+        let take = args.sweep_replications.min(args.replications) as usize;
+        let reference: Vec<&[sim::Replication]> = (0..just.len()).map(|s| &reps[s * per..s * per + take]).collect();
+        understudy::sweep::thresholds(&just, &policy, args.seed, &reference)
     };
     let phases = metrics::phase::recommend(&policy, &eval);
     let bundle = report::Bundle { eval: &eval, prov: &prov, incidents: &incidents, curves: &curves, phases: &phases };
     let written = report::write_all(&args.out, &bundle, sim::audit_records(&reps), sim::escalations(&reps))?;
-    print!("{}", report::summary_table(&eval));
+    print!("{}", report::summary_table(&eval, &phases));
     println!(
         "\n{} incidents in {} replication(s) of {} scenario(s), {:.1}s. Wrote:",
         eval.overall.incidents,

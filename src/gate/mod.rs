@@ -70,9 +70,21 @@ pub struct Gate {
 pub struct Outcome {
     pub scope: String,
     pub criterion: String,
+    /// The limit in words (`≤ 0.020`).
     pub required: String,
-    pub observed: String,
+    /// The limit as a number.
+    pub limit: f64,
+    /// The value read from the report (`null` when the report has none, e.g. no action).
+    pub observed: Option<f64>,
+    /// How the observed value reads, with its counts where it has them.
+    pub observed_text: String,
     pub passed: bool,
+    /// Where in report.json the value was read: `metrics.made_worse.value`.
+    pub source: String,
+    /// What the same pages without any action score on this criterion (the recommend arm),
+    /// where that is defined: the floor a policy cannot go below by acting less.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub floor: Option<f64>,
 }
 
 /// What `live` checks before it acts.
@@ -211,62 +223,145 @@ impl Gate {
     }
 }
 
-/// The numbers a gate reads from one metrics object of report.json.
-struct Observed {
-    incidents: usize,
-    recovery: f64,
-    verification: Option<f64>,
-    made_worse: f64,
-    loops: usize,
-    mttr_ci_low: f64,
+/// One metrics object of report.json (`metrics`, or `per_label.<type>`), read by path.
+struct Cells<'a> {
+    m: &'a serde_json::Value,
+    /// The object's path in report.json, dotted (`per_label.memory-leak`).
+    base: String,
 }
 
-fn observed(m: &serde_json::Value) -> Option<Observed> {
-    let f = |p: &str| m.pointer(p).and_then(serde_json::Value::as_f64);
-    let ver_den = f("/verification_pass_rate/denominator")?;
-    Some(Observed {
-        incidents: f("/incidents")? as usize,
-        recovery: f("/automated_recovery_rate/value")?,
-        verification: (ver_den > 0.0).then(|| f("/verification_pass_rate/value")).flatten(),
-        made_worse: f("/made_worse/value")?,
-        loops: f("/loops")? as usize,
-        mttr_ci_low: f("/mttr_reduction/ci95/0")?,
-    })
+impl Cells<'_> {
+    fn get(&self, path: &str) -> Option<f64> {
+        self.m.pointer(&format!("/{}", path.replace('.', "/"))).and_then(serde_json::Value::as_f64)
+    }
+
+    fn source(&self, path: &str) -> String {
+        format!("{}.{path}", self.base)
+    }
+
+    /// The cells a gate needs are all there (else the report is not one `simulate` wrote).
+    fn complete(&self) -> bool {
+        [
+            "incidents",
+            "automated_recovery_rate.value",
+            "verification_pass_rate.value",
+            "verification_pass_rate.denominator",
+            "made_worse.value",
+            "loops",
+            "false_confidence_share",
+            "effect.actions.ci95.0",
+        ]
+        .iter()
+        .all(|p| self.get(p).is_some())
+    }
 }
 
-fn check(out: &mut Vec<Outcome>, scope: &str, c: &Criteria, o: &Observed, false_share: Option<f64>) {
-    let mut push = |criterion: &str, required: String, observed: String, passed: bool| {
-        out.push(Outcome { scope: scope.to_string(), criterion: criterion.into(), required, observed, passed });
+fn check(out: &mut Vec<Outcome>, scope: &str, c: &Criteria, cells: &Cells<'_>) {
+    let mut push = |criterion: &str,
+                    required: String,
+                    limit: f64,
+                    path: &str,
+                    observed: Option<f64>,
+                    text: String,
+                    passed: bool,
+                    floor: Option<f64>| {
+        out.push(Outcome {
+            scope: scope.to_string(),
+            criterion: criterion.into(),
+            required,
+            limit,
+            observed,
+            observed_text: text,
+            passed,
+            source: cells.source(path),
+            floor,
+        });
     };
+    let num = |p: &str| cells.get(p).unwrap_or(0.0);
     if let Some(n) = c.min_incidents {
-        push("min_incidents", format!("≥ {n}"), o.incidents.to_string(), o.incidents >= n);
+        let o = num("incidents");
+        push("min_incidents", format!("≥ {n}"), n as f64, "incidents", Some(o), format!("{o}"), o >= n as f64, None);
     }
     if let Some(x) = c.min_automated_recovery_rate {
-        push("min_automated_recovery_rate", format!("≥ {x:.3}"), format!("{:.3}", o.recovery), o.recovery >= x);
+        let o = num("automated_recovery_rate.value");
+        let text = format!(
+            "{o:.3} ({} of {})",
+            num("automated_recovery_rate.numerator"),
+            num("automated_recovery_rate.denominator")
+        );
+        push(
+            "min_automated_recovery_rate",
+            format!("≥ {x:.3}"),
+            x,
+            "automated_recovery_rate.value",
+            Some(o),
+            text,
+            o >= x,
+            Some(0.0),
+        );
     }
     if let Some(x) = c.min_verification_pass_rate {
-        let (obs, ok) = match o.verification {
-            Some(v) => (format!("{v:.3}"), v >= x),
-            None => ("no action executed".to_string(), false),
+        let den = num("verification_pass_rate.denominator");
+        let (o, text, ok) = if den > 0.0 {
+            let v = num("verification_pass_rate.value");
+            (Some(v), format!("{v:.3} ({} of {den})", num("verification_pass_rate.numerator")), v >= x)
+        } else {
+            (None, "no action executed".to_string(), false)
         };
-        push("min_verification_pass_rate", format!("≥ {x:.3}"), obs, ok);
+        push("min_verification_pass_rate", format!("≥ {x:.3}"), x, "verification_pass_rate.value", o, text, ok, None);
     }
     if let Some(x) = c.max_made_worse_rate {
-        push("max_made_worse_rate", format!("≤ {x:.3}"), format!("{:.3}", o.made_worse), o.made_worse <= x);
+        let o = num("made_worse.value");
+        let text = format!(
+            "{o:.3} ({} of {} made worse by automation)",
+            num("made_worse.numerator"),
+            num("made_worse.denominator")
+        );
+        push(
+            "max_made_worse_rate",
+            format!("≤ {x:.3}"),
+            x,
+            "made_worse.value",
+            Some(o),
+            text,
+            o <= x,
+            cells.get("made_worse_by_suggestions.value"),
+        );
     }
     if let Some(n) = c.max_loops {
-        push("max_loops", format!("≤ {n}"), o.loops.to_string(), o.loops <= n);
+        let o = num("loops");
+        push("max_loops", format!("≤ {n}"), n as f64, "loops", Some(o), format!("{o}"), o <= n as f64, Some(0.0));
     }
     if let Some(x) = c.max_false_confidence_share {
-        let share = false_share.unwrap_or(0.0);
-        push("max_false_confidence_share", format!("≤ {x:.3}"), format!("{share:.3}"), share <= x);
+        let o = num("false_confidence_share");
+        let text = format!("{o:.3} ({} of {} actions)", num("false_confidence_actions"), num("actions"));
+        push(
+            "max_false_confidence_share",
+            format!("≤ {x:.3}"),
+            x,
+            "false_confidence_share",
+            Some(o),
+            text,
+            o <= x,
+            None,
+        );
     }
     if c.require_mttr_reduction_ci_above_zero {
+        let o = num("effect.actions.ci95.0");
+        let text = format!(
+            "{o:.4} (reduction {:.4}, 95% CI {o:.4} to {:.4})",
+            num("effect.actions.value"),
+            num("effect.actions.ci95.1")
+        );
         push(
             "mttr_reduction_ci_above_zero",
-            "95% CI lower bound > 0".into(),
-            format!("{:.4}", o.mttr_ci_low),
-            o.mttr_ci_low > 0.0,
+            "actions' MTTR reduction, 95% CI lower bound > 0".into(),
+            0.0,
+            "effect.actions.ci95.0",
+            Some(o),
+            text,
+            o > 0.0,
+            None,
         );
     }
 }
@@ -302,36 +397,40 @@ pub fn apply(gate: &Gate, report_path: &Path, report_bytes: &[u8], now: Time) ->
         .and_then(serde_json::Value::as_str)
         .ok_or_else(|| bad("no provenance.policy_fingerprint".into()))?
         .to_string();
-    let overall = observed(&v["metrics"]).ok_or_else(|| bad("no metrics in the report".into()))?;
-    let label_share =
-        |t: &str| v.pointer(&format!("/per_label/{t}/false_confidence_share")).and_then(serde_json::Value::as_f64);
-    let all_share = {
-        let labels = v["per_label"].as_object();
-        let (a, w) = labels.into_iter().flatten().fold((0.0, 0.0), |(a, w), (_, s)| {
-            (a + s["actions"].as_f64().unwrap_or(0.0), w + s["wrong"].as_f64().unwrap_or(0.0))
-        });
-        (a > 0.0).then(|| w / a)
-    };
+    let overall = Cells { m: &v["metrics"], base: "metrics".into() };
+    if !overall.complete() {
+        return Err(bad(
+            "the report's `metrics` lack the cells a gate reads (effect.actions, made_worse, …): it was written by an older understudy; run `understudy simulate` again".into(),
+        ));
+    }
     let mut outcomes = Vec::new();
-    check(&mut outcomes, "all", &gate.overall, &overall, all_share);
+    check(&mut outcomes, "all", &gate.overall, &overall);
     let mut promoted = BTreeMap::new();
     for (t, (phase, c)) in &gate.per_type {
-        let m = v.pointer(&format!("/per_type/{t}"));
+        // The "what the policy saw and did" view: incidents the policy acted on as this type.
+        let cells = v
+            .pointer(&format!("/per_label/{}", t.replace('~', "~0").replace('/', "~1")))
+            .map(|m| Cells { m, base: format!("per_label.{t}") })
+            .filter(Cells::complete);
         let scope = format!("{t} ({})", phase.as_str());
-        match (m.and_then(observed), phase) {
+        match (cells, phase) {
             (_, Phase::Shadow) => {}
             (None, _) => outcomes.push(Outcome {
                 scope: scope.clone(),
                 criterion: "incidents".into(),
                 required: "incidents of this type in the report".into(),
-                observed: "none".into(),
+                limit: 1.0,
+                observed: None,
+                observed_text: "none".into(),
                 passed: false,
+                source: format!("per_label.{t}"),
+                floor: None,
             }),
-            (Some(o), Phase::AutoExecute) => check(&mut outcomes, &scope, c, &o, label_share(t)),
-            (Some(o), Phase::RecommendOnly) => {
+            (Some(cells), Phase::AutoExecute) => check(&mut outcomes, &scope, c, &cells),
+            (Some(cells), Phase::RecommendOnly) => {
                 // Recommend-only acts on nothing: only the amount of evidence is checked.
                 let only = Criteria { min_incidents: c.min_incidents, ..Criteria::default() };
-                check(&mut outcomes, &scope, &only, &o, None);
+                check(&mut outcomes, &scope, &only, &cells);
             }
         }
         promoted.insert(t.clone(), phase.as_str().to_string());

@@ -13,7 +13,7 @@ use rand_pcg::Pcg64Mcg;
 use serde::Serialize;
 use statrs::distribution::{ContinuousCDF, Normal};
 
-use crate::sim::{IncidentRecord, Outcome};
+use crate::sim::{ArmResult, IncidentRecord, Outcome};
 
 pub mod phase;
 
@@ -89,19 +89,51 @@ impl Summary {
     }
 }
 
+/// One arm's numbers over a group of incidents.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Mttr {
-    pub automation: Summary,
-    pub baseline: Summary,
+pub struct ArmMetrics {
+    /// Onset → lasting recovery, seconds (unresolved incidents count to the end of the run).
+    pub mttr_seconds: Summary,
+    /// Escalations that brought a person in.
+    pub pages: usize,
+    /// Incidents still open when the run ended.
+    pub unresolved: usize,
+    /// How incidents ended: automation, human, self-resolved, prevented, unresolved.
+    pub outcomes: BTreeMap<&'static str, usize>,
 }
 
-/// `1 − mean(TTR with automation) / mean(TTR people only)` over the same incidents, with a
-/// paired percentile bootstrap 95% interval (incidents resampled with both arms together).
+/// Every arm's numbers.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ArmsMetrics {
+    pub baseline: ArmMetrics,
+    pub recommend: ArmMetrics,
+    pub policy: ArmMetrics,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unpaged: Option<ArmMetrics>,
+}
+
+/// `1 − mean(TTR in arm A) / mean(TTR in arm B)` over the same incidents, with a paired
+/// percentile bootstrap 95% interval (incidents resampled with every arm together).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Reduction {
     pub value: f64,
     pub ci95: [f64; 2],
     pub resamples: usize,
+}
+
+/// What automation adds to MTTR, split.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EffectMetrics {
+    /// `policy` vs `baseline`: everything automation adds.
+    pub total: Reduction,
+    /// `recommend` vs `baseline`: what the suggestions on the pages add.
+    pub suggestions: Reduction,
+    /// `policy` vs `recommend`: what executed actions add.
+    pub actions: Reduction,
+    /// `policy` vs people who are never paged: the old comparison, which credits paging to
+    /// automation. An extra line, never the headline.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy_vs_unpaged: Option<Reduction>,
 }
 
 /// How well the classifier's confidence matches how often it is right, as the policy sees it.
@@ -128,23 +160,32 @@ pub struct Bin {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Metrics {
     pub incidents: usize,
+    pub arms: ArmsMetrics,
+    pub effect: EffectMetrics,
     /// Incidents recovered by automation with verification passed and no person involved,
-    /// over incidents.
+    /// over incidents (`policy` arm).
     pub automated_recovery_rate: Rate,
     /// Executed actions whose verification passed, over executed actions with a verdict.
     pub verification_pass_rate: Rate,
-    pub mttr_seconds: Mttr,
-    pub mttr_reduction: Reduction,
-    /// Incidents where an action added harm or impact exceeded the baseline's.
+    /// Incidents made worse by an automated action (named in the incident's `touched_by`).
     pub made_worse: Rate,
+    /// Incidents made worse by the pages' suggestions (`recommend` vs `baseline`).
+    pub made_worse_by_suggestions: Rate,
+    /// Arm differences without a cause (see `IncidentRecord::unattributed_difference`):
+    /// 0 unless the pairing is broken.
+    pub unattributed_difference: usize,
     /// Incidents with ≥ 3 actions within an hour and no lasting recovery between them.
     pub loops: usize,
+    pub actions: usize,
     /// Executed actions whose classification was wrong.
     pub false_confidence_actions: usize,
-    pub actions: usize,
-    /// Decisions that escalated plus failed verifications.
+    /// false_confidence_actions / actions (0 with no action).
+    pub false_confidence_share: f64,
+    /// Executed actions that added harm (an effect of `worse`).
+    pub harmful_actions: usize,
+    /// Decisions that escalated plus failed verifications (`policy` arm).
     pub escalations: usize,
-    /// Escalations that brought a person in (no one was engaged yet).
+    /// Escalations that brought a person in (`policy` arm).
     pub pages: usize,
     /// Escalations about an incident already escalated (alert fatigue).
     pub repeat_escalations: usize,
@@ -152,74 +193,92 @@ pub struct Metrics {
     pub max_escalations_per_incident: usize,
     /// Causes that came back after a recovery (mitigated, not fixed).
     pub relapses: usize,
-    /// Incidents still open at the end of the run, per arm (their MTTR is censored).
-    pub unresolved: BTreeMap<&'static str, usize>,
-    pub outcomes: BTreeMap<&'static str, BTreeMap<&'static str, usize>>,
     pub calibration: Calibration,
+}
+
+fn arm_metrics(incidents: &[&IncidentRecord], arm: impl Fn(&IncidentRecord) -> &ArmResult) -> ArmMetrics {
+    let ttr: Vec<f64> = incidents.iter().map(|i| arm(i).ttr_seconds).collect();
+    let mut outcomes: BTreeMap<&'static str, usize> = BTreeMap::new();
+    for i in incidents {
+        *outcomes.entry(arm(i).outcome.as_str()).or_default() += 1;
+    }
+    ArmMetrics {
+        mttr_seconds: Summary::of(&ttr),
+        pages: incidents.iter().map(|i| arm(i).pages as usize).sum(),
+        unresolved: incidents.iter().filter(|i| arm(i).outcome == Outcome::Unresolved).count(),
+        outcomes,
+    }
 }
 
 /// Compute every metric over `incidents`. `seed` drives the bootstrap only.
 pub fn compute(incidents: &[&IncidentRecord], seed: u64) -> Metrics {
     let n = incidents.len();
-    let automated = incidents.iter().filter(|i| i.automation.outcome == Outcome::Automation).count();
+    let automated = incidents.iter().filter(|i| i.arms.policy.outcome == Outcome::Automation).count();
     let verdicts: Vec<bool> = incidents.iter().flat_map(|i| i.actions.iter().filter_map(|a| a.verified)).collect();
     let passed = verdicts.iter().filter(|v| **v).count();
-    let auto_ttr: Vec<f64> = incidents.iter().map(|i| i.automation.ttr_seconds).collect();
-    let base_ttr: Vec<f64> = incidents.iter().map(|i| i.baseline.ttr_seconds).collect();
     let worse = incidents.iter().filter(|i| i.made_worse()).count();
-    let mut outcomes: BTreeMap<&'static str, BTreeMap<&'static str, usize>> = BTreeMap::new();
-    for i in incidents {
-        *outcomes.entry("automation").or_default().entry(i.automation.outcome.as_str()).or_default() += 1;
-        *outcomes.entry("baseline").or_default().entry(i.baseline.outcome.as_str()).or_default() += 1;
-    }
-    let unresolved = [
-        ("automation", incidents.iter().filter(|i| i.automation.outcome == Outcome::Unresolved).count()),
-        ("baseline", incidents.iter().filter(|i| i.baseline.outcome == Outcome::Unresolved).count()),
-    ]
-    .into_iter()
-    .collect();
+    let worse_s = incidents.iter().filter(|i| i.made_worse_by_suggestions()).count();
+    let has_unpaged = !incidents.is_empty() && incidents.iter().all(|i| i.arms.unpaged.is_some());
     let rows: Vec<Row> = incidents
         .iter()
         .map(|i| {
             let verdicts: Vec<bool> = i.actions.iter().filter_map(|a| a.verified).collect();
-            (
-                i.automation.ttr_seconds,
-                i.baseline.ttr_seconds,
-                i.automation.outcome == Outcome::Automation,
-                i.made_worse(),
-                verdicts.iter().filter(|v| **v).count(),
-                verdicts.len(),
-            )
+            Row {
+                policy: i.arms.policy.ttr_seconds,
+                recommend: i.arms.recommend.ttr_seconds,
+                baseline: i.arms.baseline.ttr_seconds,
+                unpaged: i.arms.unpaged.as_ref().map_or(0.0, |u| u.ttr_seconds),
+                automated: i.arms.policy.outcome == Outcome::Automation,
+                worse: i.made_worse(),
+                passed: verdicts.iter().filter(|v| **v).count(),
+                verdicts: verdicts.len(),
+            }
         })
         .collect();
-    let (mttr_reduction, rec_ci, worse_ci, verify_ci) = bootstrap(&rows, seed);
+    let b = bootstrap(&rows, seed);
     let with = |mut r: Rate, ci: [f64; 2]| {
         r.bootstrap_ci95 = Some(ci);
         r
     };
+    let actions: usize = incidents.iter().map(|i| i.actions.len()).sum();
+    let wrong: usize = incidents.iter().map(|i| i.false_confidence_actions()).sum();
     Metrics {
         incidents: n,
-        automated_recovery_rate: with(Rate::new(automated, n), rec_ci),
-        verification_pass_rate: with(Rate::new(passed, verdicts.len()), verify_ci),
-        mttr_seconds: Mttr { automation: Summary::of(&auto_ttr), baseline: Summary::of(&base_ttr) },
-        mttr_reduction,
-        made_worse: with(Rate::new(worse, n), worse_ci),
+        arms: ArmsMetrics {
+            baseline: arm_metrics(incidents, |i| &i.arms.baseline),
+            recommend: arm_metrics(incidents, |i| &i.arms.recommend),
+            policy: arm_metrics(incidents, |i| &i.arms.policy),
+            unpaged: has_unpaged
+                .then(|| arm_metrics(incidents, |i| i.arms.unpaged.as_ref().unwrap_or(&i.arms.baseline))),
+        },
+        effect: EffectMetrics {
+            total: b.total,
+            suggestions: b.suggestions,
+            actions: b.actions,
+            policy_vs_unpaged: has_unpaged.then_some(b.unpaged),
+        },
+        automated_recovery_rate: with(Rate::new(automated, n), b.recovery),
+        verification_pass_rate: with(Rate::new(passed, verdicts.len()), b.verification),
+        made_worse: with(Rate::new(worse, n), b.worse),
+        made_worse_by_suggestions: Rate::new(worse_s, n),
+        unattributed_difference: incidents.iter().map(|i| i.unattributed_difference()).sum(),
         loops: incidents.iter().filter(|i| i.is_loop()).count(),
-        false_confidence_actions: incidents.iter().map(|i| i.false_confidence_actions()).sum(),
-        actions: incidents.iter().map(|i| i.actions.len()).sum(),
+        actions,
+        false_confidence_actions: wrong,
+        false_confidence_share: r4(if actions > 0 { wrong as f64 / actions as f64 } else { 0.0 }),
+        harmful_actions: incidents.iter().map(|i| i.actions.iter().filter(|a| a.harmed).count()).sum(),
         escalations: incidents.iter().map(|i| i.escalations as usize).sum(),
         pages: incidents.iter().map(|i| i.pages as usize).sum(),
         repeat_escalations: incidents.iter().map(|i| i.escalations.saturating_sub(1) as usize).sum(),
         max_escalations_per_incident: incidents.iter().map(|i| i.escalations as usize).max().unwrap_or(0),
         relapses: incidents.iter().map(|i| i.relapses as usize).sum(),
-        unresolved,
-        outcomes,
         calibration: calibration(incidents),
     }
 }
 
-/// Metrics per true incident type, in type order.
-pub fn per_type(incidents: &[&IncidentRecord], seed: u64) -> BTreeMap<&'static str, Metrics> {
+/// Metrics per true cause ("what happened"), in cause order: every cause, with or without
+/// a policy.
+pub fn per_cause(incidents: &[&IncidentRecord], seed: u64) -> BTreeMap<&'static str, Metrics> {
     let mut groups: BTreeMap<&'static str, Vec<&IncidentRecord>> = BTreeMap::new();
     for i in incidents {
         groups.entry(i.truth.label()).or_default().push(i);
@@ -227,58 +286,112 @@ pub fn per_type(incidents: &[&IncidentRecord], seed: u64) -> BTreeMap<&'static s
     groups.into_iter().map(|(k, v)| (k, compute(&v, seed))).collect()
 }
 
-fn ratio(auto: &[f64], base: &[f64], idx: impl Iterator<Item = usize>) -> f64 {
-    let (mut a, mut b) = (0.0, 0.0);
-    for i in idx {
-        a += auto[i];
-        b += base[i];
-    }
-    if b > 0.0 { 1.0 - a / b } else { 0.0 }
+/// The label an incident counts under in the "what the policy saw and did" view: the label
+/// its first executed action ran on, else its first classification, else `undetected`.
+pub fn policy_label(i: &IncidentRecord) -> &str {
+    i.actions.first().map_or_else(|| i.first_label(), |a| a.classified_as.as_str())
 }
 
-/// Per incident: (TTR with automation, TTR people only, automated?, made worse?, passed
-/// verifications, verdicts).
-type Row = (f64, f64, bool, bool, usize, usize);
+/// Metrics per label ("what the policy saw and did"), grouped by [`policy_label`]: every
+/// figure of a row is about the same incidents, including the actions taken on them.
+pub fn per_label(incidents: &[&IncidentRecord], seed: u64) -> BTreeMap<String, Metrics> {
+    let mut groups: BTreeMap<String, Vec<&IncidentRecord>> = BTreeMap::new();
+    for i in incidents {
+        groups.entry(policy_label(i).to_string()).or_default().push(i);
+    }
+    groups.into_iter().map(|(k, v)| (k, compute(&v, seed))).collect()
+}
 
-/// One paired percentile bootstrap over incidents for the MTTR reduction and the rates.
-fn bootstrap(rows: &[Row], seed: u64) -> (Reduction, [f64; 2], [f64; 2], [f64; 2]) {
+fn ratio(rows: &[Row], a: impl Fn(&Row) -> f64, b: impl Fn(&Row) -> f64) -> f64 {
+    let (x, y) = rows.iter().fold((0.0, 0.0), |(x, y), r| (x + a(r), y + b(r)));
+    if y > 0.0 { 1.0 - x / y } else { 0.0 }
+}
+
+/// Per incident: times to recovery in each arm and what the rates count.
+struct Row {
+    policy: f64,
+    recommend: f64,
+    baseline: f64,
+    unpaged: f64,
+    automated: bool,
+    worse: bool,
+    passed: usize,
+    verdicts: usize,
+}
+
+struct Boot {
+    total: Reduction,
+    suggestions: Reduction,
+    actions: Reduction,
+    unpaged: Reduction,
+    recovery: [f64; 2],
+    worse: [f64; 2],
+    verification: [f64; 2],
+}
+
+/// One paired percentile bootstrap over incidents for every reduction and rate: each
+/// resample draws incidents with all their arms, so the intervals are paired.
+fn bootstrap(rows: &[Row], seed: u64) -> Boot {
     let n = rows.len();
-    let auto: Vec<f64> = rows.iter().map(|r| r.0).collect();
-    let base: Vec<f64> = rows.iter().map(|r| r.1).collect();
-    let value = ratio(&auto, &base, 0..n);
+    let reduction = |value: f64, ci: [f64; 2], resamples| Reduction { value: r4(value), ci95: ci, resamples };
+    let values = [
+        ratio(rows, |r| r.policy, |r| r.baseline),
+        ratio(rows, |r| r.recommend, |r| r.baseline),
+        ratio(rows, |r| r.policy, |r| r.recommend),
+        ratio(rows, |r| r.policy, |r| r.unpaged),
+    ];
     if n == 0 {
-        return (Reduction { value: 0.0, ci95: [0.0, 0.0], resamples: 0 }, [0.0, 1.0], [0.0, 1.0], [0.0, 1.0]);
+        let z = reduction(0.0, [0.0, 0.0], 0);
+        return Boot {
+            total: z.clone(),
+            suggestions: z.clone(),
+            actions: z.clone(),
+            unpaged: z,
+            recovery: [0.0, 1.0],
+            worse: [0.0, 1.0],
+            verification: [0.0, 1.0],
+        };
     }
     let mut rng = Pcg64Mcg::seed_from_u64(seed ^ 0x6d74_7472);
-    let mut stats: [Vec<f64>; 4] = Default::default();
+    let mut stats: [Vec<f64>; 7] = Default::default();
+    let red = |a: f64, b: f64| if b > 0.0 { 1.0 - a / b } else { 0.0 };
     for _ in 0..BOOTSTRAP_RESAMPLES {
-        let (mut a, mut b, mut rec, mut worse, mut pass, mut verd) = (0.0, 0.0, 0usize, 0usize, 0usize, 0usize);
+        let (mut p, mut rc, mut b, mut u) = (0.0, 0.0, 0.0, 0.0);
+        let (mut rec, mut worse, mut pass, mut verd) = (0usize, 0usize, 0usize, 0usize);
         for _ in 0..n {
             let r = &rows[rng.gen_range(0..n)];
-            a += r.0;
-            b += r.1;
-            rec += usize::from(r.2);
-            worse += usize::from(r.3);
-            pass += r.4;
-            verd += r.5;
+            p += r.policy;
+            rc += r.recommend;
+            b += r.baseline;
+            u += r.unpaged;
+            rec += usize::from(r.automated);
+            worse += usize::from(r.worse);
+            pass += r.passed;
+            verd += r.verdicts;
         }
-        stats[0].push(if b > 0.0 { 1.0 - a / b } else { 0.0 });
-        stats[1].push(rec as f64 / n as f64);
-        stats[2].push(worse as f64 / n as f64);
-        stats[3].push(if verd > 0 { pass as f64 / verd as f64 } else { 0.0 });
+        stats[0].push(red(p, b));
+        stats[1].push(red(rc, b));
+        stats[2].push(red(p, rc));
+        stats[3].push(red(p, u));
+        stats[4].push(rec as f64 / n as f64);
+        stats[5].push(worse as f64 / n as f64);
+        stats[6].push(if verd > 0 { pass as f64 / verd as f64 } else { 0.0 });
     }
     let ci = |v: &mut Vec<f64>| {
         v.sort_by(f64::total_cmp);
         let q = |p: f64| v[((v.len() - 1) as f64 * p).round() as usize];
         [r4(q(0.025)), r4(q(0.975))]
     };
-    let [mut s0, mut s1, mut s2, mut s3] = stats;
-    (
-        Reduction { value: r4(value), ci95: ci(&mut s0), resamples: BOOTSTRAP_RESAMPLES },
-        ci(&mut s1),
-        ci(&mut s2),
-        ci(&mut s3),
-    )
+    let [mut s0, mut s1, mut s2, mut s3, mut s4, mut s5, mut s6] = stats;
+    Boot {
+        total: reduction(values[0], ci(&mut s0), BOOTSTRAP_RESAMPLES),
+        suggestions: reduction(values[1], ci(&mut s1), BOOTSTRAP_RESAMPLES),
+        actions: reduction(values[2], ci(&mut s2), BOOTSTRAP_RESAMPLES),
+        unpaged: reduction(values[3], ci(&mut s3), BOOTSTRAP_RESAMPLES),
+        recovery: ci(&mut s4),
+        worse: ci(&mut s5),
+        verification: ci(&mut s6),
+    }
 }
 
 fn calibration(incidents: &[&IncidentRecord]) -> Calibration {
@@ -345,38 +458,27 @@ mod tests {
     }
 }
 
-/// Metrics for a whole run: overall, per incident type, per scenario.
+/// Metrics for a whole run: overall, in two views (per true cause and per label), per
+/// scenario.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Evaluation {
     pub overall: Metrics,
-    pub per_type: BTreeMap<&'static str, Metrics>,
+    /// "What happened": incidents by true cause, every cause, with or without a policy.
+    pub per_cause: BTreeMap<&'static str, Metrics>,
+    /// "What the policy saw and did": incidents by [`policy_label`]. The gate and the phase
+    /// recommendations read this view.
+    pub per_label: BTreeMap<String, Metrics>,
     pub per_scenario: BTreeMap<String, ScenarioMetrics>,
-    /// Actions by the label they were executed on (what a policy entry did).
-    pub per_label: BTreeMap<String, LabelStats>,
     /// Classifications: true cause → label → count.
     pub confusion: BTreeMap<&'static str, BTreeMap<String, usize>>,
     /// Calibration per label the classifier gave (as the policy sees it).
     pub calibration_by_label: BTreeMap<String, Calibration>,
 }
 
-/// What the actions executed on one label did.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct LabelStats {
-    pub actions: usize,
-    /// Executed on a wrong classification.
-    pub wrong: usize,
-    pub verified: usize,
-    pub passed: usize,
-    /// Added harm.
-    pub harmed: usize,
-    /// wrong / actions.
-    pub false_confidence_share: f64,
-}
-
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ScenarioMetrics {
     pub metrics: Metrics,
-    pub per_type: BTreeMap<&'static str, Metrics>,
+    pub per_cause: BTreeMap<&'static str, Metrics>,
 }
 
 /// Evaluate every record, grouped.
@@ -386,70 +488,86 @@ pub fn evaluate(records: &[IncidentRecord], seed: u64) -> Evaluation {
     for r in records {
         by_scenario.entry(r.scenario.clone()).or_default().push(r);
     }
-    let mut per_label: BTreeMap<String, LabelStats> = BTreeMap::new();
     let mut confusion: BTreeMap<&'static str, BTreeMap<String, usize>> = BTreeMap::new();
     let mut by_label: BTreeMap<String, Vec<(f64, bool)>> = BTreeMap::new();
     for r in records {
-        for a in &r.actions {
-            let e = per_label.entry(a.classified_as.clone()).or_default();
-            e.actions += 1;
-            e.wrong += usize::from(!a.correct);
-            e.verified += usize::from(a.verified.is_some());
-            e.passed += usize::from(a.verified == Some(true));
-            e.harmed += usize::from(a.harmed);
-        }
         for (label, c) in &r.classifications {
             *confusion.entry(r.truth.label()).or_default().entry(label.clone()).or_default() += 1;
             by_label.entry(label.clone()).or_default().push((*c, label == r.truth.label()));
         }
     }
-    for e in per_label.values_mut() {
-        e.false_confidence_share = r4(if e.actions > 0 { e.wrong as f64 / e.actions as f64 } else { 0.0 });
-    }
     Evaluation {
         overall: compute(&all, seed),
-        per_type: per_type(&all, seed),
+        per_cause: per_cause(&all, seed),
+        per_label: per_label(&all, seed),
         per_scenario: by_scenario
             .into_iter()
-            .map(|(k, v)| (k, ScenarioMetrics { metrics: compute(&v, seed), per_type: per_type(&v, seed) }))
+            .map(|(k, v)| (k, ScenarioMetrics { metrics: compute(&v, seed), per_cause: per_cause(&v, seed) }))
             .collect(),
-        per_label,
         confusion,
         calibration_by_label: by_label.into_iter().map(|(k, v)| (k, calibration_of(&v))).collect(),
     }
 }
 
 /// What each metric means, printed in every report.
-pub const DEFINITIONS: [(&str, &str); 14] = [
-    ("incident", "one fault episode on one service (a campaign counts as a traffic-surge episode), seen by both arms"),
+pub const DEFINITIONS: [(&str, &str); 21] = [
+    (
+        "incident",
+        "one fault episode on one service (a campaign counts as a traffic-surge episode), seen by every arm on the same fault instances and human draws",
+    ),
+    (
+        "arms",
+        "baseline: the team today (the monitor's alerts page people 30 s after firing, or, with people.paged_by_alerts false, people notice on their own); recommend: the policy with every auto_execute off (the same pages, carrying the suggested command); policy: the policy as written; unpaged: people never paged, who notice after their detection delay (an extra, never the headline)",
+    ),
+    (
+        "arms.*.mttr_seconds",
+        "onset → start of a healthy period lasting 30 min, per arm (unresolved incidents count until the end of the run)",
+    ),
+    (
+        "effect.total",
+        "what automation adds: 1 − mean TTR policy / mean TTR baseline; 95% CI from a paired bootstrap over incidents",
+    ),
+    ("effect.suggestions", "what the pages' suggestions add: 1 − mean TTR recommend / mean TTR baseline"),
+    ("effect.actions", "what executed actions add: 1 − mean TTR policy / mean TTR recommend"),
+    (
+        "effect.policy_vs_unpaged",
+        "1 − mean TTR policy / mean TTR of people never paged: credits paging to automation; shown only as a labelled extra",
+    ),
     (
         "automated_recovery_rate",
         "incidents recovered by automation (an action passed verification, no person involved before recovery) / incidents",
     ),
     ("verification_pass_rate", "executed actions whose verification window passed / executed actions with a verdict"),
     (
-        "mttr_seconds",
-        "onset → start of a healthy period lasting 30 min; automation arm vs people-only baseline on the same incidents (unresolved incidents count until the end of the run)",
-    ),
-    (
-        "mttr_reduction",
-        "1 − mean TTR with automation / mean TTR people only; 95% CI from a paired bootstrap over incidents",
-    ),
-    (
         "made_worse",
-        "incidents where an action added harm, or whose impact (degraded seconds × severity) exceeded the baseline's by more than 10% and 30 severity-seconds",
+        "incidents made worse by automation: an automated action touched the incident's service (while it was open, or before with effects that persisted) and either added harm or left the policy arm's impact (degraded seconds × severity) above recommend's by more than 10% and 30 severity-seconds; each incident names the action in touched_by",
+    ),
+    (
+        "made_worse_by_suggestions",
+        "incidents where a page's suggestion (or a page the team would not have had) touched the service and recommend is worse than baseline by the same margins",
+    ),
+    (
+        "unattributed_difference",
+        "incidents whose arms differ with nothing of automation's on their service (policy ≠ recommend without an action, recommend ≠ baseline without a suggestion or extra page): 0 unless the pairing is broken",
     ),
     ("loops", "incidents with ≥ 3 executed actions within one hour without a lasting recovery between them"),
-    ("false_confidence_actions", "executed actions (at or above threshold) whose classification was wrong"),
-    ("escalations", "decisions that escalated plus failed verifications"),
-    ("pages", "escalations that brought a person in (nobody was engaged on the incident yet)"),
+    (
+        "false_confidence_share",
+        "executed actions (at or above threshold) whose classification was wrong / executed actions",
+    ),
+    ("escalations", "decisions that escalated plus failed verifications (policy arm)"),
+    ("pages", "escalations that brought a person in (nobody was engaged on the incident yet); per arm in arms.*.pages"),
     (
         "repeat_escalations",
         "escalations of an incident after its first (alert fatigue): PagerDuty folds them into one page by dedup_key, Slack and webhooks show each; every one is in escalations.jsonl",
     ),
     (
         "relapses",
-        "times a mitigated cause came back after recovery; the incident reopens and its impact counts against automation",
+        "times a mitigated cause came back after recovery; the incident reopens and its impact counts against the policy arm",
+    ),
+    (
+        "per_cause / per_label",
+        "two views, never mixed in a row: per_cause groups incidents by true cause (what happened); per_label by the label the policy acted on (its first action's label, else its first classification, else undetected): what the policy saw and did. The gate reads per_label",
     ),
     (
         "calibration",
@@ -457,6 +575,6 @@ pub const DEFINITIONS: [(&str, &str); 14] = [
     ),
     (
         "ci95",
-        "rates: Wilson score interval (ci95) and a percentile bootstrap over incidents (bootstrap_ci95); MTTR reduction: paired percentile bootstrap; 2000 resamples shared by all",
+        "rates: Wilson score interval (ci95) and a percentile bootstrap over incidents (bootstrap_ci95); MTTR effects: paired percentile bootstrap; 2000 resamples shared by all",
     ),
 ];

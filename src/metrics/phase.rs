@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::{Evaluation, LabelStats};
+use super::Evaluation;
 use crate::policy::Policy;
 
 /// Fewer incidents of a type than this is not evidence: shadow.
@@ -46,78 +46,91 @@ pub struct Recommendation {
     pub reasons: Vec<String>,
 }
 
-/// One recommendation per incident type in the policy.
+/// One recommendation per incident type in the policy, from the "what the policy saw and
+/// did" view (`per_label`): the same cells the gate reads.
 pub fn recommend(policy: &Policy, eval: &Evaluation) -> BTreeMap<String, Recommendation> {
-    let empty = LabelStats::default();
     policy
         .remediations
         .values()
         .map(|r| {
             let t = r.incident_type.as_str();
-            let label = eval.per_label.get(t).unwrap_or(&empty);
-            let m = eval.per_type.get(t);
             let mut reasons = Vec::new();
-            let n = m.map_or(0, |m| m.incidents);
-            if n < MIN_INCIDENTS {
-                reasons.push(format!("only {n} incidents of this type (need {MIN_INCIDENTS}): not enough evidence"));
+            let Some(m) = eval.per_label.get(t).filter(|m| m.incidents >= MIN_INCIDENTS) else {
+                let n = eval.per_label.get(t).map_or(0, |m| m.incidents);
+                reasons.push(format!("only {n} incidents seen as this type (need {MIN_INCIDENTS}): not enough evidence"));
                 return (t.to_string(), Recommendation { phase: Phase::Shadow, reasons });
-            }
-            let m = m.expect("n > 0");
-            let helps = m.mttr_reduction.ci95[0] > 0.0;
-            if !helps {
+            };
+            let suggestions_safe = m.made_worse_by_suggestions.value <= MAX_MADE_WORSE_RATE;
+            if !suggestions_safe {
                 reasons.push(format!(
-                    "MTTR reduction {:.1}% has a 95% CI reaching {:.1}%: no clear gain over people alone",
-                    m.mttr_reduction.value * 100.0,
-                    m.mttr_reduction.ci95[0] * 100.0
-                ));
-            }
-            let mut auto_ok = r.auto_execute && helps;
-            if !r.auto_execute {
-                reasons.push("the policy runs it recommend-only, so there is no evidence of automated actions".into());
-            }
-            if label.actions > 0 {
-                let pass = label.passed as f64 / label.verified.max(1) as f64;
-                if pass < MIN_VERIFICATION_PASS {
-                    auto_ok = false;
-                    reasons.push(format!(
-                        "{:.0}% of its actions passed verification (need {:.0}%)",
-                        pass * 100.0,
-                        MIN_VERIFICATION_PASS * 100.0
-                    ));
-                }
-                if label.false_confidence_share > MAX_FALSE_CONFIDENCE_SHARE {
-                    auto_ok = false;
-                    reasons.push(format!(
-                        "{:.0}% of its actions ran on a wrong classification (at most {:.0}%)",
-                        label.false_confidence_share * 100.0,
-                        MAX_FALSE_CONFIDENCE_SHARE * 100.0
-                    ));
-                }
-            } else if r.auto_execute {
-                auto_ok = false;
-                reasons.push("no action was executed for it".into());
-            }
-            if m.made_worse.value > MAX_MADE_WORSE_RATE {
-                auto_ok = false;
-                reasons.push(format!(
-                    "{:.1}% of its incidents were made worse (at most {:.0}%)",
-                    m.made_worse.value * 100.0,
+                    "its pages' suggestions made {:.1}% of its incidents worse (at most {:.0}%)",
+                    m.made_worse_by_suggestions.value * 100.0,
                     MAX_MADE_WORSE_RATE * 100.0
                 ));
             }
-            if m.loops > 0 {
+            let mut auto_ok = r.auto_execute && suggestions_safe;
+            if !r.auto_execute {
+                reasons.push("the policy runs it recommend-only, so there is no evidence of automated actions".into());
+            } else if m.actions == 0 {
                 auto_ok = false;
-                reasons.push(format!("{} remediation loop(s)", m.loops));
+                reasons.push("no action was executed for it".into());
+            } else {
+                let fx = &m.effect.actions;
+                if fx.ci95[0] <= 0.0 {
+                    auto_ok = false;
+                    reasons.push(format!(
+                        "its actions change MTTR by {} (95% CI {} to {}) against the same pages without actions: no clear gain",
+                        pct_change(fx.value),
+                        pct_change(fx.ci95[0]),
+                        pct_change(fx.ci95[1])
+                    ));
+                }
+                let pass = &m.verification_pass_rate;
+                if pass.value < MIN_VERIFICATION_PASS {
+                    auto_ok = false;
+                    reasons.push(format!(
+                        "{:.0}% of its actions passed verification ({}/{}; need {:.0}%)",
+                        pass.value * 100.0,
+                        pass.numerator,
+                        pass.denominator,
+                        MIN_VERIFICATION_PASS * 100.0
+                    ));
+                }
+                if m.false_confidence_share > MAX_FALSE_CONFIDENCE_SHARE {
+                    auto_ok = false;
+                    reasons.push(format!(
+                        "{:.0}% of its actions ran on a wrong classification ({}/{}; at most {:.0}%)",
+                        m.false_confidence_share * 100.0,
+                        m.false_confidence_actions,
+                        m.actions,
+                        MAX_FALSE_CONFIDENCE_SHARE * 100.0
+                    ));
+                }
+                if m.made_worse.value > MAX_MADE_WORSE_RATE {
+                    auto_ok = false;
+                    reasons.push(format!(
+                        "its actions made {:.1}% of its incidents worse ({}/{}; at most {:.0}%)",
+                        m.made_worse.value * 100.0,
+                        m.made_worse.numerator,
+                        m.made_worse.denominator,
+                        MAX_MADE_WORSE_RATE * 100.0
+                    ));
+                }
+                if m.loops > 0 {
+                    auto_ok = false;
+                    reasons.push(format!("{} remediation loop(s)", m.loops));
+                }
             }
             let phase = if auto_ok {
+                let fx = &m.effect.actions;
                 reasons.push(format!(
-                    "{:.0}% MTTR reduction (CI {:.0}% to {:.0}%), verification and false-confidence within limits",
-                    m.mttr_reduction.value * 100.0,
-                    m.mttr_reduction.ci95[0] * 100.0,
-                    m.mttr_reduction.ci95[1] * 100.0
+                    "its actions cut MTTR by {:.0}% (95% CI {:.0}% to {:.0}%) against the same pages without actions; verification, wrong-label share and harm within limits",
+                    fx.value * 100.0,
+                    fx.ci95[0] * 100.0,
+                    fx.ci95[1] * 100.0
                 ));
                 Phase::AutoExecute
-            } else if helps {
+            } else if suggestions_safe {
                 Phase::RecommendOnly
             } else {
                 Phase::Shadow
@@ -125,4 +138,13 @@ pub fn recommend(policy: &Policy, eval: &Evaluation) -> BTreeMap<String, Recomme
             (t.to_string(), Recommendation { phase, reasons })
         })
         .collect()
+}
+
+/// `-0.12` → "+12% longer", `0.3` → "30% shorter": an MTTR reduction in words.
+pub fn pct_change(reduction: f64) -> String {
+    if reduction >= 0.0 {
+        format!("{:.0}% shorter", reduction * 100.0)
+    } else {
+        format!("{:.0}% longer", -reduction * 100.0)
+    }
 }

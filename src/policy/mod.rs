@@ -156,6 +156,16 @@ pub struct Loaded {
 }
 
 impl Policy {
+    /// The same policy with every `auto_execute` off: what the `recommend` arm of a
+    /// simulation runs (every page carries the suggested command, nothing is executed).
+    pub fn recommend_only(&self) -> Policy {
+        let mut p = self.clone();
+        for r in p.remediations.values_mut() {
+            r.auto_execute = false;
+        }
+        p
+    }
+
     /// Read and validate a policy file. Every problem comes back at once, located.
     pub fn load(path: &Path) -> Result<Loaded, Report> {
         crate::diag::load_with(path, Policy::from_yaml)

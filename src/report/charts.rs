@@ -52,7 +52,9 @@ pub fn mttr_histograms(auto_s: &[f64], base_s: &[f64]) -> String {
     let top = ha.iter().chain(hb.iter()).copied().max().unwrap_or(1).max(1) as f64 * 1.1;
     svg(900, 320, |root| {
         let (left, right) = root.split_horizontally(450);
-        for (area, h, color, title) in [(left, &ha, AUTO, "with automation"), (right, &hb, PEOPLE, "people only")] {
+        for (area, h, color, title) in
+            [(left, &ha, AUTO, "policy as written"), (right, &hb, PEOPLE, "baseline (team today)")]
+        {
             let mut c = ChartBuilder::on(&area)
                 .caption(format!("Time to recovery, {title}"), ("sans-serif", 16))
                 .margin(10)
@@ -152,7 +154,7 @@ pub fn timeline(incidents: &[&IncidentRecord]) -> String {
     let rows = incidents.len().max(1);
     let span = incidents
         .iter()
-        .map(|i| (i.automation.ttr_seconds.max(i.baseline.ttr_seconds) / 60.0).max(10.0))
+        .map(|i| (i.arms.policy.ttr_seconds.max(i.arms.baseline.ttr_seconds) / 60.0).max(10.0))
         .fold(10.0f64, f64::max)
         * 1.05;
     svg(900, 80 + 60 * rows as u32, |root| {
@@ -165,8 +167,8 @@ pub fn timeline(incidents: &[&IncidentRecord]) -> String {
         ch.configure_mesh().x_desc("minutes from onset").disable_y_mesh().disable_y_axis().draw()?;
         for (k, i) in incidents.iter().enumerate() {
             let y = (rows - 1 - k) as f64;
-            let base_end = i.baseline.ttr_seconds / 60.0;
-            let auto_end = i.automation.ttr_seconds / 60.0;
+            let base_end = i.arms.baseline.ttr_seconds / 60.0;
+            let auto_end = i.arms.policy.ttr_seconds / 60.0;
             ch.draw_series(std::iter::once(Rectangle::new([(0.0, y + 0.55), (base_end, y + 0.75)], PEOPLE.filled())))?;
             ch.draw_series(std::iter::once(Rectangle::new([(0.0, y + 0.25), (auto_end, y + 0.45)], AUTO.filled())))?;
             ch.draw_series(std::iter::once(Text::new(
@@ -184,7 +186,7 @@ pub fn timeline(incidents: &[&IncidentRecord]) -> String {
                 ch.draw_series(std::iter::once(Circle::new((x, y + 0.35), 6, color.filled())))?;
                 ch.draw_series(std::iter::once(Text::new(a.kind.to_string(), (x, y + 0.08), ("sans-serif", 10))))?;
             }
-            if let Some(h) = i.automation.human_engaged_at {
+            if let Some(h) = i.arms.policy.human_engaged_at {
                 let x = minutes(i.onset, h);
                 ch.draw_series(std::iter::once(TriangleMarker::new((x, y + 0.35), 7, BLACK.filled())))?;
             }

@@ -5,8 +5,9 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use super::figures::{self, change_ci, count_of, mins, pct};
 use super::{Provenance, charts};
-use crate::metrics::phase::{self, Phase, Recommendation};
+use crate::metrics::phase::{self, Recommendation};
 use crate::metrics::{DEFINITIONS, Evaluation, Metrics};
 use crate::sim::IncidentRecord;
 use crate::sweep::ThresholdCurve;
@@ -15,58 +16,16 @@ fn esc(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
-fn pct(x: f64) -> String {
-    format!("{:.1}%", x * 100.0)
-}
-
-fn mins(s: f64) -> String {
-    format!("{:.1} min", s / 60.0)
-}
-
-/// The one-paragraph verdict, from the phases each type earned.
+/// The verdict paragraph (see [`figures::verdict`]).
 pub fn verdict(rec: &BTreeMap<String, Recommendation>, m: &Metrics) -> (String, &'static str) {
-    let by = |p: Phase| rec.iter().filter(|(_, r)| r.phase == p).map(|(t, _)| t.as_str()).collect::<Vec<_>>();
-    let (auto, recommend, shadow) = (by(Phase::AutoExecute), by(Phase::RecommendOnly), by(Phase::Shadow));
-    let mut s = String::new();
-    let class = if m.loops > 0 || m.made_worse.value > phase::MAX_MADE_WORSE_RATE {
-        let _ = write!(
-            s,
-            "Not safe to switch on as written: {} incident(s) made worse and {} loop(s) over {} incidents. ",
-            m.made_worse.numerator, m.loops, m.incidents
-        );
-        "bad"
-    } else if auto.is_empty() {
-        s.push_str("Not ready for automated action yet. ");
-        "warn"
-    } else {
-        "good"
-    };
-    if !auto.is_empty() {
-        let _ = write!(s, "The evidence supports auto-execute for {}. ", auto.join(", "));
-    }
-    if !recommend.is_empty() {
-        let _ = write!(s, "Keep {} recommend-only. ", recommend.join(", "));
-    }
-    if !shadow.is_empty() {
-        let _ = write!(s, "Run {} in shadow mode first. ", shadow.join(", "));
-    }
-    let _ = write!(
-        s,
-        "Across all incidents automation cut mean time to recovery from {} to {} ({} reduction, 95% CI {} to {}).",
-        mins(m.mttr_seconds.baseline.mean),
-        mins(m.mttr_seconds.automation.mean),
-        pct(m.mttr_reduction.value),
-        pct(m.mttr_reduction.ci95[0]),
-        pct(m.mttr_reduction.ci95[1])
-    );
-    (s, class)
+    figures::verdict(rec, m)
 }
 
 /// Incidents worth a look: made worse and loops first, then the largest impact excess.
 pub fn worst(incidents: &[IncidentRecord], n: usize) -> Vec<&IncidentRecord> {
     let mut v: Vec<&IncidentRecord> = incidents.iter().filter(|i| !i.actions.is_empty() || i.made_worse()).collect();
     v.sort_by(|a, b| {
-        let key = |i: &IncidentRecord| (i.made_worse(), i.is_loop(), i.automation.impact - i.baseline.impact);
+        let key = |i: &IncidentRecord| (i.made_worse(), i.is_loop(), i.arms.policy.impact - i.arms.baseline.impact);
         let (ka, kb) = (key(a), key(b));
         kb.0.cmp(&ka.0).then(kb.1.cmp(&ka.1)).then(kb.2.total_cmp(&ka.2)).then(a.id.cmp(&b.id))
     });
@@ -105,7 +64,7 @@ pub fn page(
     let _ = writeln!(h, "<h1>Is this remediation policy safe to switch on?</h1>");
     let _ = writeln!(
         h,
-        "<p class=\"small\">Policy <code>{}</code> ({}), seed {}, {} replication(s) of {} scenario(s), {} incidents, each replayed with automation and with people only.</p>",
+        "<p class=\"small\">Policy <code>{}</code> ({}), seed {}, {} replication(s) of {} scenario(s), {} incidents, each run three times on the same faults and human draws: <b>baseline</b> (the team today: alerts page people), <b>recommend</b> (the same pages carrying the suggested command) and <b>policy</b> (as written).</p>",
         esc(&prov.policy),
         esc(&prov.policy_fingerprint),
         prov.seed,
@@ -139,93 +98,176 @@ pub fn page(
         "verification passed",
         format!("{} of {} actions", v.numerator, v.denominator),
     );
+    let a = &m.arms;
     card(
         &mut h,
         "h-mttr",
-        format!("{:.1} → {}", m.mttr_seconds.baseline.mean / 60.0, mins(m.mttr_seconds.automation.mean)),
-        "MTTR people only → with automation",
-        format!(
-            "−{} (95% CI {} to {})",
-            pct(m.mttr_reduction.value),
-            pct(m.mttr_reduction.ci95[0]),
-            pct(m.mttr_reduction.ci95[1])
-        ),
+        format!("{:.1} → {}", a.baseline.mttr_seconds.mean / 60.0, mins(a.policy.mttr_seconds.mean)),
+        "MTTR today → with the policy",
+        change_ci(&m.effect.total),
     );
     card(
         &mut h,
         "h-worse",
         m.made_worse.numerator.to_string(),
-        "incidents made worse",
-        format!("{} of incidents", pct(m.made_worse.value)),
+        "incidents made worse by automation",
+        format!("{} of incidents; unattributed differences {}", pct(m.made_worse.value), m.unattributed_difference),
     );
     card(
         &mut h,
         "h-loops",
         m.loops.to_string(),
         "remediation loops",
-        format!("{} actions on a wrong label", m.false_confidence_actions),
+        format!("{} of {} actions on a wrong label", m.false_confidence_actions, m.actions),
     );
     card(
         &mut h,
         "h-pages",
-        m.pages.to_string(),
+        a.policy.pages.to_string(),
         "pages to people",
         format!(
-            "{} escalations, {} repeats (most on one incident: {})",
-            m.escalations, m.repeat_escalations, m.max_escalations_per_incident
+            "today {}; {} escalations, {} repeats (most on one incident: {})",
+            a.baseline.pages, m.escalations, m.repeat_escalations, m.max_escalations_per_incident
         ),
     );
     let _ = writeln!(h, "</div>");
 
-    let _ = writeln!(h, "<h2>Phase per incident type</h2>");
+    let _ = writeln!(h, "<h2>What automation adds</h2>");
     let _ = writeln!(
         h,
-        "<table id=\"phases\"><tr><th>incident type</th><th>incidents</th><th>automated recovery</th><th>MTTR reduction [95% CI]</th><th>made worse</th><th>actions</th><th>wrong label</th><th>recommended phase</th><th>why</th></tr>"
+        "<table id=\"effects\"><tr><th>comparison</th><th>mean time to recovery</th><th>MTTR change [95% CI]</th></tr>"
     );
-    for (t, r) in rec {
-        let tm = eval.per_type.get(t.as_str());
-        let label = eval.per_label.get(t);
+    let effect_row = |h: &mut String, id: &str, name: &str, from: f64, to: f64, r: &crate::metrics::Reduction| {
         let _ = writeln!(
             h,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"phase-{}\">{}</td><td style=\"text-align:left\">{}</td></tr>",
-            esc(t),
-            tm.map_or(0, |m| m.incidents),
-            tm.map_or("–".into(), |m| pct(m.automated_recovery_rate.value)),
-            tm.map_or("–".into(), |m| format!(
-                "{} [{}, {}]",
-                pct(m.mttr_reduction.value),
-                pct(m.mttr_reduction.ci95[0]),
-                pct(m.mttr_reduction.ci95[1])
-            )),
-            tm.map_or("–".into(), |m| m.made_worse.numerator.to_string()),
-            label.map_or(0, |l| l.actions),
-            label.map_or("–".into(), |l| pct(l.false_confidence_share)),
-            r.phase.as_str(),
-            r.phase.as_str(),
-            esc(&r.reasons.join("; "))
+            "<tr id=\"{id}\"><td>{}</td><td>{} → {}</td><td>{}</td></tr>",
+            esc(name),
+            mins(from),
+            mins(to),
+            change_ci(r)
+        );
+    };
+    effect_row(
+        &mut h,
+        "e-total",
+        "all automation: policy vs baseline",
+        a.baseline.mttr_seconds.mean,
+        a.policy.mttr_seconds.mean,
+        &m.effect.total,
+    );
+    effect_row(
+        &mut h,
+        "e-suggestions",
+        "suggestions: recommend vs baseline",
+        a.baseline.mttr_seconds.mean,
+        a.recommend.mttr_seconds.mean,
+        &m.effect.suggestions,
+    );
+    effect_row(
+        &mut h,
+        "e-actions",
+        "actions: policy vs recommend",
+        a.recommend.mttr_seconds.mean,
+        a.policy.mttr_seconds.mean,
+        &m.effect.actions,
+    );
+    if let (Some(u), Some(e)) = (&a.unpaged, &m.effect.policy_vs_unpaged) {
+        effect_row(
+            &mut h,
+            "e-unpaged",
+            "extra, credits paging to automation: policy vs people never paged",
+            u.mttr_seconds.mean,
+            a.policy.mttr_seconds.mean,
+            e,
         );
     }
     let _ = writeln!(h, "</table>");
     let _ = writeln!(
         h,
-        "<p class=\"small\">auto-execute needs ≥ {} incidents, an MTTR-reduction CI above zero, ≥ {:.0}% verification passes, ≤ {:.0}% of actions on a wrong label, ≤ {:.0}% made worse and no loops.</p>",
+        "<p class=\"small\">Negative changes are shorter times to recovery. Made worse by automation: {}; by suggestions: {}. Verification passed: {}.</p>",
+        count_of(&m.made_worse),
+        count_of(&m.made_worse_by_suggestions),
+        count_of(&m.verification_pass_rate)
+    );
+
+    let _ = writeln!(h, "<h2>What the policy saw and did (by label)</h2>");
+    let _ = writeln!(
+        h,
+        "<p class=\"small\">Incidents grouped by the label the policy acted on (its first action's label, else its first classification). The gate reads these cells.</p>"
+    );
+    let _ = writeln!(
+        h,
+        "<table id=\"phases\"><tr><th>label</th><th>incidents</th><th>actions</th><th>verification passed</th><th>on a wrong label</th><th>made worse by automation</th><th>loops</th><th>MTTR change from actions [95% CI]</th><th>recommended phase</th><th>why</th></tr>"
+    );
+    for (t, lm) in &eval.per_label {
+        let r = rec.get(t);
+        let v = &lm.verification_pass_rate;
+        let _ = writeln!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} of {}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"phase-{}\">{}</td><td style=\"text-align:left\">{}</td></tr>",
+            esc(t),
+            lm.incidents,
+            lm.actions,
+            if v.denominator > 0 {
+                format!("{} of {} ({})", v.numerator, v.denominator, pct(v.value))
+            } else {
+                "–".into()
+            },
+            lm.false_confidence_actions,
+            lm.actions,
+            lm.made_worse.numerator,
+            lm.loops,
+            change_ci(&lm.effect.actions),
+            r.map_or("none", |r| r.phase.as_str()),
+            r.map_or("no policy", |r| r.phase.as_str()),
+            esc(&r.map_or_else(
+                || "no remediation for this label: every incident is escalated".to_string(),
+                |r| r.reasons.join("; ")
+            ))
+        );
+    }
+    let _ = writeln!(h, "</table>");
+    let _ = writeln!(
+        h,
+        "<p class=\"small\">auto-execute needs ≥ {} incidents, an MTTR change from actions whose CI is below zero, ≥ {:.0}% verification passes, ≤ {:.0}% of actions on a wrong label, ≤ {:.0}% of incidents made worse by automation and no loops.</p>",
         phase::MIN_INCIDENTS,
         phase::MIN_VERIFICATION_PASS * 100.0,
         phase::MAX_FALSE_CONFIDENCE_SHARE * 100.0,
         phase::MAX_MADE_WORSE_RATE * 100.0
     );
 
+    let _ = writeln!(h, "<h2>What happened (by true cause)</h2>");
+    let _ = writeln!(
+        h,
+        "<table id=\"causes\"><tr><th>true cause</th><th>incidents</th><th>MTTR today → with policy</th><th>MTTR change, all automation [95% CI]</th><th>recovered by automation</th><th>made worse by automation</th><th>loops</th></tr>"
+    );
+    for (t, cm) in eval.per_cause.iter().map(|(k, v)| (k.to_string(), v)).chain([("all".to_string(), m)]) {
+        let _ = writeln!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td>{} → {}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&t),
+            cm.incidents,
+            mins(cm.arms.baseline.mttr_seconds.mean),
+            mins(cm.arms.policy.mttr_seconds.mean),
+            change_ci(&cm.effect.total),
+            pct(cm.automated_recovery_rate.value),
+            cm.made_worse.numerator,
+            cm.loops
+        );
+    }
+    let _ = writeln!(h, "</table>");
+
     let _ = writeln!(h, "<h2>Time to recovery</h2>");
-    let auto: Vec<f64> = incidents.iter().map(|i| i.automation.ttr_seconds).collect();
-    let base: Vec<f64> = incidents.iter().map(|i| i.baseline.ttr_seconds).collect();
+    let auto: Vec<f64> = incidents.iter().map(|i| i.arms.policy.ttr_seconds).collect();
+    let base: Vec<f64> = incidents.iter().map(|i| i.arms.baseline.ttr_seconds).collect();
     let _ = writeln!(h, "<div class=\"chart\" id=\"chart-mttr\">{}</div>", charts::mttr_histograms(&auto, &base));
     let _ = writeln!(
         h,
-        "<p class=\"small\">Median {} with automation vs {} people only; 90th percentile {} vs {}.</p>",
-        mins(m.mttr_seconds.automation.median),
-        mins(m.mttr_seconds.baseline.median),
-        mins(m.mttr_seconds.automation.p90),
-        mins(m.mttr_seconds.baseline.p90)
+        "<p class=\"small\">Median {} with the policy vs {} today; 90th percentile {} vs {}.</p>",
+        mins(a.policy.mttr_seconds.median),
+        mins(a.baseline.mttr_seconds.median),
+        mins(a.policy.mttr_seconds.p90),
+        mins(a.baseline.mttr_seconds.p90)
     );
 
     let _ = writeln!(h, "<h2>Classifier calibration and thresholds</h2><div class=\"charts\">");
@@ -263,7 +305,7 @@ pub fn page(
         let _ = writeln!(h, "<div class=\"chart\" id=\"chart-timeline\">{}</div>", charts::timeline(&worst));
         let _ = writeln!(
             h,
-            "<p class=\"small\">Grey: people only; blue: with automation. Dots: actions (green passed verification, red failed); triangle: a person joined.</p>"
+            "<p class=\"small\">Grey: baseline (the team today); blue: the policy. Dots: actions (green passed verification, red failed); triangle: a person joined.</p>"
         );
     }
 
@@ -297,19 +339,19 @@ pub fn page(
 
     let _ = writeln!(
         h,
-        "<h2>Per scenario</h2><table id=\"scenarios\"><tr><th>scenario</th><th>incidents</th><th>automated recovery</th><th>verification</th><th>MTTR with / without</th><th>made worse</th><th>loops</th><th>wrong label</th></tr>"
+        "<h2>Per scenario</h2><table id=\"scenarios\"><tr><th>scenario</th><th>incidents</th><th>automated recovery</th><th>verification</th><th>MTTR today → with policy</th><th>made worse by automation</th><th>loops</th><th>on a wrong label</th></tr>"
     );
     for (name, sm) in &eval.per_scenario {
         let s = &sm.metrics;
         let _ = writeln!(
             h,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} / {}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} → {}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             esc(name),
             s.incidents,
             pct(s.automated_recovery_rate.value),
             if s.verification_pass_rate.denominator > 0 { pct(s.verification_pass_rate.value) } else { "–".into() },
-            mins(s.mttr_seconds.automation.mean),
-            mins(s.mttr_seconds.baseline.mean),
+            mins(s.arms.baseline.mttr_seconds.mean),
+            mins(s.arms.policy.mttr_seconds.mean),
             s.made_worse.numerator,
             s.loops,
             s.false_confidence_actions

@@ -14,11 +14,13 @@ use serde::Serialize;
 use crate::audit::AuditRecord;
 use crate::escalate::Escalation;
 use crate::metrics::phase::Recommendation;
-use crate::metrics::{DEFINITIONS, Evaluation, Metrics, r1};
+use crate::metrics::{DEFINITIONS, Evaluation, Metrics};
 use crate::sim::IncidentRecord;
 use crate::sweep::ThresholdCurve;
+use figures::{change_ci, mins, pct};
 
 pub mod charts;
+pub mod figures;
 pub mod html;
 pub mod replay;
 
@@ -56,9 +58,9 @@ pub struct ScenarioSource {
 struct ReportJson<'a> {
     provenance: &'a Provenance,
     metrics: &'a Metrics,
-    per_type: &'a std::collections::BTreeMap<&'static str, Metrics>,
+    per_cause: &'a std::collections::BTreeMap<&'static str, Metrics>,
+    per_label: &'a std::collections::BTreeMap<String, Metrics>,
     per_scenario: &'a std::collections::BTreeMap<String, crate::metrics::ScenarioMetrics>,
-    per_label: &'a std::collections::BTreeMap<String, crate::metrics::LabelStats>,
     confusion: &'a std::collections::BTreeMap<&'static str, std::collections::BTreeMap<String, usize>>,
     calibration_by_label: &'a std::collections::BTreeMap<String, crate::metrics::Calibration>,
     thresholds: &'a [ThresholdCurve],
@@ -85,9 +87,9 @@ pub fn report_json(b: &Bundle<'_>) -> String {
     let r = ReportJson {
         provenance: b.prov,
         metrics: &eval.overall,
-        per_type: &eval.per_type,
-        per_scenario: &eval.per_scenario,
+        per_cause: &eval.per_cause,
         per_label: &eval.per_label,
+        per_scenario: &eval.per_scenario,
         confusion: &eval.confusion,
         calibration_by_label: &eval.calibration_by_label,
         thresholds: b.curves,
@@ -154,13 +156,17 @@ fn write_csv(path: &Path, incidents: &[IncidentRecord]) -> Result<(), ReportErro
         "decisions",
         "actions",
         "verification",
-        "outcome",
-        "baseline_outcome",
-        "mttr_automation_s",
-        "mttr_baseline_s",
-        "impact_automation",
+        "outcome_policy",
+        "outcome_recommend",
+        "outcome_baseline",
+        "ttr_policy_s",
+        "ttr_recommend_s",
+        "ttr_baseline_s",
+        "impact_policy",
+        "impact_recommend",
         "impact_baseline",
         "made_worse",
+        "touched_by",
         "loop",
         "false_confidence_actions",
         "escalations",
@@ -195,13 +201,17 @@ fn write_csv(path: &Path, incidents: &[IncidentRecord]) -> Result<(), ReportErro
             i.decisions.join(";"),
             actions.join(";"),
             verification.join(";"),
-            i.automation.outcome.as_str().to_string(),
-            i.baseline.outcome.as_str().to_string(),
-            format!("{:.1}", i.automation.ttr_seconds),
-            format!("{:.1}", i.baseline.ttr_seconds),
-            format!("{:.1}", i.automation.impact),
-            format!("{:.1}", i.baseline.impact),
+            i.arms.policy.outcome.as_str().to_string(),
+            i.arms.recommend.outcome.as_str().to_string(),
+            i.arms.baseline.outcome.as_str().to_string(),
+            format!("{:.1}", i.arms.policy.ttr_seconds),
+            format!("{:.1}", i.arms.recommend.ttr_seconds),
+            format!("{:.1}", i.arms.baseline.ttr_seconds),
+            format!("{:.1}", i.arms.policy.impact),
+            format!("{:.1}", i.arms.recommend.impact),
+            format!("{:.1}", i.arms.baseline.impact),
             i.made_worse().to_string(),
+            touches(i),
             i.is_loop().to_string(),
             i.false_confidence_actions().to_string(),
             i.escalations.to_string(),
@@ -213,35 +223,61 @@ fn write_csv(path: &Path, incidents: &[IncidentRecord]) -> Result<(), ReportErro
     w.flush().map_err(|e| ReportError::Io { path: path.to_path_buf(), source: e })
 }
 
-fn pct(x: f64) -> String {
-    format!("{:.1}%", x * 100.0)
+/// `restart by r0/i3 at 2026-11-23T10:00:00Z; …`: what automation did on the service.
+fn touches(i: &IncidentRecord) -> String {
+    i.touched_by
+        .iter()
+        .map(|t| {
+            let kind = match t.kind {
+                crate::sim::TouchKind::Action => "action",
+                crate::sim::TouchKind::Suggestion => "suggestion",
+                crate::sim::TouchKind::Page => "page",
+            };
+            format!("{kind} `{}` for {} at {}", t.what, t.by_incident, t.at.to_rfc3339())
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
-fn mins(s: f64) -> String {
-    format!("{:.1} min", s / 60.0)
-}
-
-/// One row of headline numbers.
-fn headline_row(name: &str, m: &Metrics) -> String {
+/// The "what happened" row (per true cause, per scenario).
+fn cause_row(name: &str, m: &Metrics) -> String {
     format!(
-        "| {name} | {} | {} [{}–{}] | {} | {} | {} | {} [{}, {}] | {} | {} | {} |",
+        "| {name} | {} | {} → {} | {} | {} | {} | {} | {} |",
         m.incidents,
+        mins(m.arms.baseline.mttr_seconds.mean),
+        mins(m.arms.policy.mttr_seconds.mean),
+        change_ci(&m.effect.total),
+        change_ci(&m.effect.actions),
         pct(m.automated_recovery_rate.value),
-        pct(m.automated_recovery_rate.ci95[0]),
-        pct(m.automated_recovery_rate.ci95[1]),
-        if m.verification_pass_rate.denominator > 0 { pct(m.verification_pass_rate.value) } else { "–".into() },
-        mins(m.mttr_seconds.automation.mean),
-        mins(m.mttr_seconds.baseline.mean),
-        pct(m.mttr_reduction.value),
-        pct(m.mttr_reduction.ci95[0]),
-        pct(m.mttr_reduction.ci95[1]),
         m.made_worse.numerator,
         m.loops,
-        m.false_confidence_actions,
     )
 }
 
-const HEADLINE_HEADER: &str = "| | incidents | automated recovery [95% CI] | verification pass | MTTR with automation | MTTR people only | MTTR reduction [95% CI] | made worse | loops | false confidence |\n|---|---|---|---|---|---|---|---|---|---|";
+const CAUSE_HEADER: &str = "| | incidents | MTTR today → with policy | MTTR change, all automation [95% CI] | MTTR change from actions [95% CI] | recovered by automation | made worse by automation | loops |\n|---|---|---|---|---|---|---|---|";
+
+/// The "what the policy saw and did" row (per label).
+fn label_row(name: &str, m: &Metrics, phase: Option<&Recommendation>) -> String {
+    let v = &m.verification_pass_rate;
+    format!(
+        "| {name} | {} | {} | {} | {} of {} | {} | {} | {} | {} |",
+        m.incidents,
+        m.actions,
+        if v.denominator > 0 {
+            format!("{} of {} ({})", v.numerator, v.denominator, pct(v.value))
+        } else {
+            "–".into()
+        },
+        m.false_confidence_actions,
+        m.actions,
+        m.made_worse.numerator,
+        m.loops,
+        change_ci(&m.effect.actions),
+        phase.map_or_else(|| "no policy".to_string(), |r| format!("{} ({})", r.phase.as_str(), r.reasons.join("; "))),
+    )
+}
+
+const LABEL_HEADER: &str = "| label | incidents | actions | verification passed | on a wrong label | made worse by automation | loops | MTTR change from actions [95% CI] | phase (why) |\n|---|---|---|---|---|---|---|---|---|";
 
 /// The Markdown report: the same content as index.html, in text.
 pub fn markdown(b: &Bundle<'_>) -> String {
@@ -249,82 +285,118 @@ pub fn markdown(b: &Bundle<'_>) -> String {
     let mut s = String::new();
     let m = &eval.overall;
     let _ = writeln!(s, "# understudy simulation report\n");
-    let (verdict, _) = html::verdict(b.phases, m);
+    let (verdict, _) = figures::verdict(b.phases, m);
     let _ = writeln!(s, "**Verdict.** {verdict}\n");
     let _ = writeln!(
         s,
-        "Policy `{}` ({}), seed {}, {} replication(s) of {} scenario(s). Same inputs and seed give the same bytes.\n",
+        "Policy `{}` ({}), seed {}, {} replication(s) of {} scenario(s), {} incidents, each run in three arms on the same faults and human draws: baseline (the team today), recommend (the same pages with the suggested command), policy (as written). Same inputs and seed give the same bytes.\n",
         prov.policy,
         prov.policy_fingerprint,
         prov.seed,
         prov.replications,
-        prov.scenarios.len()
+        prov.scenarios.len(),
+        m.incidents
     );
-    let _ = writeln!(s, "## Headline\n");
+    let _ = writeln!(s, "## What automation adds\n");
+    let _ = writeln!(s, "| comparison | mean TTR | MTTR change [95% CI] |\n|---|---|---|");
+    let a = &m.arms;
     let _ = writeln!(
         s,
-        "Over {} incidents automation recovered {} on its own ({} of actions passed verification); mean time to recovery \
-         was {} with automation against {} for people alone ({} reduction, 95% CI {} to {}). {} incident(s) were made \
-         worse, {} looped, and {} action(s) ran on a wrong classification.\n",
-        m.incidents,
-        pct(m.automated_recovery_rate.value),
-        pct(m.verification_pass_rate.value),
-        mins(m.mttr_seconds.automation.mean),
-        mins(m.mttr_seconds.baseline.mean),
-        pct(m.mttr_reduction.value),
-        pct(m.mttr_reduction.ci95[0]),
-        pct(m.mttr_reduction.ci95[1]),
-        m.made_worse.numerator,
-        m.loops,
-        m.false_confidence_actions
+        "| all automation: policy vs baseline | {} → {} | {} |",
+        mins(a.baseline.mttr_seconds.mean),
+        mins(a.policy.mttr_seconds.mean),
+        change_ci(&m.effect.total)
     );
-    let _ = writeln!(s, "{HEADLINE_HEADER}");
-    let _ = writeln!(s, "{}", headline_row("all", m));
-    for (name, sm) in &eval.per_scenario {
-        let _ = writeln!(s, "{}", headline_row(name, &sm.metrics));
-    }
-    let _ = writeln!(s, "\n## Per incident type (true cause)\n");
-    let _ = writeln!(s, "{HEADLINE_HEADER}");
-    for (t, tm) in &eval.per_type {
-        let _ = writeln!(s, "{}", headline_row(t, tm));
-    }
-    let _ = writeln!(s, "\n## Outcomes\n");
-    let _ =
-        writeln!(s, "| arm | automation | human | self-resolved | prevented | unresolved |\n|---|---|---|---|---|---|");
-    for (arm, o) in &m.outcomes {
-        let g = |k: &str| o.get(k).copied().unwrap_or(0);
+    let _ = writeln!(
+        s,
+        "| suggestions: recommend vs baseline | {} → {} | {} |",
+        mins(a.baseline.mttr_seconds.mean),
+        mins(a.recommend.mttr_seconds.mean),
+        change_ci(&m.effect.suggestions)
+    );
+    let _ = writeln!(
+        s,
+        "| actions: policy vs recommend | {} → {} | {} |",
+        mins(a.recommend.mttr_seconds.mean),
+        mins(a.policy.mttr_seconds.mean),
+        change_ci(&m.effect.actions)
+    );
+    if let (Some(u), Some(e)) = (&a.unpaged, &m.effect.policy_vs_unpaged) {
         let _ = writeln!(
             s,
-            "| {arm} | {} | {} | {} | {} | {} |",
-            g("automation"),
-            g("human"),
-            g("self-resolved"),
-            g("prevented"),
-            g("unresolved")
+            "| extra, credits paging to automation: policy vs people never paged | {} → {} | {} |",
+            mins(u.mttr_seconds.mean),
+            mins(a.policy.mttr_seconds.mean),
+            change_ci(e)
         );
     }
     let _ = writeln!(
         s,
-        "\nActions executed: {}. Escalations: {}; pages: {}; repeats: {} (escalations about an incident already escalated; at most {} on one incident). MTTR median with automation {}, people only {}; p90 {} vs {}.\n",
+        "\nCosts: {} incident(s) made worse by automation ({}), {} by suggestions; {} loop(s); {} of {} action(s) on a wrong classification; {} action(s) passed verification of {} with a verdict. Pages: {} with the policy, {} today. Unattributed differences between arms: {} (0 unless the pairing is broken).\n",
+        m.made_worse.numerator,
+        pct(m.made_worse.value),
+        m.made_worse_by_suggestions.numerator,
+        m.loops,
+        m.false_confidence_actions,
         m.actions,
-        m.escalations,
-        m.pages,
-        m.repeat_escalations,
-        m.max_escalations_per_incident,
-        mins(m.mttr_seconds.automation.median),
-        mins(m.mttr_seconds.baseline.median),
-        mins(m.mttr_seconds.automation.p90),
-        mins(m.mttr_seconds.baseline.p90)
+        m.verification_pass_rate.numerator,
+        m.verification_pass_rate.denominator,
+        a.policy.pages,
+        a.baseline.pages,
+        m.unattributed_difference
     );
-    let _ = writeln!(s, "## Phase per incident type\n");
-    let _ = writeln!(s, "| incident type | recommended phase | why |\n|---|---|---|");
-    for (t, r) in b.phases {
-        let _ = writeln!(s, "| {t} | {} | {} |", r.phase.as_str(), r.reasons.join("; "));
+    let _ = writeln!(s, "## What the policy saw and did (by label)\n");
+    let _ = writeln!(s, "{LABEL_HEADER}");
+    for (t, lm) in &eval.per_label {
+        let _ = writeln!(s, "{}", label_row(t, lm, b.phases.get(t)));
     }
-    let _ = writeln!(s, "\n## Thresholds\n");
+    let _ = writeln!(s, "\n## What happened (by true cause)\n");
+    let _ = writeln!(s, "{CAUSE_HEADER}");
+    let _ = writeln!(s, "{}", cause_row("all", m));
+    for (t, tm) in &eval.per_cause {
+        let _ = writeln!(s, "{}", cause_row(t, tm));
+    }
+    let _ = writeln!(s, "\n## Per scenario\n");
+    let _ = writeln!(s, "{CAUSE_HEADER}");
+    for (name, sm) in &eval.per_scenario {
+        let _ = writeln!(s, "{}", cause_row(name, &sm.metrics));
+    }
+    let _ = writeln!(s, "\n## Outcomes\n");
     let _ = writeln!(
         s,
-        "| incident type | threshold | automated recovery | made worse | actions on label | wrong label |\n|---|---|---|---|---|---|"
+        "| arm | automation | human | self-resolved | prevented | unresolved | pages | median TTR | p90 TTR |\n|---|---|---|---|---|---|---|---|---|"
+    );
+    let arms = [
+        ("baseline", Some(&a.baseline)),
+        ("recommend", Some(&a.recommend)),
+        ("policy", Some(&a.policy)),
+        ("unpaged", a.unpaged.as_ref()),
+    ];
+    for (arm, am) in arms {
+        let Some(am) = am else { continue };
+        let g = |k: &str| am.outcomes.get(k).copied().unwrap_or(0);
+        let _ = writeln!(
+            s,
+            "| {arm} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            g("automation"),
+            g("human"),
+            g("self-resolved"),
+            g("prevented"),
+            g("unresolved"),
+            am.pages,
+            mins(am.mttr_seconds.median),
+            mins(am.mttr_seconds.p90)
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\nActions executed: {}. Escalations: {}; pages: {}; repeats: {} (escalations about an incident already escalated; at most {} on one incident).\n",
+        m.actions, m.escalations, m.pages, m.repeat_escalations, m.max_escalations_per_incident,
+    );
+    let _ = writeln!(s, "## Thresholds\n");
+    let _ = writeln!(
+        s,
+        "| incident type | threshold | automated recovery | made worse by automation | actions on label | wrong label |\n|---|---|---|---|---|---|"
     );
     for c in b.curves {
         for p in &c.points {
@@ -364,14 +436,14 @@ pub fn markdown(b: &Bundle<'_>) -> String {
             .collect();
         let _ = writeln!(
             s,
-            "- `{}` {} on {}: {} with automation vs {} people only; made worse: {}; {}",
+            "- `{}` {} on {}: {} with the policy vs {} today; made worse by automation: {}; {}",
             i.id,
             i.truth,
             i.service,
-            mins(i.automation.ttr_seconds),
-            mins(i.baseline.ttr_seconds),
-            i.made_worse(),
-            if acts.is_empty() { "no action".to_string() } else { acts.join("; ") }
+            mins(i.arms.policy.ttr_seconds),
+            mins(i.arms.baseline.ttr_seconds),
+            if i.made_worse() { "yes" } else { "no" },
+            if acts.is_empty() { "no action on it".to_string() } else { acts.join("; ") }
         );
     }
     let _ = writeln!(s, "\n## Confusion matrix (rows: true cause, columns: label)\n");
@@ -406,46 +478,51 @@ pub fn markdown(b: &Bundle<'_>) -> String {
     s
 }
 
-/// The short table printed on stdout after a run.
-pub fn summary_table(eval: &Evaluation) -> String {
+/// What stdout prints after a run: the verdict first, then one row per scenario with its
+/// columns spelled out.
+pub fn summary_table(eval: &Evaluation, phases: &std::collections::BTreeMap<String, Recommendation>) -> String {
+    let (verdict, _) = figures::verdict(phases, &eval.overall);
+    let mut s = format!("Verdict: {verdict}\n\n");
+    for (t, r) in phases {
+        let _ = writeln!(s, "  {t:<20} {:<15} {}", r.phase.as_str(), r.reasons.join("; "));
+    }
+    s.push('\n');
     let mut rows: Vec<(String, &Metrics)> = eval.per_scenario.iter().map(|(k, v)| (k.clone(), &v.metrics)).collect();
     rows.push(("all".into(), &eval.overall));
     let width = rows.iter().map(|(n, _)| n.len()).max().unwrap_or(8).max(8);
-    let mut s = format!(
-        "{:<width$}  {:>9}  {:>9}  {:>8}  {:>9}  {:>9}  {:>18}  {:>5}  {:>5}  {:>6}\n",
+    let _ = writeln!(
+        s,
+        "{:<width$}  {:>9}  {:>17}  {:>17}  {:>34}  {:>34}  {:>10}  {:>5}  {:>11}",
         "scenario",
         "incidents",
-        "auto-rec",
-        "verify",
-        "MTTR auto",
-        "MTTR ppl",
-        "reduction [95% CI]",
-        "worse",
+        "MTTR today (min)",
+        "with policy (min)",
+        "MTTR change, automation [95% CI]",
+        "MTTR change, actions [95% CI]",
+        "made worse",
         "loops",
-        "falsec"
+        "wrong label"
     );
     for (name, m) in rows {
-        let red = format!(
-            "{:.0}% [{:.0}, {:.0}]",
-            m.mttr_reduction.value * 100.0,
-            m.mttr_reduction.ci95[0] * 100.0,
-            m.mttr_reduction.ci95[1] * 100.0
-        );
         let _ = writeln!(
             s,
-            "{:<width$}  {:>9}  {:>9}  {:>8}  {:>9}  {:>9}  {:>18}  {:>5}  {:>5}  {:>6}",
+            "{:<width$}  {:>9}  {:>17.1}  {:>17.1}  {:>34}  {:>34}  {:>10}  {:>5}  {:>11}",
             name,
             m.incidents,
-            pct(m.automated_recovery_rate.value),
-            if m.verification_pass_rate.denominator > 0 { pct(m.verification_pass_rate.value) } else { "–".into() },
-            format!("{:.1}m", r1(m.mttr_seconds.automation.mean) / 60.0),
-            format!("{:.1}m", r1(m.mttr_seconds.baseline.mean) / 60.0),
-            red,
+            m.arms.baseline.mttr_seconds.mean / 60.0,
+            m.arms.policy.mttr_seconds.mean / 60.0,
+            change_ci(&m.effect.total),
+            change_ci(&m.effect.actions),
             m.made_worse.numerator,
             m.loops,
-            m.false_confidence_actions
+            format!("{}/{}", m.false_confidence_actions, m.actions),
         );
     }
+    let _ = writeln!(
+        s,
+        "\nMTTR change: negative is shorter. Made worse: incidents an automated action touched that ended worse than the same pages without actions. Wrong label: actions on a wrong classification / actions. Unattributed differences between arms: {}.",
+        eval.overall.unattributed_difference
+    );
     s
 }
 
@@ -461,11 +538,32 @@ pub fn sweep_page(s: &crate::grid::Summary) -> String {
         s.jobs, s.replications_per_job, s.policy, s.grid_digest
     );
     let _ = write!(h, "<div class=\"chart\" id=\"chart-pareto\">{}</div>", charts::pareto(&s.rows));
-    let _ = write!(
-        h,
-        "<p>Best by the gate (point estimates; confirm with <code>simulate</code>): {}</p>",
-        s.best.iter().map(|v| format!("#{v}")).collect::<Vec<_>>().join(", ")
-    );
+    match (s.rows.iter().any(|r| r.gate_passed.is_some()), s.best.is_empty()) {
+        (false, _) => {
+            let _ = write!(
+                h,
+                "<p>The grid names no gate; by MTTR reduction alone (not a promotion): {}</p>",
+                s.best.iter().map(|v| format!("#{v}")).collect::<Vec<_>>().join(", ")
+            );
+        }
+        (true, false) => {
+            let _ = write!(
+                h,
+                "<p>Best by the gate (point estimates; confirm with <code>simulate</code>): {}</p>",
+                s.best.iter().map(|v| format!("#{v}")).collect::<Vec<_>>().join(", ")
+            );
+        }
+        (true, true) => {
+            let mut why: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+            for r in &s.rows {
+                for f in &r.gate_failures {
+                    *why.entry(f.as_str()).or_default() += 1;
+                }
+            }
+            let why: Vec<String> = why.iter().map(|(k, n)| format!("{k} fails for {n}")).collect();
+            let _ = write!(h, "<p><b>None passes the gate</b> (of {} variants): {}.</p>", s.rows.len(), why.join(", "));
+        }
+    }
     h.push_str("<table><tr><th>variant</th><th>parameters</th><th>recovery</th><th>made worse</th><th>loops</th><th>wrong label</th><th>MTTR reduction</th><th>gate</th></tr>");
     for r in &s.rows {
         let params = r.parameters.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ");

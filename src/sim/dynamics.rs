@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use rand::Rng;
+use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64Mcg;
 
 use super::engine::Engine;
@@ -77,15 +77,19 @@ impl Mechanics {
     }
 }
 
-/// The world and the generator of its pod jitter.
+/// The world and the generators of its pod jitter, one per service: what happens on one
+/// service never shifts the draws of another, so two runs of the same world that differ only
+/// in actions on service A are identical on every other service (common random numbers).
 #[derive(Debug, Clone)]
 pub struct Dynamics {
     pub world: World,
-    rng: Pcg64Mcg,
+    rng: Vec<Pcg64Mcg>,
 }
 
 impl Dynamics {
-    pub fn new(world: World, rng: Pcg64Mcg) -> Self {
+    /// `seed(svc)` gives the seed of service `svc`'s pod-jitter generator.
+    pub fn new(world: World, seed: impl Fn(usize) -> u64) -> Self {
+        let rng = (0..world.services.len()).map(|s| Pcg64Mcg::seed_from_u64(seed(s))).collect();
         Dynamics { world, rng }
     }
 
@@ -188,9 +192,9 @@ impl Dynamics {
                     // First onset: pods fill at staggered times; after a mitigation every pod
                     // was restarted together, so they fill together.
                     let delay = if first {
-                        oom * (p as f64 + 1.0) / n as f64 * self.rng.gen_range(0.9..1.1)
+                        oom * (p as f64 + 1.0) / n as f64 * self.rng[svc].gen_range(0.9..1.1)
                     } else {
-                        oom * self.rng.gen_range(0.0..0.1)
+                        oom * self.rng[svc].gen_range(0.0..0.1)
                     };
                     self.schedule_oom(svc, p, Duration::from_secs_f64(delay), now, q);
                 }
@@ -313,7 +317,7 @@ impl Dynamics {
         p.state = PodState::Running;
         p.up_since = Some(now);
         if let Some(oom) = self.leak_interval(svc) {
-            let d = oom.as_secs_f64() * self.rng.gen_range(0.9..1.1);
+            let d = oom.as_secs_f64() * self.rng[svc].gen_range(0.9..1.1);
             self.schedule_oom(svc, pod, Duration::from_secs_f64(d), now, q);
         }
     }
@@ -352,7 +356,7 @@ impl Dynamics {
         if let Some(oom) = self.leak_interval(svc) {
             for p in 0..self.world.services[svc].pods.len() {
                 if self.world.services[svc].pods[p].state == PodState::Running {
-                    let d = oom.as_secs_f64() * self.rng.gen_range(0.9..1.1);
+                    let d = oom.as_secs_f64() * self.rng[svc].gen_range(0.9..1.1);
                     self.schedule_oom(svc, p, Duration::from_secs_f64(d), now, q);
                 }
             }

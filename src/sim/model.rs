@@ -210,6 +210,15 @@ pub struct HumanModel {
     /// p90. ISSRE 2022's 97.5 min median fix is for major cloud outages and would flatter
     /// automation here.
     pub fix: Delay,
+    /// The monitor's alerts page people (the `baseline` arm: the team as it works today).
+    /// Assumption: most teams page on alerts; a scenario sets `people: { paged_by_alerts:
+    /// false }` for teams that watch dashboards, who notice after `detect`.
+    pub paged_by_alerts: bool,
+    /// Diagnosis time × this when a page suggests the right action. Assumption: 1 (a
+    /// suggestion neither helps nor hurts), listed in the report.
+    pub right_suggestion_factor: f64,
+    /// Diagnosis time × this when a page suggests a wrong action. Assumption: 1.
+    pub wrong_suggestion_factor: f64,
 }
 
 impl Default for HumanModel {
@@ -219,6 +228,9 @@ impl Default for HumanModel {
             acknowledge: Delay::new(5 * 60, 15 * 60),
             diagnose: Delay::new(20 * 60, 60 * 60),
             fix: Delay::new(15 * 60, 45 * 60),
+            paged_by_alerts: true,
+            right_suggestion_factor: 1.0,
+            wrong_suggestion_factor: 1.0,
         }
     }
 }
@@ -245,9 +257,15 @@ impl HumanModel {
 }
 
 impl HumanDraw {
-    /// Engaged (noticed or paged) → fixed.
-    pub fn engaged_to_fix(&self) -> Duration {
-        self.acknowledge + self.diagnose + self.fix
+    /// Engaged (noticed or paged) → fixed; `diagnose_factor` scales the diagnosis (a page
+    /// with a right or wrong suggestion).
+    pub fn engaged_to_fix(&self, diagnose_factor: f64) -> Duration {
+        let diagnose = if diagnose_factor == 1.0 {
+            self.diagnose
+        } else {
+            Duration::from_secs_f64((self.diagnose.as_secs_f64() * diagnose_factor).min(30.0 * 86_400.0))
+        };
+        self.acknowledge + diagnose + self.fix
     }
 }
 
@@ -257,9 +275,11 @@ pub fn assumptions() -> Vec<&'static str> {
         "Human detection: median 8 min (ISSRE 2022 cloud incident study), p90 30 min (assumption).",
         "Human acknowledge 5 min median / 15 min p90, diagnose 20/60 min, fix 15/45 min (assumptions for routine incidents with runbooks).",
         "Delays are log-normal, fitted to a median and a 90th percentile.",
-        "A page reaches a person at once; a person paged skips detection.",
-        "In the automation arm people still notice an incident on their own after their detection delay if automation has not recovered it.",
-        "A person's fix removes every cause and every harm on the service and resets its breaker; for legitimate traffic it adds pods to run at 60% busy and lets the surge run its course.",
+        "Three arms on the same faults and human draws: `baseline` (the team today: the monitor's alerts page people; a scenario may say `people: { paged_by_alerts: false }`), `recommend` (the policy with every auto_execute off: the same pages, carrying the suggested command), `policy` (as written).",
+        "An alert pages 30 s after it fires (Alertmanager's default group_wait; the same 30 s as alert → classification → decision); a person paged skips detection.",
+        "A page's suggested command changes diagnosis time by `people.right_suggestion_factor` / `wrong_suggestion_factor` (default 1: no change).",
+        "In every arm people also notice an incident on their own after their detection delay if nobody was paged and automation has not visibly recovered it.",
+        "A person's fix removes every cause and every harm on the service and resets its breaker; for legitimate traffic it adds pods to run at 60% busy and lets the surge run its course. Fixing a leak, a hot loop or a bad release ships or rolls back code: a rolling update with the same mechanics as automation's (90 s, a quarter of the pods unavailable).",
         "Harmful actions add 5% errors until a person undoes them.",
         "Rolling update: a quarter of the pods are unavailable for the rollout (restart 60 s, rollback 90 s); new pods are ready 30 s after scheduling.",
         "Recovery is lasting when the service stays healthy for 30 min (or, once the incident's own causes have stopped, when what remains belongs to a later incident on the service); MTTR runs from onset to the start of that period.",

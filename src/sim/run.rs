@@ -1,10 +1,12 @@
-//! One replication: both arms (automation and human-only) over the same fault instances.
+//! One replication: every arm ([`ArmKind`]) over the same fault instances and human draws.
 //!
 //! The runner owns the event loop: it advances the engine, lets the world change, evaluates
-//! the monitor every tick, hands detections to the classifier and the decision pipeline
-//! (automation arm only), carries out executed actions on the world (the world-model
-//! executor), verifies them over the policy's window, and brings people in when paged or when
-//! they notice. It keeps per-incident bookkeeping and turns it into [`IncidentRecord`]s.
+//! the monitor every tick, pages people on alerts (`baseline`) or hands detections to the
+//! classifier and the decision pipeline (`recommend`, `policy`), carries out executed actions
+//! on the world (the world-model executor), verifies them over the policy's window, and brings
+//! people in when paged or when they notice. It keeps per-incident bookkeeping and turns it
+//! into [`IncidentRecord`]s, with what automation did on each incident's service
+//! ([`Touch`]) so that every difference between arms has a named cause.
 
 use std::time::Duration;
 
@@ -16,7 +18,9 @@ use super::engine::Engine;
 use super::model::{Cause, HumanDraw};
 use super::scenario::{FaultInstance, Scenario};
 use super::world::{FaultState, World};
-use super::{ActionRecord, ArmResult, IncidentRecord, Outcome, name_hash, stream_seed};
+use super::{
+    ActionRecord, ArmKind, ArmResult, Arms, IncidentRecord, Outcome, Touch, TouchKind, name_hash, stream_seed,
+};
 use crate::audit::{AuditRecord, Check};
 use crate::classify::{Classifier, Evidence};
 use crate::clock::Time;
@@ -26,7 +30,9 @@ use crate::policy::{Action, Policy};
 
 /// A recovery counts once the service has stayed healthy this long.
 pub const LASTING: Duration = Duration::from_secs(30 * 60);
-/// Alert → classification → decision.
+/// Alert → page (Alertmanager's default `group_wait`), and alert → classification →
+/// decision: the same 30 s in every arm, so a page reaches people at the same moment whether
+/// the alert or the pipeline sends it.
 const CLASSIFY_LATENCY: Duration = Duration::from_secs(30);
 /// `for:` durations of the monitor's conditions, in `Signals::conditions` order.
 const FOR: [Duration; 5] = [
@@ -76,6 +82,8 @@ struct IncRun {
     relapsed: bool,
     relapses: u32,
     impact: f64,
+    /// When its latest lasting recovery was confirmed (cleared by a relapse).
+    settled_at: Option<Time>,
 }
 
 impl IncRun {
@@ -105,10 +113,21 @@ struct ActRun {
     incident_type: String,
 }
 
+/// Something automation did on a service that can change what happens there.
+#[derive(Debug, Clone)]
+struct Intervention {
+    svc: usize,
+    at: Time,
+    kind: TouchKind,
+    incident: usize,
+    what: String,
+}
+
 #[derive(Debug, Clone, Default)]
 struct Monitor {
     since: [Option<Time>; 5],
-    firing: bool,
+    /// Per alert rule, in `Signals::conditions` order.
+    firing: [bool; 5],
 }
 
 /// The outcome of one replication.
@@ -127,7 +146,7 @@ struct Arm<'a> {
     s: &'a Scenario,
     policy: &'a Policy,
     fingerprint: &'a str,
-    automation: bool,
+    kind: ArmKind,
     base: u64,
     rep: u32,
     engine: Engine<Ev>,
@@ -142,21 +161,53 @@ struct Arm<'a> {
     human: &'a [HumanDraw],
     false_alarms: u32,
     instances: &'a [FaultInstance],
+    interventions: Vec<Intervention>,
 }
 
-/// Run replication `rep` of `scenario` under `policy`.
-pub fn run_replication(scenario: &Scenario, policy: &Policy, seed: u64, rep: u32) -> Replication {
+/// The fault instances and human draws of replication `rep`: what every arm shares.
+fn draws(scenario: &Scenario, seed: u64, rep: u32) -> (u64, Vec<FaultInstance>, Vec<HumanDraw>) {
     let base = stream_seed(seed, 0, name_hash(&scenario.name), u64::from(rep));
     let mut fault_rng = Pcg64Mcg::seed_from_u64(stream_seed(base, STREAM_FAULTS, 0, 0));
     let instances = scenario.instances(&mut fault_rng);
     let human: Vec<HumanDraw> = (0..instances.len())
         .map(|i| scenario.human.draw(&mut Pcg64Mcg::seed_from_u64(stream_seed(base, STREAM_HUMAN, i as u64, 0))))
         .collect();
+    (base, instances, human)
+}
+
+/// Run replication `rep` of `scenario` under `policy`: every arm.
+pub fn run_replication(scenario: &Scenario, policy: &Policy, seed: u64, rep: u32) -> Replication {
+    run(scenario, policy, seed, rep, None)
+}
+
+/// Replication `rep` under `policy`, re-running only the `policy` arm and taking the others
+/// from `shared` (the same scenario, seed and replication under a policy with the same
+/// incident types: the shared arms do not depend on thresholds, attempts, cooldowns or
+/// guardrails, because nothing is executed in them). What a full re-run gives, for a
+/// fraction of the time: the threshold curves and sweeps use it.
+pub fn rerun_policy_arm(scenario: &Scenario, policy: &Policy, seed: u64, shared: &Replication) -> Replication {
+    run(scenario, policy, seed, shared.replication, Some(shared))
+}
+
+fn run(scenario: &Scenario, policy: &Policy, seed: u64, rep: u32, shared: Option<&Replication>) -> Replication {
+    let (base, instances, human) = draws(scenario, seed, rep);
     let fingerprint = policy.fingerprint();
-    let mut auto = Arm::new(scenario, policy, &fingerprint, true, base, rep, &human, &instances);
-    auto.run();
-    let mut people = Arm::new(scenario, policy, &fingerprint, false, base, rep, &human, &instances);
-    people.run();
+    let recommend_policy = policy.recommend_only();
+    let arm = |kind: ArmKind| {
+        let p = if kind == ArmKind::Recommend { &recommend_policy } else { policy };
+        let mut a = Arm::new(scenario, p, &fingerprint, kind, base, rep, &human, &instances);
+        a.run();
+        a
+    };
+    let auto = arm(ArmKind::Policy);
+    let others = match shared {
+        Some(sh) => Shared::Reused(sh),
+        None => Shared::Ran(Box::new((
+            arm(ArmKind::Baseline),
+            arm(ArmKind::Recommend),
+            scenario.human.paged_by_alerts.then(|| arm(ArmKind::Unpaged)),
+        ))),
+    };
 
     let incidents = instances
         .iter()
@@ -164,6 +215,16 @@ pub fn run_replication(scenario: &Scenario, policy: &Policy, seed: u64, rep: u32
         .map(|(i, f)| {
             let svc = &scenario.services[f.service];
             let a = &auto.inc[i];
+            let (baseline, recommend, unpaged, recommend_touched) = match &others {
+                Shared::Reused(sh) => {
+                    let r = &sh.incidents[i];
+                    (r.arms.baseline.clone(), r.arms.recommend.clone(), r.arms.unpaged.clone(), r.recommend_touched)
+                }
+                Shared::Ran(b) => {
+                    let (base, rec, unp) = b.as_ref();
+                    (base.result(i), rec.result(i), unp.as_ref().map(|u| u.result(i)), !rec.touches(i).is_empty())
+                }
+            };
             IncidentRecord {
                 scenario: scenario.name.clone(),
                 replication: rep,
@@ -171,15 +232,16 @@ pub fn run_replication(scenario: &Scenario, policy: &Policy, seed: u64, rep: u32
                 service: svc.name.clone(),
                 namespace: svc.namespace.clone(),
                 truth: f.cause,
-                onset: a.onset.or(people.inc[i].onset).unwrap_or(f.onset.saturating_add(f.params.symptom_delay)),
+                onset: a.onset.or(baseline_onset(&baseline)).unwrap_or(f.onset.saturating_add(f.params.symptom_delay)),
                 classifications: a.classifications.clone(),
                 decisions: a.decisions.clone(),
                 actions: a.actions.iter().map(|&k| auto.action_record(k)).collect(),
                 escalations: a.escalations,
                 pages: a.pages,
                 relapses: a.relapses,
-                automation: auto.result(i),
-                baseline: people.result(i),
+                touched_by: auto.touches(i),
+                recommend_touched,
+                arms: Arms { baseline, recommend, policy: auto.result(i), unpaged },
             }
         })
         .collect();
@@ -192,6 +254,16 @@ pub fn run_replication(scenario: &Scenario, policy: &Policy, seed: u64, rep: u32
     }
 }
 
+/// The arms a policy run is compared with: run here, or taken from an earlier run.
+enum Shared<'r, 'a> {
+    Reused(&'r Replication),
+    Ran(Box<(Arm<'a>, Arm<'a>, Option<Arm<'a>>)>),
+}
+
+fn baseline_onset(r: &ArmResult) -> Option<Time> {
+    r.onset
+}
+
 fn incident_id(s: &Scenario, rep: u32, i: usize) -> String {
     format!("{}/r{rep}/i{i}", s.name)
 }
@@ -202,7 +274,7 @@ impl<'a> Arm<'a> {
         s: &'a Scenario,
         policy: &'a Policy,
         fingerprint: &'a str,
-        automation: bool,
+        kind: ArmKind,
         base: u64,
         rep: u32,
         human: &'a [HumanDraw],
@@ -212,14 +284,12 @@ impl<'a> Arm<'a> {
             s,
             policy,
             fingerprint,
-            automation,
+            kind,
             base,
             rep,
             engine: Engine::with_capacity(s.start, 4096),
-            dy: Dynamics::new(
-                World::new(s),
-                Pcg64Mcg::seed_from_u64(stream_seed(base, STREAM_PODS, u64::from(automation), 0)),
-            ),
+            // The same pod jitter in every arm, one generator per service.
+            dy: Dynamics::new(World::new(s), |svc| stream_seed(base, STREAM_PODS, svc as u64, 0)),
             inc: vec![IncRun::default(); instances.len()],
             acts: Vec::new(),
             pipeline: Pipeline::new(policy.clone()),
@@ -237,7 +307,41 @@ impl<'a> Arm<'a> {
             human,
             false_alarms: 0,
             instances,
+            interventions: Vec::new(),
         }
+    }
+
+    /// Alerts reach this arm's pipeline or page people.
+    fn listens(&self) -> bool {
+        match self.kind {
+            ArmKind::Baseline => self.s.human.paged_by_alerts,
+            ArmKind::Unpaged => false,
+            ArmKind::Recommend | ArmKind::Policy => true,
+        }
+    }
+
+    /// What automation did on incident `i`'s service up to the incident's end (its last
+    /// lasting recovery, or the end of the run): every action (its effects on replicas,
+    /// revisions and harm persist), every suggestion that changed a diagnosis and every page
+    /// people would not have had otherwise. Without one, the incident is the same in every arm.
+    fn touches(&self, i: usize) -> Vec<Touch> {
+        let inc = &self.inc[i];
+        let end = match inc.settled_at {
+            Some(t) if !inc.is_open() => t,
+            _ => self.s.horizon(),
+        };
+        let svc = self.instances[i].service;
+        self.interventions
+            .iter()
+            .filter(|x| x.svc == svc && x.at <= end)
+            .map(|x| Touch {
+                at: x.at,
+                kind: x.kind,
+                by_incident: incident_id(self.s, self.rep, x.incident),
+                what: x.what.clone(),
+                during: inc.onset.is_some_and(|o| x.at >= o),
+            })
+            .collect()
     }
 
     fn run(&mut self) {
@@ -308,6 +412,7 @@ impl<'a> Arm<'a> {
             inc.relapsed = true;
             inc.relapses += 1;
             inc.healthy_since = None;
+            inc.settled_at = None;
             if inc.human_engaged.is_none() {
                 self.engine.schedule(now.saturating_add(self.human[i].detect), Ev::HumanDetect(i as u32));
             }
@@ -360,7 +465,10 @@ impl<'a> Arm<'a> {
                 }
             }
 
-            if self.automation {
+            for &i in &recovered {
+                self.inc[i].settled_at = Some(now);
+            }
+            if self.kind == ArmKind::Policy {
                 for i in recovered {
                     if let Some(e) = self.book.resolve(&incident_id(self.s, self.rep, i), now) {
                         self.escalations.push(e);
@@ -368,23 +476,26 @@ impl<'a> Arm<'a> {
                 }
             }
 
-            // Alert rules with `for:` durations; a new firing is a detection.
+            // Alert rules with `for:` durations, one alert per rule (as Prometheus fires
+            // them): a rule that starts firing is a detection, even while another rule of the
+            // service fires, so a second incident on a service is not masked by the first.
+            // A rule stays firing until the service is healthy (no flapping on OOM ticks).
             let m = &mut self.monitors[svc];
-            let mut firing_signal = None;
-            for (k, (name, cond)) in conds.iter().enumerate() {
+            let mut new_firing = Vec::new();
+            for (k, (_, cond)) in conds.iter().enumerate() {
                 m.since[k] = if *cond { Some(m.since[k].unwrap_or(now)) } else { None };
-                if firing_signal.is_none() && m.since[k].is_some_and(|t| now.since(t) >= FOR[k]) {
-                    firing_signal = Some((k, *name));
+                if !m.firing[k] && m.since[k].is_some_and(|t| now.since(t) >= FOR[k]) {
+                    m.firing[k] = true;
+                    new_firing.push(k);
                 }
             }
-            let was = m.firing;
-            if let Some((k, _)) = firing_signal {
-                m.firing = true;
-                if !was && self.automation {
+            if healthy {
+                m.firing = [false; 5];
+            }
+            if self.listens() {
+                for k in new_firing {
                     self.detect(svc, k, &open, now);
                 }
-            } else if healthy {
-                m.firing = false;
             }
         }
     }
@@ -409,6 +520,11 @@ impl<'a> Arm<'a> {
 
     fn decide(&mut self, i: usize, signal: usize, now: Time) {
         if !self.inc[i].is_open() {
+            return;
+        }
+        if self.kind == ArmKind::Baseline {
+            // The team today: the alert pages a person, with no suggestion.
+            self.escalate(i, now, None);
             return;
         }
         let f = &self.instances[i];
@@ -446,6 +562,7 @@ impl<'a> Arm<'a> {
         let execute = d.status == Status::Execute;
         let action = d.action.clone();
         let command = d.command.clone().unwrap_or_default();
+        let suggestion = d.suggested_action.clone().map(|cmd| (cmd, c.incident_type == f.cause.label()));
         let target = d.target_replicas;
         self.record(AuditRecord::Decision {
             policy_fingerprint: self.fingerprint.to_string(),
@@ -454,29 +571,56 @@ impl<'a> Arm<'a> {
         });
         match (execute, action) {
             (true, Some(action)) => self.execute(i, action, command, target, &c.incident_type, c.confidence, now),
-            _ => self.escalate(i, now),
+            _ => self.escalate(i, now, suggestion),
         }
     }
 
     /// Keep an audit record, and the escalation it causes.
     fn record(&mut self, rec: AuditRecord) {
+        if self.kind != ArmKind::Policy {
+            return; // only the policy as written leaves an audit trail
+        }
         if let Some(e) = self.book.observe(&rec) {
             self.escalations.push(e);
         }
         self.audit.push(rec);
     }
 
-    fn escalate(&mut self, i: usize, now: Time) {
+    /// Escalate incident `i`: a page if nobody is engaged yet. `suggestion` is the command the
+    /// page suggests and whether it fits the true cause.
+    fn escalate(&mut self, i: usize, now: Time, suggestion: Option<(String, bool)>) {
         self.inc[i].escalations += 1;
-        if self.inc[i].human_engaged.is_none() {
-            self.inc[i].pages += 1;
-            self.engage(i, now);
+        if self.inc[i].human_engaged.is_some() {
+            return;
         }
+        self.inc[i].pages += 1;
+        let svc = self.instances[i].service;
+        if self.kind != ArmKind::Baseline && !self.s.human.paged_by_alerts {
+            // The team is not paged today: this page is automation's doing.
+            self.interventions.push(Intervention {
+                svc,
+                at: now,
+                kind: TouchKind::Page,
+                incident: i,
+                what: "page".into(),
+            });
+        }
+        let factor = match &suggestion {
+            Some((_, true)) => self.s.human.right_suggestion_factor,
+            Some((_, false)) => self.s.human.wrong_suggestion_factor,
+            None => 1.0,
+        };
+        if factor != 1.0
+            && let Some((cmd, _)) = suggestion
+        {
+            self.interventions.push(Intervention { svc, at: now, kind: TouchKind::Suggestion, incident: i, what: cmd });
+        }
+        self.engage(i, now, factor);
     }
 
-    fn engage(&mut self, i: usize, now: Time) {
+    fn engage(&mut self, i: usize, now: Time, diagnose_factor: f64) {
         self.inc[i].human_engaged = Some(now);
-        self.engine.schedule(now.saturating_add(self.human[i].engaged_to_fix()), Ev::HumanFix(i as u32));
+        self.engine.schedule(now.saturating_add(self.human[i].engaged_to_fix(diagnose_factor)), Ev::HumanFix(i as u32));
     }
 
     // ----- the world-model executor --------------------------------------------------------
@@ -518,6 +662,13 @@ impl<'a> Arm<'a> {
             incident_type: label.to_string(),
         });
         self.inc[i].actions.push(a);
+        self.interventions.push(Intervention {
+            svc,
+            at: now,
+            kind: TouchKind::Action,
+            incident: i,
+            what: self.acts[a].command.clone(),
+        });
 
         // What the action does to each cause on the service (the effects table), then its
         // mechanics.
@@ -594,7 +745,7 @@ impl<'a> Arm<'a> {
                 rolled_back = true;
                 self.undo(a, now);
             }
-            self.escalate(i, now);
+            self.escalate(i, now, None);
         }
         self.record(AuditRecord::Verification {
             policy_fingerprint: self.fingerprint.to_string(),
@@ -633,7 +784,7 @@ impl<'a> Arm<'a> {
         if !inc.actions.is_empty() && inc.healthy_since.is_some() {
             return;
         }
-        self.engage(i, now);
+        self.engage(i, now, 1.0);
     }
 
     /// A person's fix: every cause and harm on the service is removed and the breaker reset.
@@ -653,12 +804,17 @@ impl<'a> Arm<'a> {
             }
         }
         let mut deactivated = Vec::new();
+        let mut redeploy = false;
         for f in self.dy.world.faults.iter_mut() {
             // What a person can see and fix: causes that have shown, and harms.
             if f.instance.service == svc && f.live() && f.activated.is_some() {
                 if f.instance.cause == Cause::TrafficSurge && f.harm_of.is_none() {
                     continue;
                 }
+                // Fixing a leak or a hot loop ships new code and fixing a bad release rolls it
+                // back: a rolling update, with the same mechanics as automation's.
+                redeploy |= f.harm_of.is_none()
+                    && matches!(f.instance.cause, Cause::MemoryLeak | Cause::CpuSpike | Cause::BadDeployment);
                 if f.active() {
                     deactivated.push(f.instance.cause);
                 }
@@ -675,6 +831,9 @@ impl<'a> Arm<'a> {
         for cause in deactivated {
             self.dy.on_deactivate(svc, cause, now, &mut self.engine);
         }
+        if redeploy {
+            self.dy.roll(svc, "rollback", now, &mut self.engine);
+        }
         self.dy.restart_backed_off(svc, now, &mut self.engine);
         let spec = &self.s.services[svc];
         self.pipeline.state_mut().reset_breaker(&ServiceKey::new(&spec.namespace, &spec.name));
@@ -688,10 +847,12 @@ impl<'a> Arm<'a> {
         let Some(onset) = inc.onset else {
             return ArmResult {
                 outcome: Outcome::Prevented,
+                onset: None,
                 recovered_at: None,
                 ttr_seconds: 0.0,
                 impact: 0.0,
                 human_engaged_at: None,
+                pages: inc.pages,
             };
         };
         let (outcome, end) = match inc.recovered_at {
@@ -711,10 +872,12 @@ impl<'a> Arm<'a> {
         };
         ArmResult {
             outcome,
+            onset: Some(onset),
             recovered_at: inc.recovered_at,
             ttr_seconds: end.since(onset).as_secs_f64(),
             impact: inc.impact,
             human_engaged_at: inc.human_engaged,
+            pages: inc.pages,
         }
     }
 

@@ -44,6 +44,7 @@ pub struct RawScenario {
     pub faults: Option<Vec<RawFault>>,
     pub classifier: Option<BTreeMap<String, RawOracle>>,
     pub human: Option<RawHuman>,
+    pub people: Option<RawPeople>,
     pub effects: Option<Vec<RawEffect>>,
 }
 
@@ -121,6 +122,19 @@ pub struct RawHuman {
     pub acknowledge: Option<RawDelay>,
     pub diagnose: Option<RawDelay>,
     pub fix: Option<RawDelay>,
+}
+
+/// How the team works today, which is what the `baseline` arm models.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPeople {
+    /// The monitor's alerts page people (default true); false: people notice on their own
+    /// after `human.detect` (teams that watch dashboards).
+    pub paged_by_alerts: Option<bool>,
+    /// Multiplies the diagnosis time when the page suggests the right action (default 1).
+    pub right_suggestion_factor: Option<f64>,
+    /// Multiplies the diagnosis time when the page suggests a wrong action (default 1).
+    pub wrong_suggestion_factor: Option<f64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -756,6 +770,36 @@ fn validate(raw: &RawScenario) -> (Option<Scenario>, Vec<Problem>) {
                 acknowledge: v.delay(at(&p, "acknowledge"), &h.acknowledge, d.acknowledge),
                 diagnose: v.delay(at(&p, "diagnose"), &h.diagnose, d.diagnose),
                 fix: v.delay(at(&p, "fix"), &h.fix, d.fix),
+                ..d
+            }
+        }
+    };
+    let human = match &raw.people {
+        None => human,
+        Some(pp) => {
+            let p = vec![Seg::key("people")];
+            let mut factor = |key: &str, x: Option<f64>, default: f64| match x {
+                None => default,
+                Some(x) if x.is_finite() && x > 0.0 && x <= 100.0 => x,
+                Some(x) => {
+                    v.err(at(&p, key), Code::BadValue, format!("{key} must be in (0, 100], not {x}"))
+                        .hint("1 means a suggestion does not change how long diagnosis takes; 0.5 halves it");
+                    default
+                }
+            };
+            HumanModel {
+                paged_by_alerts: pp.paged_by_alerts.unwrap_or(human.paged_by_alerts),
+                right_suggestion_factor: factor(
+                    "right_suggestion_factor",
+                    pp.right_suggestion_factor,
+                    human.right_suggestion_factor,
+                ),
+                wrong_suggestion_factor: factor(
+                    "wrong_suggestion_factor",
+                    pp.wrong_suggestion_factor,
+                    human.wrong_suggestion_factor,
+                ),
+                ..human
             }
         }
     };

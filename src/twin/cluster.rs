@@ -207,7 +207,7 @@ impl Cluster {
         let mut rng = Pcg64Mcg::seed_from_u64(stream_seed(base, 1, 0, 0));
         let shift = origin.nanos() - scenario.start.nanos();
         let mut engine = Engine::with_capacity(origin, 256);
-        let mut dy = Dynamics::new(World::new(&scenario), Pcg64Mcg::seed_from_u64(stream_seed(base, 4, 0, 0)));
+        let mut dy = Dynamics::new(World::new(&scenario), |svc| stream_seed(base, 4, svc as u64, 0));
         for (i, mut f) in scenario.instances(&mut rng).into_iter().enumerate() {
             f.onset = Time(f.onset.nanos() + shift);
             dy.add_fault(f, i, &mut engine);

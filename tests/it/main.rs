@@ -1,5 +1,6 @@
 //! Integration tests, linked once (one binary, one module per area).
 
+mod arms;
 mod cli;
 mod escalate;
 mod gate;

@@ -3,12 +3,20 @@
 use understudy::clock::Time;
 use understudy::metrics::{Rate, compute};
 use understudy::sim::model::Cause;
-use understudy::sim::{ActionRecord, ArmResult, IncidentRecord, Outcome};
+use understudy::sim::{ActionRecord, ArmResult, Arms, IncidentRecord, Outcome, Touch, TouchKind};
 
 const MIN: i64 = 60_000_000_000;
 
 fn arm(outcome: Outcome, ttr_min: f64, impact: f64) -> ArmResult {
-    ArmResult { outcome, recovered_at: None, ttr_seconds: ttr_min * 60.0, impact, human_engaged_at: None }
+    ArmResult {
+        outcome,
+        onset: Some(Time(0)),
+        recovered_at: None,
+        ttr_seconds: ttr_min * 60.0,
+        impact,
+        human_engaged_at: None,
+        pages: 0,
+    }
 }
 
 fn action(at_min: i64, correct: bool, verified: Option<bool>, harmed: bool) -> ActionRecord {
@@ -26,7 +34,19 @@ fn action(at_min: i64, correct: bool, verified: Option<bool>, harmed: bool) -> A
     }
 }
 
+/// `auto` is the policy arm; `base` both the baseline and the recommend arm (suggestions
+/// change nothing by default). Every action touches the incident's own service.
 fn incident(id: &str, auto: ArmResult, base: ArmResult, actions: Vec<ActionRecord>) -> IncidentRecord {
+    let touched_by = actions
+        .iter()
+        .map(|a| Touch {
+            at: a.at,
+            kind: TouchKind::Action,
+            by_incident: id.into(),
+            what: a.command.clone(),
+            during: true,
+        })
+        .collect();
     IncidentRecord {
         scenario: "hand".into(),
         replication: 0,
@@ -41,8 +61,9 @@ fn incident(id: &str, auto: ArmResult, base: ArmResult, actions: Vec<ActionRecor
         escalations: 0,
         pages: 0,
         relapses: 0,
-        automation: auto,
-        baseline: base,
+        touched_by,
+        recommend_touched: false,
+        arms: Arms { baseline: base.clone(), recommend: base, policy: auto, unpaged: None },
     }
 }
 
@@ -108,11 +129,15 @@ fn mttr_means_medians_and_reduction() {
     // at index round(1.5) = 2 → 40 min = 2400 s. People: 50, 40, 60, 10 → mean 40 min = 2400 s.
     // Reduction = 1 − 1875 / 2400 = 0.21875 → 0.2188.
     let m = metrics();
-    assert_eq!(m.mttr_seconds.automation.mean, 1875.0);
-    assert_eq!(m.mttr_seconds.automation.median, 2400.0);
-    assert_eq!(m.mttr_seconds.baseline.mean, 2400.0);
-    assert_eq!(m.mttr_reduction.value, 0.2188);
-    assert!(m.mttr_reduction.ci95[0] <= 0.2188 && 0.2188 <= m.mttr_reduction.ci95[1]);
+    assert_eq!(m.arms.policy.mttr_seconds.mean, 1875.0);
+    assert_eq!(m.arms.policy.mttr_seconds.median, 2400.0);
+    assert_eq!(m.arms.baseline.mttr_seconds.mean, 2400.0);
+    assert_eq!(m.effect.total.value, 0.2188);
+    assert!(m.effect.total.ci95[0] <= 0.2188 && 0.2188 <= m.effect.total.ci95[1]);
+    // Recommend is the baseline here, so everything automation adds comes from actions.
+    assert_eq!(m.effect.suggestions.value, 0.0);
+    assert_eq!(m.effect.actions, m.effect.total);
+    assert_eq!(m.unattributed_difference, 0);
 }
 
 #[test]
@@ -125,6 +150,14 @@ fn made_worse_needs_a_material_excess_or_harm() {
     v[0].actions[0].harmed = true;
     let refs: Vec<&IncidentRecord> = v.iter().collect();
     assert_eq!(compute(&refs, 1).made_worse.numerator, 2);
+    // Worse with no action on the service is not harm by automation: it is a broken pairing,
+    // and counted as such.
+    let mut v = four();
+    v[3].arms.policy.impact += 500.0;
+    let refs: Vec<&IncidentRecord> = v.iter().collect();
+    let m = compute(&refs, 1);
+    assert_eq!(m.made_worse.numerator, 1);
+    assert_eq!(m.unattributed_difference, 1);
 }
 
 #[test]

@@ -68,20 +68,31 @@ fn report_json_carries_every_metric_by_name_with_provenance() {
     simulate(&["scenarios/oomkilled-burst.yaml", "--replications", "2", "--out", o.to_str().unwrap()]);
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(o.join("report.json")).unwrap()).unwrap();
     for k in [
-        "automated_recovery_rate",
-        "verification_pass_rate",
-        "mttr_seconds",
-        "mttr_reduction",
-        "made_worse",
-        "loops",
-        "false_confidence_actions",
-        "escalations",
-        "pages",
-        "calibration",
+        "/arms/baseline/mttr_seconds/mean",
+        "/arms/recommend/mttr_seconds/mean",
+        "/arms/policy/mttr_seconds/mean",
+        "/effect/total/value",
+        "/effect/total/ci95/1",
+        "/effect/suggestions/value",
+        "/effect/actions/ci95/0",
+        "/made_worse/value",
+        "/made_worse/numerator",
+        "/made_worse/denominator",
+        "/made_worse/ci95/1",
+        "/unattributed_difference",
+        "/automated_recovery_rate/value",
+        "/verification_pass_rate/value",
+        "/loops",
+        "/false_confidence_share",
+        "/escalations",
+        "/pages",
+        "/calibration/ece",
     ] {
-        assert!(v["metrics"].get(k).is_some(), "metrics.{k} missing");
-        assert!(v["per_type"]["memory-leak"].get(k).is_some(), "per_type.memory-leak.{k} missing");
+        assert!(v["metrics"].pointer(k).is_some(), "metrics{k} missing");
+        assert!(v["per_cause"]["memory-leak"].pointer(k).is_some(), "per_cause.memory-leak{k} missing");
+        assert!(v["per_label"]["memory-leak"].pointer(k).is_some(), "per_label.memory-leak{k} missing");
     }
+    assert_eq!(v["metrics"]["unattributed_difference"], 0);
     assert!(v["provenance"]["policy_fingerprint"].as_str().unwrap().starts_with("sha256:"));
     assert_eq!(v["provenance"]["seed"], 42);
     assert!(v["provenance"]["scenarios"][0]["digest"].as_str().unwrap().starts_with("sha256:"));
@@ -124,8 +135,12 @@ fn marketing_campaign_is_false_confidence_under_a_naive_policy_and_not_under_the
 /// so: TTR = 10:32:00 − 10:28:00 = 240 s. Verification at 10:35:30 passes (4/4 Ready, no
 /// restarts, error rate back to 0.003).
 ///
-/// People only: noticed at 10:28 + 8 min = 10:36, fixed after 5 + 20 + 15 min at 11:16:00:
-/// TTR = 48 min = 2880 s. MTTR reduction = 1 − 240 / 2880 = 0.9167.
+/// Baseline (the team today: the same alert pages a person): the 5xx alert fires at 10:30:00
+/// and pages 30 s later (Alertmanager's group_wait); acknowledged, diagnosed and fixed after
+/// 5 + 20 + 15 min at 11:10:30 by rolling the release back, whose rolling update keeps one
+/// pod unready until 11:12:00: TTR = 11:12:00 − 10:28:00 = 44 min = 2640 s. Recommend is the
+/// same (a suggestion changes nothing by default). MTTR reduction = 1 − 240 / 2640 = 0.9091,
+/// all of it from the action.
 const TINY: &str = "name: tiny-bad-deploy
 start: 2026-11-24T10:00:00Z
 duration: 1h
@@ -146,9 +161,13 @@ fn tiny_world_answer_worked_out_by_hand() {
     let e = evaluate(&s, &default_policy(), 1, 1);
     let m = &e.overall;
     assert_eq!(m.incidents, 1);
-    assert_eq!(m.mttr_seconds.automation.mean, 240.0);
-    assert_eq!(m.mttr_seconds.baseline.mean, 2880.0);
-    assert_eq!(m.mttr_reduction.value, 0.9167);
+    assert_eq!(m.arms.policy.mttr_seconds.mean, 240.0);
+    assert_eq!(m.arms.baseline.mttr_seconds.mean, 2640.0);
+    assert_eq!(m.arms.recommend.mttr_seconds.mean, 2640.0);
+    assert_eq!(m.effect.total.value, 0.9091);
+    assert_eq!(m.effect.actions.value, 0.9091);
+    assert_eq!(m.effect.suggestions.value, 0.0);
+    assert_eq!(m.arms.baseline.pages, 1);
     assert_eq!((m.automated_recovery_rate.numerator, m.automated_recovery_rate.denominator), (1, 1));
     assert_eq!((m.verification_pass_rate.numerator, m.verification_pass_rate.denominator), (1, 1));
     assert_eq!(m.actions, 1);
