@@ -32,6 +32,13 @@ pub fn understudy(args: &[&str]) -> std::process::Output {
         .expect("run understudy")
 }
 
+/// A new key pair from `understudy keygen --out-dir DIR`: (secret, public).
+pub fn keygen(dir: &Path) -> (PathBuf, PathBuf) {
+    let o = understudy(&["keygen", "--out-dir", dir.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    (dir.join("understudy-signing.key"), dir.join("understudy-signing.pub"))
+}
+
 /// A JSON Lines file (an audit log, an outbox, escalations.jsonl) as values; missing is empty.
 pub fn jsonl(path: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(path).unwrap_or_default().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
