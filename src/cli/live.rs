@@ -45,7 +45,7 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     gate: PathBuf,
     /// Accept a record without a valid signature (the twin demo only): the signature and key
-    /// are not checked; policy, gate and expiry still are. Warns at start.
+    /// are not checked; policy, gate and expiry still are. Warns at start and on every decision.
     #[arg(long)]
     allow_unsigned: bool,
     /// Kubeconfig of the cluster (default: in-cluster, then $KUBECONFIG, then ~/.kube/config).
@@ -130,6 +130,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let banner = format!("live mode: auto-execute for {promoted:?}; decisions and outcomes go to {{audit}}");
     let fingerprint = policy.fingerprint();
     let stop = EmergencyStop::with_file(&args.stop_file);
+    let allow_unsigned = args.allow_unsigned;
     let p2 = policy.clone();
     let result = serve(
         &args.common,
@@ -140,6 +141,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                 policy: p2,
                 fingerprint,
                 promotion: Some(promotion),
+                allow_unsigned,
                 executor: Arc::new(kube),
                 stop,
                 journal,

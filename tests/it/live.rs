@@ -525,3 +525,54 @@ fn live_refuses_a_promotion_record_that_is_unsigned_edited_expired_or_signed_by_
     // …and past them live goes on to the cluster (here: none, so it stops there).
     refused(d, given(None, &by_hand), &["--allow-unsigned"], "cannot configure the Kubernetes client");
 }
+
+#[test]
+fn allow_unsigned_warns_at_start_and_on_every_decision_the_controller_considers() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let p = promotion(d);
+    let mut r = p.load();
+    r.signature = None;
+    let unsigned = Promoted { record: d.join("unsigned.json"), secret: p.secret.clone(), public: p.public.clone() };
+    r.write(&unsigned.record).unwrap();
+    let kc = d.join("kubeconfig");
+    let _twin = Daemon::start(&["twin", "--listen", "127.0.0.1:0", "--kubeconfig-out", kc.to_str().unwrap()], &[]);
+    let inbox = Inbox::start(&[]);
+    let channels = format!(
+        "channels:\n  pagerduty-p1:\n    kind: webhook\n    url: {}/escalations\n    token_env: TEST_ESCALATION_TOKEN\n",
+        inbox.url
+    );
+    std::fs::write(d.join("channels.yaml"), channels).unwrap();
+    // The emergency stop is set: the controller considers the decision and acts on nothing.
+    std::fs::write(d.join("STOP"), "demo\n").unwrap();
+    let path = |name: &str| d.join(name).to_str().unwrap().to_string();
+    let mut args: Vec<String> = ["live", "--policy", "tests/e2e/policy.yaml", "--listen", "127.0.0.1:0"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    args.extend(unsigned.args());
+    args.extend(["--allow-unsigned".into(), "--kubeconfig".into(), path("kubeconfig")]);
+    args.extend(["--audit-log".into(), path("audit.jsonl"), "--episodes".into(), path("episodes.csv")]);
+    args.extend(["--stop-file".into(), path("STOP"), "--channels".into(), path("channels.yaml")]);
+    args.extend(["--outbox".into(), path("outbox.jsonl"), "--dead-letter".into(), path("dead.jsonl")]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let stderr = d.join("live.err");
+    let live = Daemon::start_logged(
+        &args,
+        &[("UNDERSTUDY_WEBHOOK_TOKEN", TOKEN), ("TEST_ESCALATION_TOKEN", "escalation-token-0123")],
+        Some(&stderr),
+    );
+    let log = || std::fs::read_to_string(&stderr).unwrap_or_default();
+    assert!(log().contains("--allow-unsigned: the promotion record's signature is NOT checked"), "{}", log());
+    assert_eq!(log().matches("UNSIGNED promotion record").count(), 0);
+    for (i, svc) in ["payment-api", "checkout-api"].iter().enumerate() {
+        let at = format!("2026-11-25T10:0{i}:00Z");
+        assert_eq!(post(&live.addr, &alert("ContainerOOMKilled", "prod", svc, &at), Some(TOKEN)), 200);
+        let outcome = jsonl(&d.join("audit.jsonl")).pop().unwrap();
+        assert_eq!(outcome["status"], "emergency-stop", "{outcome}");
+        eventually(10, "the per-decision warning", || {
+            (log().matches("UNSIGNED promotion record").count() == i + 1).then_some(())
+        });
+    }
+    drop(live);
+}

@@ -60,9 +60,17 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn start(args: &[&str], env: &[(&str, &str)]) -> Daemon {
+        Daemon::start_logged(args, env, None)
+    }
+
+    /// [`Daemon::start`] with stderr written to `stderr` (inherited when `None`).
+    pub fn start_logged(args: &[&str], env: &[(&str, &str)], stderr: Option<&Path>) -> Daemon {
         use std::io::BufRead;
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_understudy"));
         cmd.args(args).current_dir(repo("")).stdout(std::process::Stdio::piped());
+        if let Some(f) = stderr {
+            cmd.stderr(std::fs::File::create(f).unwrap());
+        }
         for (k, v) in env {
             cmd.env(k, v);
         }
