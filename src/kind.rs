@@ -32,10 +32,12 @@ pub fn of_keys(keys: &[&str]) -> Option<Kind> {
         Some(Kind::Channels)
     } else if keys.contains(&"parameters") && keys.contains(&"policy") {
         Some(Kind::Grid)
-    } else if keys
-        .iter()
-        .any(|k| k.starts_with("min_") || k.starts_with("max_") || *k == "per_type" || k.starts_with("require_"))
-    {
+    } else if keys.iter().any(|k| {
+        k.starts_with("min_")
+            || k.starts_with("max_")
+            || matches!(*k, "per_type" | "valid_for")
+            || k.starts_with("require_")
+    }) {
         Some(Kind::Gate)
     } else {
         None

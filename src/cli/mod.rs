@@ -25,6 +25,7 @@ mod check;
 mod decide;
 mod gate;
 mod import;
+mod keygen;
 mod live;
 mod replay;
 mod shadow;
@@ -57,6 +58,7 @@ enum Command {
     Decide(decide::Args),
     Check(check::Args),
     Gate(gate::Args),
+    Keygen(keygen::Args),
     Import(import::Args),
     Replay(replay::Args),
     Bench(bench::Args),
@@ -88,6 +90,7 @@ pub fn run() -> ExitCode {
         Command::Decide(a) => decide::run(a),
         Command::Check(a) => check::run(a),
         Command::Gate(a) => gate::run(a),
+        Command::Keygen(a) => keygen::run(a),
         Command::Import(a) => import::run(a),
         Command::Replay(a) => replay::run(a),
         Command::Bench(a) => bench::run(a),

@@ -13,10 +13,12 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::clock::Time;
-use crate::diag::{Code, Diagnostic, Report, read_source};
+use crate::diag::{Code, Diagnostic, Report};
 use crate::metrics::phase::Phase;
-use crate::policy::Policy;
 use crate::yaml::{self, Problem, Seg, at};
+
+pub mod promotion;
+pub use promotion::{Promotion, PromotionError};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -29,6 +31,8 @@ pub struct RawGate {
     pub max_false_confidence_share: Option<f64>,
     pub require_mttr_reduction_ci_above_zero: Option<bool>,
     pub per_type: Option<BTreeMap<String, RawTypeGate>>,
+    /// How long a promotion record stays valid (default 30d).
+    pub valid_for: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -62,6 +66,8 @@ pub struct Gate {
     pub overall: Criteria,
     /// Incident type → the phase asked for and its criteria (auto-execute only).
     pub per_type: BTreeMap<String, (Phase, Criteria)>,
+    /// How long a promotion record it gives stays valid.
+    pub valid_for: std::time::Duration,
     pub digest: String,
 }
 
@@ -85,48 +91,6 @@ pub struct Outcome {
     /// where that is defined: the floor a policy cannot go below by acting less.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub floor: Option<f64>,
-}
-
-/// What `live` checks before it acts.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Promotion {
-    pub policy_fingerprint: String,
-    pub report_digest: String,
-    pub gate_digest: String,
-    /// Incident type → phase it may run in.
-    pub promoted: BTreeMap<String, String>,
-    pub decided_at: Time,
-    pub understudy_version: String,
-}
-
-/// Why a promotion record does not cover a policy.
-#[derive(Debug, thiserror::Error, PartialEq)]
-pub enum PromotionError {
-    #[error("the promotion record is for policy {record}, but this policy is {policy}: re-run simulate and gate on it")]
-    Mismatch { record: String, policy: String },
-}
-
-impl Promotion {
-    /// The record covers exactly this policy (same fingerprint), or an error says why not.
-    pub fn check(&self, policy: &Policy) -> Result<(), PromotionError> {
-        let fp = policy.fingerprint();
-        if fp == self.policy_fingerprint {
-            Ok(())
-        } else {
-            Err(PromotionError::Mismatch { record: self.policy_fingerprint.clone(), policy: fp })
-        }
-    }
-
-    /// The phase an incident type was promoted to (shadow when not listed).
-    pub fn phase(&self, incident_type: &str) -> Phase {
-        self.promoted.get(incident_type).and_then(|p| Phase::parse(p)).unwrap_or(Phase::Shadow)
-    }
-
-    pub fn load(path: &Path) -> Result<Promotion, Diagnostic> {
-        let text = read_source(path)?;
-        crate::jsonl::parse_line::<Promotion>(path, 1, &text.replace('\n', " "))
-    }
 }
 
 fn sha(bytes: &[u8]) -> String {
@@ -207,8 +171,9 @@ fn validate(raw: &RawGate) -> (Option<Gate>, Vec<Problem>) {
         );
         per_type.insert(t.clone(), (phase, c));
     }
+    let valid_for = promotion::valid_for(&mut v, raw.valid_for.as_deref());
     let ok = v.iter().all(|p| p.warning);
-    (ok.then_some(Gate { overall, per_type, digest: String::new() }), v)
+    (ok.then_some(Gate { overall, per_type, valid_for, digest: String::new() }), v)
 }
 
 impl Gate {
@@ -436,13 +401,6 @@ pub fn apply(gate: &Gate, report_path: &Path, report_bytes: &[u8], now: Time) ->
         promoted.insert(t.clone(), phase.as_str().to_string());
     }
     let passed = outcomes.iter().all(|o| o.passed);
-    let promotion = passed.then(|| Promotion {
-        policy_fingerprint: fp,
-        report_digest: sha(report_bytes),
-        gate_digest: gate.digest.clone(),
-        promoted,
-        decided_at: now,
-        understudy_version: env!("CARGO_PKG_VERSION").to_string(),
-    });
+    let promotion = passed.then(|| Promotion::new(fp, sha(report_bytes), gate, promoted, now, &v));
     Ok(Verdict { outcomes, promotion })
 }

@@ -5,7 +5,9 @@
 //! must be promoted to auto-execute), the scope (the policy's namespaces); then the executor,
 //! an `outcome` audit record, and after the policy's verification window a `verification`
 //! record from what the cluster (and Prometheus, when configured) shows. A failed
-//! verification escalates and trips the service's breaker. Decides nothing itself.
+//! verification escalates and trips the service's breaker. Decides nothing itself. The
+//! promotion record was verified (signature, policy, gate, expiry) before the controller was
+//! built; under `--allow-unsigned` every decision it handles logs a warning.
 
 use std::sync::Arc;
 use std::sync::mpsc::Sender;
@@ -30,6 +32,9 @@ pub struct Controller {
     pub fingerprint: String,
     /// What the policy was promoted to; `None` in shadow mode (the recorder acts on nothing).
     pub promotion: Option<Promotion>,
+    /// The promotion's signature was not checked (`live --allow-unsigned`, the twin demo):
+    /// every decision handed to the controller says so in a warning.
+    pub allow_unsigned: bool,
     pub executor: Arc<dyn Executor>,
     pub stop: EmergencyStop,
     pub journal: Shared,
@@ -47,6 +52,14 @@ impl Controller {
     /// a failure sends the breaker to trip on `trips`.
     pub fn handle(&self, inc: &Incident, d: &Decision, trips: &Sender<Trip>) -> std::io::Result<()> {
         let now = WallClock.now();
+        if self.allow_unsigned {
+            tracing::warn!(
+                service = %d.service,
+                namespace = %d.namespace,
+                incident_type = %d.incident_type,
+                "acting under an UNSIGNED promotion record (--allow-unsigned): nothing proves a gate allowed this"
+            );
+        }
         let id = action_id(&self.fingerprint, d);
         let record = |status: &'static str, detail: String, escalate: bool| AuditRecord::Outcome {
             policy_fingerprint: self.fingerprint.clone(),

@@ -1,11 +1,15 @@
-//! The gate: pass and promotion record, fail naming the criterion, records bound to a policy.
+//! The gate: pass and a signed promotion record, fail naming the criterion, records bound
+//! to a policy and a gate, signed by a key from `keygen`, refused after any edit.
 
 use std::path::Path;
+use std::time::Duration;
 
-use understudy::gate::Promotion;
+use proptest::prelude::*;
+use understudy::gate::promotion::{self, PromotionError};
+use understudy::gate::{Gate, Promotion};
 use understudy::policy::Policy;
 
-use crate::{repo, understudy};
+use crate::{default_policy, keygen, repo, understudy};
 
 /// A small report: the lesson's bad deploy and OOMKilled burst, where the default policy does well.
 fn small_report(dir: &Path) -> std::path::PathBuf {
@@ -36,17 +40,20 @@ per_type:
 ";
 
 #[test]
-fn a_passing_report_gets_a_promotion_record_bound_to_its_policy() {
+fn a_passing_report_gets_a_signed_promotion_record_bound_to_its_policy_and_gate() {
     let dir = tempfile::tempdir().unwrap();
     let report = small_report(dir.path());
     let gate = dir.path().join("gate.yaml");
     std::fs::write(&gate, LENIENT).unwrap();
+    let (secret, public) = keygen(dir.path());
     let promo = dir.path().join("promotion.json");
     let o = understudy(&[
         "gate",
         report.to_str().unwrap(),
         "--gate",
         gate.to_str().unwrap(),
+        "--signing-key",
+        secret.to_str().unwrap(),
         "-o",
         promo.to_str().unwrap(),
     ]);
@@ -60,13 +67,156 @@ fn a_passing_report_gets_a_promotion_record_bound_to_its_policy() {
     let record = Promotion::load(&promo).unwrap();
     assert_eq!(record.promoted.get("memory-leak").map(String::as_str), Some("auto-execute"));
     assert!(record.report_digest.starts_with("sha256:"));
+    // valid_for defaults to 30 days.
+    assert_eq!(record.valid_until, record.decided_at.saturating_add(Duration::from_secs(30 * 86_400)));
+    // The evidence is the report's: its scenarios, seed, replications and incidents per type.
+    let names: Vec<_> = record.evidence.scenarios.iter().map(|s| s.name.clone().unwrap()).collect();
+    assert_eq!(names, ["bad-deploy", "oomkilled-burst"]);
+    assert!(record.evidence.scenarios.iter().all(|s| s.digest.as_deref().is_some_and(|d| d.starts_with("sha256:"))));
+    assert_eq!(record.evidence.replications, Some(10));
+    assert!(record.evidence.seed.is_some());
+    assert!(record.evidence.incidents.get("memory-leak").is_some_and(|n| *n > 0), "{:?}", record.evidence);
 
+    let key = promotion::load_verifying_key(&public).unwrap();
+    let gate_digest = Gate::load(&gate).unwrap().digest;
+    let now = record.decided_at;
     let text = std::fs::read_to_string(repo("scenarios/policy.yaml")).unwrap();
     let policy = Policy::from_yaml(Path::new("policy.yaml"), &text).unwrap().policy;
-    assert_eq!(record.check(&policy), Ok(()));
+    assert_eq!(record.verify(&key, &policy, &gate_digest, now), Ok(()));
     // One character changed (0.92 → 0.93): the record no longer covers the policy.
     let changed = Policy::from_yaml(Path::new("changed.yaml"), &text.replacen("0.92", "0.93", 1)).unwrap().policy;
-    assert!(record.check(&changed).is_err());
+    assert!(matches!(record.verify(&key, &changed, &gate_digest, now), Err(PromotionError::Mismatch { .. })));
+    // Another gate file: not the gate it was decided under.
+    let other = Gate::load(&repo("scenarios/gate.yaml")).unwrap().digest;
+    assert!(matches!(record.verify(&key, &policy, &other, now), Err(PromotionError::GateMismatch { .. })));
+
+    // capacity-loss was kept at shadow: promoting it by hand breaks the signature.
+    let file = std::fs::read_to_string(&promo).unwrap();
+    assert!(file.contains(r#""capacity-loss":"shadow""#), "{file}");
+    let edited = file.replace(r#""capacity-loss":"shadow""#, r#""capacity-loss":"auto-execute""#);
+    let edited = Promotion::from_text(&promo, &edited).unwrap();
+    assert!(matches!(edited.verify(&key, &policy, &gate_digest, now), Err(PromotionError::BadSignature { .. })));
+}
+
+#[test]
+fn gate_o_without_a_signing_key_is_refused_unless_unsigned_is_asked_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let gate = dir.path().join("gate.yaml");
+    // `valid_for: 1s`: the record is valid for one second after it is decided.
+    std::fs::write(&gate, format!("{LENIENT}valid_for: 1s\n")).unwrap();
+    let promo = dir.path().join("promotion.json");
+    let args = |extra: &[&str]| {
+        let report = dir.path().join("report");
+        let mut a: Vec<String> = ["gate", report.to_str().unwrap(), "--gate", gate.to_str().unwrap()]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    let run = |a: Vec<String>, env: Option<&Path>| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_understudy"));
+        cmd.args(a).current_dir(repo("")).env_remove("UNDERSTUDY_SIGNING_KEY_FILE");
+        if let Some(k) = env {
+            cmd.env("UNDERSTUDY_SIGNING_KEY_FILE", k);
+        }
+        cmd.output().unwrap()
+    };
+    // Refused before the report is even read.
+    let o = run(args(&["-o", promo.to_str().unwrap()]), None);
+    assert_eq!(o.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains("understudy keygen") && stderr.contains("--signing-key"), "{stderr}");
+    assert!(!promo.exists());
+
+    small_report(dir.path());
+    let o = run(args(&["-o", promo.to_str().unwrap(), "--unsigned"]), None);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("unsigned"));
+    let record = Promotion::load(&promo).unwrap();
+    assert_eq!(record.signature, None);
+    assert_eq!(record.valid_until, record.decided_at.saturating_add(Duration::from_secs(1)));
+
+    // The key from the environment; a key file that is not one is bad input naming it.
+    let (secret, public) = keygen(dir.path());
+    std::fs::remove_file(&promo).unwrap();
+    let o = run(args(&["-o", promo.to_str().unwrap()]), Some(&secret));
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let record = Promotion::load(&promo).unwrap();
+    let key = promotion::load_verifying_key(&public).unwrap();
+    assert_eq!(record.signature.as_ref().map(|s| s.key_id.clone()), Some(promotion::key_id(&key)));
+    let o = run(args(&["-o", promo.to_str().unwrap(), "--signing-key", public.to_str().unwrap()]), None);
+    assert_eq!(o.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains(public.to_str().unwrap()) && stderr.contains("other half"), "{stderr}");
+}
+
+#[test]
+fn keygen_prints_the_key_id_and_never_overwrites_a_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("keys");
+    let o = understudy(&["keygen", "--out-dir", d.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let key = promotion::load_verifying_key(&d.join("understudy-signing.pub")).unwrap();
+    assert!(stdout.contains(&format!("key id {}", promotion::key_id(&key))), "{stdout}");
+    let secret = std::fs::read_to_string(d.join("understudy-signing.key")).unwrap();
+    assert!(secret.starts_with("understudy-ed25519-secret "), "{secret}");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(d.join("understudy-signing.key")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let o = understudy(&["keygen", "--out-dir", d.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("already exists"), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(std::fs::read_to_string(d.join("understudy-signing.key")).unwrap(), secret, "the old key is kept");
+    let (s, p) = (dir.path().join("a.key"), dir.path().join("a.pub"));
+    let o = understudy(&["keygen", "--secret", s.to_str().unwrap(), "--public", p.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(promotion::load_signing_key(&s).is_ok() && promotion::load_verifying_key(&p).is_ok());
+    let o = understudy(&["keygen", "--secret", s.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "--secret needs --public");
+}
+
+/// A signed record for the default policy, as its canonical file, and the key that signed it.
+fn signed_record() -> (String, promotion::VerifyingKey, String) {
+    let key = promotion::SigningKey::from_bytes(&[7; 32]);
+    let gate = Gate::from_yaml(Path::new("gate.yaml"), LENIENT).unwrap();
+    let report = serde_json::json!({
+        "provenance": {"seed": 1, "replications": 10, "scenarios": [{"name": "bad-deploy", "digest": "sha256:0123"}]},
+        "per_label": {"memory-leak": {"incidents": 12}},
+    });
+    let promoted = [("memory-leak", "auto-execute"), ("capacity-loss", "recommend-only")]
+        .into_iter()
+        .map(|(t, p)| (t.to_string(), p.to_string()))
+        .collect();
+    let now = understudy::clock::Time::parse_rfc3339("2026-11-24T10:00:00.5Z").unwrap();
+    let p = Promotion::new(default_policy().fingerprint(), "sha256:abcd".into(), &gate, promoted, now, &report);
+    (p.signed(&key).to_file_text(), key.verifying_key(), gate.digest)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// Any single byte of a signed record file changed, anywhere: `load` or `verify` fails.
+    #[test]
+    fn flipping_any_byte_of_a_signed_record_is_caught(at in any::<prop::sample::Index>(), xor in 1u8..=255) {
+        let (text, key, gate) = signed_record();
+        let policy = default_policy();
+        let now = understudy::clock::Time::parse_rfc3339("2026-11-25T10:00:00Z").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("promotion.json");
+        std::fs::write(&path, &text).unwrap();
+        prop_assert_eq!(Promotion::load(&path).unwrap().verify(&key, &policy, &gate, now), Ok(()));
+        let mut bytes = text.into_bytes();
+        let i = at.index(bytes.len());
+        bytes[i] ^= xor;
+        std::fs::write(&path, &bytes).unwrap();
+        if let Ok(p) = Promotion::load(&path) {
+            prop_assert!(p.verify(&key, &policy, &gate, now).is_err(), "byte {} ^ {:#x} went unnoticed", i, xor);
+        }
+    }
 }
 
 #[test]
@@ -76,11 +226,14 @@ fn a_report_failing_one_criterion_exits_1_and_names_it() {
     let gate = dir.path().join("gate.yaml");
     std::fs::write(&gate, format!("{LENIENT}min_automated_recovery_rate: 0.99\n")).unwrap();
     let promo = dir.path().join("promotion.json");
+    let (secret, _) = keygen(dir.path());
     let o = understudy(&[
         "gate",
         report.to_str().unwrap(),
         "--gate",
         gate.to_str().unwrap(),
+        "--signing-key",
+        secret.to_str().unwrap(),
         "-o",
         promo.to_str().unwrap(),
     ]);
@@ -103,4 +256,9 @@ fn a_broken_gate_or_report_is_bad_input() {
     assert!(stderr.contains("unknown phase `autoexecute`"), "{stderr}");
     let o = understudy(&["gate", "Cargo.toml", "--gate", "scenarios/gate.yaml"]);
     assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+    std::fs::write(&gate, "max_loops: 0\nvalid_for: 30 days\n").unwrap();
+    let o = understudy(&["gate", "Cargo.toml", "--gate", gate.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains(&format!("{}:2:", gate.display())) && stderr.contains("valid_for"), "{stderr}");
 }

@@ -1,18 +1,50 @@
 //! Live mode: end to end through Debian's Prometheus and Alertmanager to a twin, and every
-//! way live mode must refuse to act (no promotion, a promotion for another policy, an incident
-//! type not promoted, outside the namespaces, during an emergency stop, without the token).
+//! way live mode must refuse to act (no promotion; a record unsigned, edited by one byte,
+//! signed by another key, for another policy or gate, expired or decided in the future; an
+//! incident type not promoted, outside the namespaces, during an emergency stop, without the
+//! token).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
 use serde_json::Value;
+use understudy::clock::{Clock, Time, WallClock};
+use understudy::gate::Promotion;
+use understudy::gate::promotion::{self, SigningKey};
 
-use crate::{Daemon, Inbox, eventually, jsonl, repo, understudy};
+use crate::{Daemon, Inbox, eventually, jsonl, keygen, repo, understudy};
 
 const TOKEN: &str = "e2e-token-0123456789abcdef";
+const GATE: &str = "tests/e2e/gate.yaml";
 
-/// Simulate the e2e policy and gate it: the promotion record live mode needs, earned honestly.
-fn promotion(dir: &Path) -> PathBuf {
+/// A promotion record and the key pair that signed it.
+struct Promoted {
+    record: PathBuf,
+    secret: PathBuf,
+    public: PathBuf,
+}
+
+impl Promoted {
+    /// The record as the library reads it.
+    fn load(&self) -> Promotion {
+        Promotion::load(&self.record).unwrap()
+    }
+
+    fn key(&self) -> SigningKey {
+        promotion::load_signing_key(&self.secret).unwrap()
+    }
+
+    /// `--promotion … --public-key … --gate …` for this record.
+    fn args(&self) -> Vec<String> {
+        let (r, p) = (self.record.to_str().unwrap().to_string(), self.public.to_str().unwrap().to_string());
+        ["--promotion".into(), r, "--public-key".into(), p, "--gate".into(), GATE.into()].into()
+    }
+}
+
+/// Simulate the e2e policy and gate it, signing with a new key: the promotion record live
+/// mode needs, earned honestly.
+fn promotion(dir: &Path) -> Promoted {
     let report = dir.join("report");
     let out = understudy(&[
         "simulate",
@@ -25,11 +57,21 @@ fn promotion(dir: &Path) -> PathBuf {
         report.to_str().unwrap(),
     ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let keys = dir.join("keys");
+    let (secret, public) = keygen(&keys);
     let p = dir.join("promotion.json");
-    let out =
-        understudy(&["gate", report.to_str().unwrap(), "--gate", "tests/e2e/gate.yaml", "-o", p.to_str().unwrap()]);
+    let out = understudy(&[
+        "gate",
+        report.to_str().unwrap(),
+        "--gate",
+        GATE,
+        "--signing-key",
+        secret.to_str().unwrap(),
+        "-o",
+        p.to_str().unwrap(),
+    ]);
     assert!(out.status.success(), "the e2e policy passes its gate:\n{}", String::from_utf8_lossy(&out.stdout));
-    p
+    Promoted { record: p, secret, public }
 }
 
 fn kubectl(kc: &Path, args: &[&str]) -> String {
@@ -45,7 +87,7 @@ fn kubectl(kc: &Path, args: &[&str]) -> String {
 }
 
 /// Live mode on the e2e policy; escalations go to `inbox` as a generic webhook.
-fn live(dir: &Path, kc: &Path, promotion: &Path, inbox: &Inbox, extra: &[&str]) -> Daemon {
+fn live(dir: &Path, kc: &Path, promotion: &Promoted, inbox: &Inbox, extra: &[&str]) -> Daemon {
     let path = |name: &str| dir.join(name).to_str().unwrap().to_string();
     let channels = format!(
         "channels:\n  pagerduty-p1:\n    kind: webhook\n    url: {}/escalations\n    token_env: TEST_ESCALATION_TOKEN\n",
@@ -56,12 +98,8 @@ fn live(dir: &Path, kc: &Path, promotion: &Path, inbox: &Inbox, extra: &[&str]) 
         .iter()
         .map(|s| s.to_string())
         .collect();
-    args.extend([
-        "--promotion".into(),
-        promotion.to_str().unwrap().into(),
-        "--kubeconfig".into(),
-        kc.to_str().unwrap().into(),
-    ]);
+    args.extend(promotion.args());
+    args.extend(["--kubeconfig".into(), kc.to_str().unwrap().into()]);
     args.extend(["--audit-log".into(), path("audit.jsonl"), "--episodes".into(), path("episodes.csv")]);
     args.extend(["--stop-file".into(), path("STOP")]);
     args.extend(["--channels".into(), path("channels.yaml"), "--outbox".into(), path("outbox.jsonl")]);
@@ -258,20 +296,6 @@ fn live_mode_acts_only_with_its_promotion_in_scope_and_without_a_stop() {
     let kc = d.join("kubeconfig");
     let _twin = Daemon::start(&["twin", "--listen", "127.0.0.1:0", "--kubeconfig-out", kc.to_str().unwrap()], &[]);
 
-    // No promotion, or one for another policy: live refuses to start.
-    let base =
-        ["live", "--policy", "tests/e2e/policy.yaml", "--kubeconfig", kc.to_str().unwrap(), "--listen", "127.0.0.1:0"];
-    let missing = d.join("missing.json");
-    let out = understudy(&[&base[..], &["--promotion", missing.to_str().unwrap()]].concat());
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("needs a promotion record"));
-    let other = d.join("other.json");
-    let text = std::fs::read_to_string(&promotion).unwrap().replace("sha256:", "sha256:0");
-    std::fs::write(&other, text).unwrap();
-    let out = understudy(&[&base[..], &["--promotion", other.to_str().unwrap()]].concat());
-    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("re-run simulate and gate"));
-
     let inbox = Inbox::start(&[]);
     let live = live(d, &kc, &promotion, &inbox, &[]);
     let generations =
@@ -353,5 +377,202 @@ fn live_mode_acts_only_with_its_promotion_in_scope_and_without_a_stop() {
     let history: Vec<&str> =
         got[1].body["history"].as_array().unwrap().iter().map(|s| s["record"].as_str().unwrap()).collect();
     assert_eq!(history, ["decision", "outcome"], "the decision to act, then the stop that prevented it");
+    drop(live);
+}
+
+/// How `refused` runs live: the record, the public key (none: no --public-key) and gate.
+struct Given<'a> {
+    record: &'a Path,
+    public: Option<&'a Path>,
+    gate: &'a str,
+}
+
+fn given<'a>(public: Option<&'a Path>, record: &'a Path) -> Given<'a> {
+    Given { record, public, gate: GATE }
+}
+
+/// `live` given `g`: it must refuse before starting anything (exit 2) and say `check`.
+fn refused(d: &Path, g: Given<'_>, extra: &[&str], check: &str) {
+    let mut args: Vec<String> = ["live", "--policy", "tests/e2e/policy.yaml", "--listen", "127.0.0.1:0"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    args.extend(["--kubeconfig".into(), d.join("no-cluster.kubeconfig").to_str().unwrap().into()]);
+    args.extend(["--promotion".into(), g.record.to_str().unwrap().into(), "--gate".into(), g.gate.into()]);
+    if let Some(k) = g.public {
+        args.extend(["--public-key".into(), k.to_str().unwrap().into()]);
+    }
+    args.extend(["--audit-log".into(), d.join("audit.jsonl").to_str().unwrap().into()]);
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let out = Command::new(env!("CARGO_BIN_EXE_understudy"))
+        .args(&args)
+        .current_dir(repo(""))
+        .env_remove("UNDERSTUDY_PUBLIC_KEY_FILE")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{check}: {stderr}");
+    assert!(stderr.contains(check), "expected `{check}` in:\n{stderr}");
+    assert!(!d.join("audit.jsonl").exists(), "{check}: nothing was started");
+}
+
+/// The honest record re-signed with its own key after `edit`: what the gate would have
+/// written had it decided so.
+fn resigned(p: &Promoted, name: &str, edit: impl FnOnce(&mut Promotion)) -> PathBuf {
+    let mut r = p.load();
+    edit(&mut r);
+    let path = p.record.with_file_name(name);
+    r.signed(&p.key()).write(&path).unwrap();
+    path
+}
+
+#[test]
+fn live_refuses_a_promotion_record_that_is_unsigned_edited_expired_or_signed_by_another_key() {
+    // No cluster needed: every refusal comes before live connects to anything.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let p = promotion(d);
+    let write = |name: &str, text: &str| {
+        let path = d.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let public = Some(p.public.as_path());
+
+    // No record, or not JSON: a located diagnostic.
+    refused(d, given(public, &d.join("missing.json")), &[], "needs a promotion record");
+    let bad = write("bad.json", "{\"policy_fingerprint\": \"sha256:00\",\n  \"promoted\": [}\n");
+    refused(d, given(public, &bad), &[], &format!("{}:2:", bad.display()));
+
+    // Unsigned.
+    let mut r = p.load();
+    r.signature = None;
+    let unsigned = d.join("unsigned.json");
+    r.write(&unsigned).unwrap();
+    refused(d, given(public, &unsigned), &[], "(unsigned check)");
+
+    // A record the gate signed with capacity-loss at recommend-only, promoted by hand.
+    let recommend = resigned(&p, "recommend.json", |r| {
+        r.promoted.insert("capacity-loss".into(), "recommend-only".into());
+    });
+    let text = std::fs::read_to_string(&recommend).unwrap();
+    assert!(text.contains(r#""capacity-loss":"recommend-only""#), "{text}");
+    let by_hand = write(
+        "by-hand.json",
+        &text.replace(r#""capacity-loss":"recommend-only""#, r#""capacity-loss":"auto-execute""#),
+    );
+    refused(d, given(public, &by_hand), &[], "(signature check)");
+    // One character of decided_at changed (a second's units digit).
+    let honest = std::fs::read_to_string(&p.record).unwrap();
+    let at = honest.find(r#""decided_at":""#).unwrap() + r#""decided_at":""#.len() + 18;
+    let mut bytes = honest.clone().into_bytes();
+    bytes[at] = if bytes[at] == b'9' { b'0' } else { bytes[at] + 1 };
+    let redated = write("redated.json", std::str::from_utf8(&bytes).unwrap());
+    assert!(Promotion::load(&redated).is_ok(), "still a well-formed record");
+    refused(d, given(public, &redated), &[], "(signature check)");
+    // One byte of a digest, and one of the signature itself.
+    let digest =
+        write("digest.json", &honest.replacen("\"report_digest\":\"sha256:", "\"report_digest\":\"sha256:0", 1));
+    refused(d, given(public, &digest), &[], "(signature check)");
+    let sig_at = honest.find(r#""value":""#).unwrap() + r#""value":""#.len();
+    let mut bytes = honest.clone().into_bytes();
+    bytes[sig_at] = if bytes[sig_at] == b'A' { b'B' } else { b'A' };
+    let resig = write("sig.json", std::str::from_utf8(&bytes).unwrap());
+    refused(d, given(public, &resig), &[], "(signature check)");
+    // Reformatted: refused at load, with the place it first differs.
+    let pretty = write("pretty.json", &serde_json::to_string_pretty(&p.load()).unwrap());
+    refused(d, given(public, &pretty), &[], &format!("{}:1:2:", pretty.display()));
+
+    // Signed by another key; no public key; a secret key passed as the public one.
+    let (other_secret, other_public) = keygen(&d.join("other-keys"));
+    refused(d, Given { public: Some(&other_public), ..given(public, &p.record) }, &[], "(key check)");
+    refused(
+        d,
+        Given { public: None, ..given(public, &p.record) },
+        &[],
+        "--public-key FILE or $UNDERSTUDY_PUBLIC_KEY_FILE",
+    );
+    refused(d, Given { public: Some(&other_secret), ..given(public, &p.record) }, &[], "other half of the key pair");
+
+    // Validly signed, but for another policy, or under another gate.
+    let other_policy = resigned(&p, "other-policy.json", |r| r.policy_fingerprint = "sha256:0".into());
+    refused(d, given(public, &other_policy), &[], "(policy check)");
+    refused(d, given(public, &other_policy), &[], "re-run simulate and gate");
+    refused(d, Given { gate: "scenarios/gate.yaml", ..given(public, &p.record) }, &[], "(gate check)");
+
+    // Expired, and decided in the future.
+    let now = WallClock.now();
+    let day = Duration::from_secs(86_400);
+    let expired = resigned(&p, "expired.json", |r| {
+        r.decided_at = now.saturating_sub(day * 31);
+        r.valid_until = now.saturating_sub(day);
+    });
+    refused(d, given(public, &expired), &[], "(expired check)");
+    let future = resigned(&p, "future.json", |r| {
+        r.decided_at = now.saturating_add(Duration::from_secs(3600));
+        r.valid_until = r.decided_at.saturating_add(day);
+    });
+    refused(d, given(public, &future), &[], "(decided-in-future check)");
+
+    // --allow-unsigned skips the signature and key checks only.
+    let mut r = p.load();
+    r.signature = None;
+    r.valid_until = Time(now.nanos() - 1);
+    let unsigned_expired = write("unsigned-expired.json", &r.to_file_text());
+    refused(d, given(None, &unsigned_expired), &["--allow-unsigned"], "(expired check)");
+    refused(d, Given { gate: "scenarios/gate.yaml", ..given(None, &unsigned) }, &["--allow-unsigned"], "(gate check)");
+    refused(d, given(None, &other_policy), &["--allow-unsigned"], "(policy check)");
+    // …and past them live goes on to the cluster (here: none, so it stops there).
+    refused(d, given(None, &by_hand), &["--allow-unsigned"], "cannot configure the Kubernetes client");
+}
+
+#[test]
+fn allow_unsigned_warns_at_start_and_on_every_decision_the_controller_considers() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let p = promotion(d);
+    let mut r = p.load();
+    r.signature = None;
+    let unsigned = Promoted { record: d.join("unsigned.json"), secret: p.secret.clone(), public: p.public.clone() };
+    r.write(&unsigned.record).unwrap();
+    let kc = d.join("kubeconfig");
+    let _twin = Daemon::start(&["twin", "--listen", "127.0.0.1:0", "--kubeconfig-out", kc.to_str().unwrap()], &[]);
+    let inbox = Inbox::start(&[]);
+    let channels = format!(
+        "channels:\n  pagerduty-p1:\n    kind: webhook\n    url: {}/escalations\n    token_env: TEST_ESCALATION_TOKEN\n",
+        inbox.url
+    );
+    std::fs::write(d.join("channels.yaml"), channels).unwrap();
+    // The emergency stop is set: the controller considers the decision and acts on nothing.
+    std::fs::write(d.join("STOP"), "demo\n").unwrap();
+    let path = |name: &str| d.join(name).to_str().unwrap().to_string();
+    let mut args: Vec<String> = ["live", "--policy", "tests/e2e/policy.yaml", "--listen", "127.0.0.1:0"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    args.extend(unsigned.args());
+    args.extend(["--allow-unsigned".into(), "--kubeconfig".into(), path("kubeconfig")]);
+    args.extend(["--audit-log".into(), path("audit.jsonl"), "--episodes".into(), path("episodes.csv")]);
+    args.extend(["--stop-file".into(), path("STOP"), "--channels".into(), path("channels.yaml")]);
+    args.extend(["--outbox".into(), path("outbox.jsonl"), "--dead-letter".into(), path("dead.jsonl")]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let stderr = d.join("live.err");
+    let live = Daemon::start_logged(
+        &args,
+        &[("UNDERSTUDY_WEBHOOK_TOKEN", TOKEN), ("TEST_ESCALATION_TOKEN", "escalation-token-0123")],
+        Some(&stderr),
+    );
+    let log = || std::fs::read_to_string(&stderr).unwrap_or_default();
+    assert!(log().contains("--allow-unsigned: the promotion record's signature is NOT checked"), "{}", log());
+    assert_eq!(log().matches("UNSIGNED promotion record").count(), 0);
+    for (i, svc) in ["payment-api", "checkout-api"].iter().enumerate() {
+        let at = format!("2026-11-25T10:0{i}:00Z");
+        assert_eq!(post(&live.addr, &alert("ContainerOOMKilled", "prod", svc, &at), Some(TOKEN)), 200);
+        let outcome = jsonl(&d.join("audit.jsonl")).pop().unwrap();
+        assert_eq!(outcome["status"], "emergency-stop", "{outcome}");
+        eventually(10, "the per-decision warning", || {
+            (log().matches("UNSIGNED promotion record").count() == i + 1).then_some(())
+        });
+    }
     drop(live);
 }

@@ -33,6 +33,13 @@ pub fn understudy(args: &[&str]) -> std::process::Output {
         .expect("run understudy")
 }
 
+/// A new key pair from `understudy keygen --out-dir DIR`: (secret, public).
+pub fn keygen(dir: &Path) -> (PathBuf, PathBuf) {
+    let o = understudy(&["keygen", "--out-dir", dir.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    (dir.join("understudy-signing.key"), dir.join("understudy-signing.pub"))
+}
+
 /// A JSON Lines file (an audit log, an outbox, escalations.jsonl) as values; missing is empty.
 pub fn jsonl(path: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(path).unwrap_or_default().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
@@ -54,9 +61,17 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn start(args: &[&str], env: &[(&str, &str)]) -> Daemon {
+        Daemon::start_logged(args, env, None)
+    }
+
+    /// [`Daemon::start`] with stderr written to `stderr` (inherited when `None`).
+    pub fn start_logged(args: &[&str], env: &[(&str, &str)], stderr: Option<&Path>) -> Daemon {
         use std::io::BufRead;
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_understudy"));
         cmd.args(args).current_dir(repo("")).stdout(std::process::Stdio::piped());
+        if let Some(f) = stderr {
+            cmd.stderr(std::fs::File::create(f).unwrap());
+        }
         for (k, v) in env {
             cmd.env(k, v);
         }
