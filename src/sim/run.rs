@@ -222,7 +222,7 @@ fn run(scenario: &Scenario, policy: &Policy, seed: u64, rep: u32, shared: Option
                 }
                 Shared::Ran(b) => {
                     let (base, rec, unp) = b.as_ref();
-                    (base.result(i), rec.result(i), unp.as_ref().map(|u| u.result(i)), !rec.touches(i).is_empty())
+                    (base.result(i), rec.result(i), unp.as_ref().map(|u| u.result(i)), !rec.touches(i, None).is_empty())
                 }
             };
             IncidentRecord {
@@ -239,7 +239,13 @@ fn run(scenario: &Scenario, policy: &Policy, seed: u64, rep: u32, shared: Option
                 escalations: a.escalations,
                 pages: a.pages,
                 relapses: a.relapses,
-                touched_by: auto.touches(i),
+                touched_by: auto.touches(
+                    i,
+                    match &others {
+                        Shared::Ran(b) => Some(&b.1.dy.world),
+                        Shared::Reused(_) => None,
+                    },
+                ),
                 recommend_touched,
                 arms: Arms { baseline, recommend, policy: auto.result(i), unpaged },
             }
@@ -323,22 +329,31 @@ impl<'a> Arm<'a> {
     /// What automation did on incident `i`'s service up to the incident's end (its last
     /// lasting recovery, or the end of the run): every action (its effects on replicas,
     /// revisions and harm persist), every suggestion that changed a diagnosis and every page
-    /// people would not have had otherwise. Without one, the incident is the same in every arm.
-    fn touches(&self, i: usize) -> Vec<Touch> {
+    /// people would not have had otherwise. Where the namespace quota ever kept a pod from
+    /// being placed (in this arm or in `other`'s world), what is done to any service of the
+    /// namespace counts too: pods share the quota. Without one, the incident is the same in
+    /// every arm.
+    fn touches(&self, i: usize, other: Option<&World>) -> Vec<Touch> {
         let inc = &self.inc[i];
         let end = match inc.settled_at {
             Some(t) if !inc.is_open() => t,
             _ => self.s.horizon(),
         };
         let svc = self.instances[i].service;
+        let ns = &self.s.services[svc].namespace;
+        let shared = self.dy.world.quota_bound(ns) || other.is_some_and(|w| w.quota_bound(ns));
         self.interventions
             .iter()
-            .filter(|x| x.svc == svc && x.at <= end)
+            .filter(|x| x.at <= end && (x.svc == svc || (shared && &self.s.services[x.svc].namespace == ns)))
             .map(|x| Touch {
                 at: x.at,
                 kind: x.kind,
                 by_incident: incident_id(self.s, self.rep, x.incident),
-                what: x.what.clone(),
+                what: if x.svc == svc {
+                    x.what.clone()
+                } else {
+                    format!("{} (on {}, which shares the {ns} quota)", x.what, self.s.services[x.svc].name)
+                },
                 during: inc.onset.is_some_and(|o| x.at >= o),
             })
             .collect()

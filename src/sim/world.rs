@@ -209,6 +209,9 @@ pub struct World {
     pub faults: Vec<Fault>,
     daily: Vec<f64>,
     quota: Vec<(String, u32)>,
+    /// Namespaces where a pod could not be placed because of the namespace quota: there,
+    /// what happens to one service's pods can change another's (the runner attributes it).
+    quota_bound: std::cell::RefCell<std::collections::BTreeSet<String>>,
 }
 
 impl World {
@@ -218,7 +221,13 @@ impl World {
             faults: Vec::new(),
             daily: s.daily_shape.clone(),
             quota: s.quota.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+            quota_bound: Default::default(),
         }
+    }
+
+    /// Whether the namespace quota has ever kept a pod of `ns` from being placed.
+    pub fn quota_bound(&self, ns: &str) -> bool {
+        self.quota_bound.borrow().contains(ns)
     }
 
     fn daily(&self, t: Time) -> f64 {
@@ -321,7 +330,14 @@ impl World {
         let s = &self.services[svc];
         let placed = s.pods.iter().filter(|p| p.state != PodState::Pending).count() as u32;
         let allowed = s.desired.saturating_sub(s.unschedulable);
-        placed < allowed && self.namespace_pods(&s.spec.namespace) < self.quota(&s.spec.namespace)
+        if placed >= allowed {
+            return false;
+        }
+        let room = self.namespace_pods(&s.spec.namespace) < self.quota(&s.spec.namespace);
+        if !room {
+            self.quota_bound.borrow_mut().insert(s.spec.namespace.clone());
+        }
+        room
     }
 
     /// Capacity lost: `n` pods go Pending and cannot be placed until it is restored.

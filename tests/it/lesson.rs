@@ -4,7 +4,7 @@
 use understudy::clock::Time;
 use understudy::decide::{Incident, Pipeline, Status};
 
-use crate::default_policy;
+use crate::lesson_policy as default_policy;
 
 fn at(hhmm: &str) -> Time {
     Time::parse_rfc3339(&format!("2026-11-24T{hhmm}:00Z")).unwrap()

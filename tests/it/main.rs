@@ -45,6 +45,12 @@ pub fn jsonl(path: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(path).unwrap_or_default().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
+/// The lesson's policy as the lesson writes it (`fixtures/lesson-policy.yaml`): all three
+/// runbooks auto-execute.
+pub fn lesson_policy() -> understudy::policy::Policy {
+    understudy::policy::Policy::load(&repo("fixtures/lesson-policy.yaml")).unwrap_or_else(|r| panic!("{r}")).policy
+}
+
 /// The default policy shipped in `scenarios/policy.yaml`.
 pub fn default_policy() -> understudy::policy::Policy {
     understudy::policy::Policy::load(&repo("scenarios/policy.yaml")).unwrap_or_else(|r| panic!("{r}")).policy

@@ -98,7 +98,14 @@ fn the_shipped_real_traces_replay() {
 fn replay_compares_the_policy_with_what_people_did() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("r");
-    let o = understudy(&["replay", "fixtures/traces/lesson-history.jsonl", "--out", out.to_str().unwrap()]);
+    let o = understudy(&[
+        "replay",
+        "fixtures/traces/lesson-history.jsonl",
+        "--policy",
+        "fixtures/lesson-policy.yaml",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let rows = csv_rows(&out.join("incidents.csv"));
     let pay = rows.iter().find(|r| r["service"] == "payment-api").unwrap();
@@ -114,6 +121,8 @@ fn replay_compares_the_policy_with_what_people_did() {
     let o = understudy(&[
         "replay",
         "fixtures/traces/lesson-history.jsonl",
+        "--policy",
+        "fixtures/lesson-policy.yaml",
         "--classifier",
         "external",
         "--classifier-cmd",
@@ -142,6 +151,8 @@ fn replay_compares_the_policy_with_what_people_did() {
     let o = understudy(&[
         "replay",
         "fixtures/traces/lesson-history.jsonl",
+        "--policy",
+        "fixtures/lesson-policy.yaml",
         "--classifier",
         "recorded",
         "--out",

@@ -158,7 +158,7 @@ human:
 #[test]
 fn tiny_world_answer_worked_out_by_hand() {
     let (s, _) = Scenario::from_yaml(Path::new("tiny.yaml"), TINY).unwrap();
-    let e = evaluate(&s, &default_policy(), 1, 1);
+    let e = evaluate(&s, &crate::lesson_policy(), 1, 1);
     let m = &e.overall;
     assert_eq!(m.incidents, 1);
     assert_eq!(m.arms.policy.mttr_seconds.mean, 240.0);
@@ -173,5 +173,5 @@ fn tiny_world_answer_worked_out_by_hand() {
     assert_eq!(m.actions, 1);
     assert_eq!((m.escalations, m.pages, m.loops, m.false_confidence_actions, m.made_worse.numerator), (0, 0, 0, 0, 0));
     // Same draws every time: the seed does not matter for a deterministic world.
-    assert_eq!(evaluate(&s, &default_policy(), 99, 1).overall, *m);
+    assert_eq!(evaluate(&s, &crate::lesson_policy(), 99, 1).overall, *m);
 }
