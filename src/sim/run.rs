@@ -177,7 +177,13 @@ fn draws(scenario: &Scenario, seed: u64, rep: u32) -> (u64, Vec<FaultInstance>, 
 
 /// Run replication `rep` of `scenario` under `policy`: every arm.
 pub fn run_replication(scenario: &Scenario, policy: &Policy, seed: u64, rep: u32) -> Replication {
-    run(scenario, policy, seed, rep, None)
+    run(scenario, policy, seed, rep, None, false)
+}
+
+/// [`run_replication`] without the shortcut that takes the recommend arm from the baseline
+/// where the two are provably equal: for tests that check they are.
+pub fn run_every_arm(scenario: &Scenario, policy: &Policy, seed: u64, rep: u32) -> Replication {
+    run(scenario, policy, seed, rep, None, true)
 }
 
 /// Replication `rep` under `policy`, re-running only the `policy` arm and taking the others
@@ -186,10 +192,17 @@ pub fn run_replication(scenario: &Scenario, policy: &Policy, seed: u64, rep: u32
 /// guardrails, because nothing is executed in them). What a full re-run gives, for a
 /// fraction of the time: the threshold curves and sweeps use it.
 pub fn rerun_policy_arm(scenario: &Scenario, policy: &Policy, seed: u64, shared: &Replication) -> Replication {
-    run(scenario, policy, seed, shared.replication, Some(shared))
+    run(scenario, policy, seed, shared.replication, Some(shared), false)
 }
 
-fn run(scenario: &Scenario, policy: &Policy, seed: u64, rep: u32, shared: Option<&Replication>) -> Replication {
+fn run(
+    scenario: &Scenario,
+    policy: &Policy,
+    seed: u64,
+    rep: u32,
+    shared: Option<&Replication>,
+    every_arm: bool,
+) -> Replication {
     let (base, instances, human) = draws(scenario, seed, rep);
     let fingerprint = policy.fingerprint();
     let recommend_policy = policy.recommend_only();
@@ -202,11 +215,18 @@ fn run(scenario: &Scenario, policy: &Policy, seed: u64, rep: u32, shared: Option
     let auto = arm(ArmKind::Policy);
     let others = match shared {
         Some(sh) => Shared::Reused(sh),
-        None => Shared::Ran(Box::new((
-            arm(ArmKind::Baseline),
-            arm(ArmKind::Recommend),
-            scenario.human.paged_by_alerts.then(|| arm(ArmKind::Unpaged)),
-        ))),
+        None => {
+            let baseline = arm(ArmKind::Baseline);
+            // A team already paged by alerts, with suggestions that change nothing: the
+            // recommend arm is the baseline event for event (the same pages at the same times,
+            // nothing executed), so it is not run twice. `run_every_arm` runs it anyway, and a
+            // test holds the two equal.
+            let h = &scenario.human;
+            let same =
+                !every_arm && h.paged_by_alerts && h.right_suggestion_factor == 1.0 && h.wrong_suggestion_factor == 1.0;
+            let recommend = if same { None } else { Some(arm(ArmKind::Recommend)) };
+            Shared::Ran(Box::new((baseline, recommend, h.paged_by_alerts.then(|| arm(ArmKind::Unpaged)))))
+        }
     };
 
     let incidents = instances
@@ -222,7 +242,9 @@ fn run(scenario: &Scenario, policy: &Policy, seed: u64, rep: u32, shared: Option
                 }
                 Shared::Ran(b) => {
                     let (base, rec, unp) = b.as_ref();
-                    (base.result(i), rec.result(i), unp.as_ref().map(|u| u.result(i)), !rec.touches(i, None).is_empty())
+                    let rec_result = rec.as_ref().map_or_else(|| base.result(i), |r| r.result(i));
+                    let touched = rec.as_ref().is_some_and(|r| !r.touches(i, None).is_empty());
+                    (base.result(i), rec_result, unp.as_ref().map(|u| u.result(i)), touched)
                 }
             };
             IncidentRecord {
@@ -242,7 +264,7 @@ fn run(scenario: &Scenario, policy: &Policy, seed: u64, rep: u32, shared: Option
                 touched_by: auto.touches(
                     i,
                     match &others {
-                        Shared::Ran(b) => Some(&b.1.dy.world),
+                        Shared::Ran(b) => Some(&b.1.as_ref().unwrap_or(&b.0).dy.world),
                         Shared::Reused(_) => None,
                     },
                 ),
@@ -263,7 +285,8 @@ fn run(scenario: &Scenario, policy: &Policy, seed: u64, rep: u32, shared: Option
 /// The arms a policy run is compared with: run here, or taken from an earlier run.
 enum Shared<'r, 'a> {
     Reused(&'r Replication),
-    Ran(Box<(Arm<'a>, Arm<'a>, Option<Arm<'a>>)>),
+    /// baseline, recommend (`None`: provably the baseline), unpaged.
+    Ran(Box<(Arm<'a>, Option<Arm<'a>>, Option<Arm<'a>>)>),
 }
 
 fn baseline_onset(r: &ArmResult) -> Option<Time> {

@@ -1,7 +1,9 @@
 //! The three arms' invariants, over random scenarios, seeds and policies: an arm compared with
 //! itself differs by zero, a policy that executes nothing adds exactly nothing, every
-//! difference between arms has a cause, a higher threshold never executes more, and the
-//! threshold curves equal a full re-run.
+//! difference between arms has a cause, and the threshold curves equal a full re-run.
+//! ("A higher threshold never executes more" does not hold in a world where actions change
+//! what is detected next: seed 16959117812149244105 gives 18 actions at 0.815 and 19 at
+//! 0.904, so it is not asserted here.)
 
 use std::path::Path;
 
@@ -40,14 +42,6 @@ fn records(s: &Scenario, p: &Policy, seed: u64, reps: u32) -> Vec<IncidentRecord
     sim::run(s, p, seed, reps).into_iter().flat_map(|r| r.incidents).collect()
 }
 
-fn with_threshold(p: &Policy, t: f64) -> Policy {
-    let mut p = p.clone();
-    for r in p.remediations.values_mut() {
-        r.confidence_threshold = t;
-    }
-    p
-}
-
 proptest! {
     #![proptest_config(ProptestConfig { cases: 12, .. ProptestConfig::default() })]
 
@@ -82,10 +76,14 @@ proptest! {
             prop_assert_eq!(&i.arms.policy, &i.arms.recommend);
         }
         if factors == (1.0, 1.0) && paged {
-            // Suggestions that change nothing, to a team already paged: recommend is baseline.
+            // Suggestions that change nothing, to a team already paged: recommend is baseline,
+            // run for real here (simulate takes it from the baseline on this argument).
             prop_assert_eq!(m.effect.suggestions.value, 0.0);
-            for i in &recs {
-                prop_assert_eq!(&i.arms.recommend, &i.arms.baseline);
+            for r in 0..2 {
+                for i in sim::run_every_arm(&s, &p, seed, r).incidents {
+                    prop_assert_eq!(&i.arms.recommend, &i.arms.baseline);
+                    prop_assert!(!i.recommend_touched);
+                }
             }
         }
     }
@@ -106,17 +104,6 @@ proptest! {
             prop_assert_eq!(e.ci95, [0.0, 0.0]);
         }
         prop_assert_eq!(m.made_worse_by_suggestions.numerator, 0);
-    }
-
-    /// A policy whose only change is a higher threshold never executes more.
-    #[test]
-    fn a_higher_threshold_never_executes_more(seed in any::<u64>(), lo in 0.5f64..0.9, step in 0.01f64..0.1) {
-        let s = random_scenario(seed, true, 1.0, 1.0);
-        let p = default_policy();
-        let low = records(&s, &with_threshold(&p, lo), seed, 2);
-        let high = records(&s, &with_threshold(&p, lo + step), seed, 2);
-        let n = |r: &[IncidentRecord]| r.iter().map(|i| i.actions.len()).sum::<usize>();
-        prop_assert!(n(&high) <= n(&low), "threshold {:.3}: {} actions, {:.3}: {}", lo, n(&low), lo + step, n(&high));
     }
 }
 
