@@ -221,113 +221,124 @@ impl Cells<'_> {
     }
 }
 
+/// Which side of its limit a criterion's value must be on.
+#[derive(Clone, Copy)]
+enum Bound {
+    AtLeast,
+    AtMost,
+    Above,
+}
+
+/// One criterion of a gate as it reads a report: the cell, the limit, and how to say it.
+struct Spec {
+    criterion: &'static str,
+    /// The cell read, relative to the metrics object.
+    path: &'static str,
+    bound: Bound,
+    limit: f64,
+    /// How the limit reads (`≥ 0.900`).
+    required: String,
+    /// `(numerator, denominator)` cells shown beside the value, with a word after them.
+    counts: Option<(&'static str, &'static str, &'static str)>,
+    /// A cell with what the same pages without actions score on this criterion.
+    floor: Floor,
+}
+
+enum Floor {
+    None,
+    Zero,
+    Cell(&'static str),
+}
+
+fn rate(criterion: &'static str, path: &'static str, bound: Bound, limit: f64) -> Spec {
+    let sign = if matches!(bound, Bound::AtLeast) { "≥" } else { "≤" };
+    Spec { criterion, path, bound, limit, required: format!("{sign} {limit:.3}"), counts: None, floor: Floor::None }
+}
+
+fn count(criterion: &'static str, path: &'static str, bound: Bound, n: usize) -> Spec {
+    let sign = if matches!(bound, Bound::AtLeast) { "≥" } else { "≤" };
+    Spec { criterion, path, bound, limit: n as f64, required: format!("{sign} {n}"), counts: None, floor: Floor::None }
+}
+
 fn check(out: &mut Vec<Outcome>, scope: &str, c: &Criteria, cells: &Cells<'_>) {
-    let mut push = |criterion: &str,
-                    required: String,
-                    limit: f64,
-                    path: &str,
-                    observed: Option<f64>,
-                    text: String,
-                    passed: bool,
-                    floor: Option<f64>| {
-        out.push(Outcome {
-            scope: scope.to_string(),
-            criterion: criterion.into(),
-            required,
-            limit,
-            observed,
-            observed_text: text,
-            passed,
-            source: cells.source(path),
-            floor,
-        });
-    };
     let num = |p: &str| cells.get(p).unwrap_or(0.0);
+    let mut specs = Vec::new();
     if let Some(n) = c.min_incidents {
-        let o = num("incidents");
-        push("min_incidents", format!("≥ {n}"), n as f64, "incidents", Some(o), format!("{o}"), o >= n as f64, None);
+        specs.push(count("min_incidents", "incidents", Bound::AtLeast, n));
     }
     if let Some(x) = c.min_automated_recovery_rate {
-        let o = num("automated_recovery_rate.value");
-        let text = format!(
-            "{o:.3} ({} of {})",
-            num("automated_recovery_rate.numerator"),
-            num("automated_recovery_rate.denominator")
-        );
-        push(
-            "min_automated_recovery_rate",
-            format!("≥ {x:.3}"),
-            x,
-            "automated_recovery_rate.value",
-            Some(o),
-            text,
-            o >= x,
-            Some(0.0),
-        );
+        specs.push(Spec {
+            counts: Some(("automated_recovery_rate.numerator", "automated_recovery_rate.denominator", "")),
+            floor: Floor::Zero,
+            ..rate("min_automated_recovery_rate", "automated_recovery_rate.value", Bound::AtLeast, x)
+        });
     }
     if let Some(x) = c.min_verification_pass_rate {
-        let den = num("verification_pass_rate.denominator");
-        let (o, text, ok) = if den > 0.0 {
-            let v = num("verification_pass_rate.value");
-            (Some(v), format!("{v:.3} ({} of {den})", num("verification_pass_rate.numerator")), v >= x)
-        } else {
-            (None, "no action executed".to_string(), false)
-        };
-        push("min_verification_pass_rate", format!("≥ {x:.3}"), x, "verification_pass_rate.value", o, text, ok, None);
+        specs.push(Spec {
+            counts: Some(("verification_pass_rate.numerator", "verification_pass_rate.denominator", "")),
+            ..rate("min_verification_pass_rate", "verification_pass_rate.value", Bound::AtLeast, x)
+        });
     }
     if let Some(x) = c.max_made_worse_rate {
-        let o = num("made_worse.value");
-        let text = format!(
-            "{o:.3} ({} of {} made worse by automation)",
-            num("made_worse.numerator"),
-            num("made_worse.denominator")
-        );
-        push(
-            "max_made_worse_rate",
-            format!("≤ {x:.3}"),
-            x,
-            "made_worse.value",
-            Some(o),
-            text,
-            o <= x,
-            cells.get("made_worse_by_suggestions.value"),
-        );
+        specs.push(Spec {
+            counts: Some(("made_worse.numerator", "made_worse.denominator", " made worse by automation")),
+            floor: Floor::Cell("made_worse_by_suggestions.value"),
+            ..rate("max_made_worse_rate", "made_worse.value", Bound::AtMost, x)
+        });
     }
     if let Some(n) = c.max_loops {
-        let o = num("loops");
-        push("max_loops", format!("≤ {n}"), n as f64, "loops", Some(o), format!("{o}"), o <= n as f64, Some(0.0));
+        specs.push(Spec { floor: Floor::Zero, ..count("max_loops", "loops", Bound::AtMost, n) });
     }
     if let Some(x) = c.max_false_confidence_share {
-        let o = num("false_confidence_share");
-        let text = format!("{o:.3} ({} of {} actions)", num("false_confidence_actions"), num("actions"));
-        push(
-            "max_false_confidence_share",
-            format!("≤ {x:.3}"),
-            x,
-            "false_confidence_share",
-            Some(o),
-            text,
-            o <= x,
-            None,
-        );
+        specs.push(Spec {
+            counts: Some(("false_confidence_actions", "actions", " actions")),
+            ..rate("max_false_confidence_share", "false_confidence_share", Bound::AtMost, x)
+        });
     }
     if c.require_mttr_reduction_ci_above_zero {
-        let o = num("effect.actions.ci95.0");
-        let text = format!(
-            "{o:.4} (reduction {:.4}, 95% CI {o:.4} to {:.4})",
-            num("effect.actions.value"),
-            num("effect.actions.ci95.1")
-        );
-        push(
-            "mttr_reduction_ci_above_zero",
-            "actions' MTTR reduction, 95% CI lower bound > 0".into(),
-            0.0,
-            "effect.actions.ci95.0",
-            Some(o),
-            text,
-            o > 0.0,
-            None,
-        );
+        specs.push(Spec {
+            required: "actions' MTTR reduction, 95% CI lower bound > 0".into(),
+            ..rate("mttr_reduction_ci_above_zero", "effect.actions.ci95.0", Bound::Above, 0.0)
+        });
+    }
+    for spec in specs {
+        let o = num(spec.path);
+        // A verification rate over no action is no evidence, not a pass.
+        let no_action = spec.path == "verification_pass_rate.value" && num("verification_pass_rate.denominator") == 0.0;
+        let (observed, observed_text, passed) = if no_action {
+            (None, "no action executed".to_string(), false)
+        } else {
+            let text = match (spec.counts, spec.path) {
+                (Some((n, d, word)), _) => format!("{o:.3} ({} of {}{word})", num(n), num(d)),
+                (None, "effect.actions.ci95.0") => format!(
+                    "{o:.4} (reduction {:.4}, 95% CI {o:.4} to {:.4})",
+                    num("effect.actions.value"),
+                    num("effect.actions.ci95.1")
+                ),
+                (None, _) => format!("{o}"),
+            };
+            let passed = match spec.bound {
+                Bound::AtLeast => o >= spec.limit,
+                Bound::AtMost => o <= spec.limit,
+                Bound::Above => o > spec.limit,
+            };
+            (Some(o), text, passed)
+        };
+        out.push(Outcome {
+            scope: scope.to_string(),
+            criterion: spec.criterion.into(),
+            required: spec.required,
+            limit: spec.limit,
+            observed,
+            observed_text,
+            passed,
+            source: cells.source(spec.path),
+            floor: match spec.floor {
+                Floor::None => None,
+                Floor::Zero => Some(0.0),
+                Floor::Cell(p) => cells.get(p),
+            },
+        });
     }
 }
 

@@ -63,6 +63,62 @@ pub fn effect_words(r: &Reduction) -> String {
     }
 }
 
+/// One row of "what automation adds": a comparison of two arms' mean TTR.
+pub struct EffectRow<'m> {
+    /// Stable id for the page.
+    pub id: &'static str,
+    pub name: &'static str,
+    /// Mean TTR of the arm compared against, and of the arm compared, in minutes' text.
+    pub from: String,
+    pub to: String,
+    pub change: &'m Reduction,
+}
+
+/// The comparisons every report shows, in order: all automation, suggestions, actions, and
+/// (for teams paged by alerts) the labelled extra against people never paged.
+pub fn effect_rows(m: &Metrics) -> Vec<EffectRow<'_>> {
+    let a = &m.arms;
+    let row = |id, name, from: f64, to: f64, change| EffectRow { id, name, from: mins(from), to: mins(to), change };
+    let mut rows = vec![
+        row(
+            "e-total",
+            "all automation: policy vs baseline",
+            a.baseline.mttr_seconds.mean,
+            a.policy.mttr_seconds.mean,
+            &m.effect.total,
+        ),
+        row(
+            "e-suggestions",
+            "suggestions: recommend vs baseline",
+            a.baseline.mttr_seconds.mean,
+            a.recommend.mttr_seconds.mean,
+            &m.effect.suggestions,
+        ),
+        row(
+            "e-actions",
+            "actions: policy vs recommend",
+            a.recommend.mttr_seconds.mean,
+            a.policy.mttr_seconds.mean,
+            &m.effect.actions,
+        ),
+    ];
+    if let (Some(u), Some(e)) = (&a.unpaged, &m.effect.policy_vs_unpaged) {
+        rows.push(row(
+            "e-unpaged",
+            "extra, credits paging to automation: policy vs people never paged",
+            u.mttr_seconds.mean,
+            a.policy.mttr_seconds.mean,
+            e,
+        ));
+    }
+    rows
+}
+
+/// Verification as counts: `12 of 14 (85.7%)`, or `–` with no verdict.
+pub fn verification(r: &Rate) -> String {
+    if r.denominator > 0 { count_of(r) } else { "–".into() }
+}
+
 /// What automation costs, only what is not zero: harm, loops, wrong-label actions.
 pub fn costs(m: &Metrics) -> Vec<String> {
     let mut c = Vec::new();

@@ -137,48 +137,15 @@ pub fn page(
         h,
         "<table id=\"effects\"><tr><th>comparison</th><th>mean time to recovery</th><th>MTTR change [95% CI]</th></tr>"
     );
-    let effect_row = |h: &mut String, id: &str, name: &str, from: f64, to: f64, r: &crate::metrics::Reduction| {
+    for r in figures::effect_rows(m) {
         let _ = writeln!(
             h,
-            "<tr id=\"{id}\"><td>{}</td><td>{} → {}</td><td>{}</td></tr>",
-            esc(name),
-            mins(from),
-            mins(to),
-            change_ci(r)
-        );
-    };
-    effect_row(
-        &mut h,
-        "e-total",
-        "all automation: policy vs baseline",
-        a.baseline.mttr_seconds.mean,
-        a.policy.mttr_seconds.mean,
-        &m.effect.total,
-    );
-    effect_row(
-        &mut h,
-        "e-suggestions",
-        "suggestions: recommend vs baseline",
-        a.baseline.mttr_seconds.mean,
-        a.recommend.mttr_seconds.mean,
-        &m.effect.suggestions,
-    );
-    effect_row(
-        &mut h,
-        "e-actions",
-        "actions: policy vs recommend",
-        a.recommend.mttr_seconds.mean,
-        a.policy.mttr_seconds.mean,
-        &m.effect.actions,
-    );
-    if let (Some(u), Some(e)) = (&a.unpaged, &m.effect.policy_vs_unpaged) {
-        effect_row(
-            &mut h,
-            "e-unpaged",
-            "extra, credits paging to automation: policy vs people never paged",
-            u.mttr_seconds.mean,
-            a.policy.mttr_seconds.mean,
-            e,
+            "<tr id=\"{}\"><td>{}</td><td>{} → {}</td><td>{}</td></tr>",
+            r.id,
+            esc(r.name),
+            r.from,
+            r.to,
+            change_ci(r.change)
         );
     }
     let _ = writeln!(h, "</table>");
@@ -208,11 +175,7 @@ pub fn page(
             esc(t),
             lm.incidents,
             lm.actions,
-            if v.denominator > 0 {
-                format!("{} of {} ({})", v.numerator, v.denominator, pct(v.value))
-            } else {
-                "–".into()
-            },
+            figures::verification(v),
             lm.false_confidence_actions,
             lm.actions,
             lm.made_worse.numerator,

@@ -263,11 +263,7 @@ fn label_row(name: &str, m: &Metrics, phase: Option<&Recommendation>) -> String 
         "| {name} | {} | {} | {} | {} of {} | {} | {} | {} | {} |",
         m.incidents,
         m.actions,
-        if v.denominator > 0 {
-            format!("{} of {} ({})", v.numerator, v.denominator, pct(v.value))
-        } else {
-            "–".into()
-        },
+        figures::verification(v),
         m.false_confidence_actions,
         m.actions,
         m.made_worse.numerator,
@@ -300,35 +296,8 @@ pub fn markdown(b: &Bundle<'_>) -> String {
     let _ = writeln!(s, "## What automation adds\n");
     let _ = writeln!(s, "| comparison | mean TTR | MTTR change [95% CI] |\n|---|---|---|");
     let a = &m.arms;
-    let _ = writeln!(
-        s,
-        "| all automation: policy vs baseline | {} → {} | {} |",
-        mins(a.baseline.mttr_seconds.mean),
-        mins(a.policy.mttr_seconds.mean),
-        change_ci(&m.effect.total)
-    );
-    let _ = writeln!(
-        s,
-        "| suggestions: recommend vs baseline | {} → {} | {} |",
-        mins(a.baseline.mttr_seconds.mean),
-        mins(a.recommend.mttr_seconds.mean),
-        change_ci(&m.effect.suggestions)
-    );
-    let _ = writeln!(
-        s,
-        "| actions: policy vs recommend | {} → {} | {} |",
-        mins(a.recommend.mttr_seconds.mean),
-        mins(a.policy.mttr_seconds.mean),
-        change_ci(&m.effect.actions)
-    );
-    if let (Some(u), Some(e)) = (&a.unpaged, &m.effect.policy_vs_unpaged) {
-        let _ = writeln!(
-            s,
-            "| extra, credits paging to automation: policy vs people never paged | {} → {} | {} |",
-            mins(u.mttr_seconds.mean),
-            mins(a.policy.mttr_seconds.mean),
-            change_ci(e)
-        );
+    for r in figures::effect_rows(m) {
+        let _ = writeln!(s, "| {} | {} → {} | {} |", r.name, r.from, r.to, change_ci(r.change));
     }
     let _ = writeln!(
         s,

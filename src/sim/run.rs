@@ -254,7 +254,7 @@ fn run(
                 service: svc.name.clone(),
                 namespace: svc.namespace.clone(),
                 truth: f.cause,
-                onset: a.onset.or(baseline_onset(&baseline)).unwrap_or(f.onset.saturating_add(f.params.symptom_delay)),
+                onset: a.onset.or(baseline.onset).unwrap_or(f.onset.saturating_add(f.params.symptom_delay)),
                 classifications: a.classifications.clone(),
                 decisions: a.decisions.clone(),
                 actions: a.actions.iter().map(|&k| auto.action_record(k)).collect(),
@@ -287,10 +287,6 @@ enum Shared<'r, 'a> {
     Reused(&'r Replication),
     /// baseline, recommend (`None`: provably the baseline), unpaged.
     Ran(Box<(Arm<'a>, Option<Arm<'a>>, Option<Arm<'a>>)>),
-}
-
-fn baseline_onset(r: &ArmResult) -> Option<Time> {
-    r.onset
 }
 
 fn incident_id(s: &Scenario, rep: u32, i: usize) -> String {
