@@ -16,6 +16,14 @@ const WARN: RGBColor = RGBColor(255, 127, 14);
 
 type Res = Result<(), Box<dyn std::error::Error>>;
 
+// plotters writes SVG font sizes at 1/1.24 of the size given: 15 → 12.1 px.
+/// Axis numbers and axis titles: 12 px in the page, readable at 1280 px wide.
+const AXIS: (&str, u32) = ("sans-serif", 15);
+/// Chart titles.
+const TITLE: (&str, u32) = ("sans-serif", 19);
+/// Text inside a chart (labels of rows and marks).
+const NOTE: (&str, u32) = ("sans-serif", 14);
+
 fn svg(w: u32, h: u32, draw: impl FnOnce(DrawingArea<SVGBackend<'_>, plotters::coord::Shift>) -> Res) -> String {
     let mut buf = String::new();
     {
@@ -49,22 +57,29 @@ pub fn mttr_histograms(auto_s: &[f64], base_s: &[f64]) -> String {
         h
     };
     let (ha, hb) = (hist(&a), hist(&b));
-    let top = ha.iter().chain(hb.iter()).copied().max().unwrap_or(1).max(1) as f64 * 1.1;
+    // Counts are whole numbers: an integer axis, so no tick reads 0.5 incidents.
+    let top = (ha.iter().chain(hb.iter()).copied().max().unwrap_or(1).max(1) as f64 * 1.1).ceil() as u32 + 1;
     svg(900, 320, |root| {
         let (left, right) = root.split_horizontally(450);
         for (area, h, color, title) in
             [(left, &ha, AUTO, "policy as written"), (right, &hb, PEOPLE, "baseline (team today)")]
         {
             let mut c = ChartBuilder::on(&area)
-                .caption(format!("Time to recovery, {title}"), ("sans-serif", 16))
+                .caption(format!("Time to recovery, {title}"), TITLE)
                 .margin(10)
                 .x_label_area_size(35)
                 .y_label_area_size(45)
-                .build_cartesian_2d(0f64..max, 0f64..top)?;
-            c.configure_mesh().x_desc("minutes from onset").y_desc("incidents").disable_x_mesh().draw()?;
+                .build_cartesian_2d(0f64..max, 0u32..top)?;
+            c.configure_mesh()
+                .x_desc("minutes from onset")
+                .y_desc("incidents")
+                .label_style(AXIS)
+                .axis_desc_style(AXIS)
+                .disable_x_mesh()
+                .draw()?;
             c.draw_series(h.iter().enumerate().map(|(k, &n)| {
                 let x0 = k as f64 * width;
-                Rectangle::new([(x0, 0.0), (x0 + width * 0.92, n as f64)], color.filled())
+                Rectangle::new([(x0, 0), (x0 + width * 0.92, n as u32)], color.filled())
             }))?;
         }
         Ok(())
@@ -76,12 +91,17 @@ pub fn mttr_histograms(auto_s: &[f64], base_s: &[f64]) -> String {
 pub fn reliability(c: &Calibration) -> String {
     svg(440, 400, |root| {
         let mut ch = ChartBuilder::on(&root)
-            .caption(format!("Reliability (ECE {:.3}, Brier {:.3})", c.ece, c.brier), ("sans-serif", 16))
+            .caption(format!("Reliability (ECE {:.3}, Brier {:.3})", c.ece, c.brier), TITLE)
             .margin(10)
             .x_label_area_size(35)
             .y_label_area_size(45)
             .build_cartesian_2d(0f64..1f64, 0f64..1f64)?;
-        ch.configure_mesh().x_desc("confidence").y_desc("share correct").draw()?;
+        ch.configure_mesh()
+            .x_desc("confidence")
+            .y_desc("share correct")
+            .label_style(AXIS)
+            .axis_desc_style(AXIS)
+            .draw()?;
         ch.draw_series(LineSeries::new([(0.0, 0.0), (1.0, 1.0)], PEOPLE.stroke_width(1)))?
             .label("perfectly calibrated")
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], PEOPLE));
@@ -93,9 +113,12 @@ pub fn reliability(c: &Calibration) -> String {
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], AUTO));
         ch.draw_series(
             pts.iter().map(|&(x, y, n)| Circle::new((x, y), 3.0 + 9.0 * (n as f64 / max).sqrt(), AUTO.filled())),
-        )?;
+        )?
+        .label(format!("dot size ∝ classifications in the bin (max {max:.0})"))
+        .legend(|(x, y)| Circle::new((x + 10, y), 5, AUTO.filled()));
         ch.configure_series_labels()
             .position(SeriesLabelPosition::UpperLeft)
+            .label_font(NOTE)
             .border_style(BLACK)
             .background_style(WHITE)
             .draw()?;
@@ -108,12 +131,17 @@ pub fn reliability(c: &Calibration) -> String {
 pub fn threshold_curve(c: &ThresholdCurve) -> String {
     svg(440, 340, |root| {
         let mut ch = ChartBuilder::on(&root)
-            .caption(format!("{}: threshold", c.incident_type), ("sans-serif", 16))
+            .caption(format!("{}: threshold", c.incident_type), TITLE)
             .margin(10)
             .x_label_area_size(35)
             .y_label_area_size(45)
             .build_cartesian_2d(0.48f64..1f64, 0f64..1f64)?;
-        ch.configure_mesh().x_desc("confidence threshold").y_desc("share").draw()?;
+        ch.configure_mesh()
+            .x_desc("confidence threshold")
+            .y_desc("share")
+            .label_style(AXIS)
+            .axis_desc_style(AXIS)
+            .draw()?;
         let line = |f: fn(&crate::sweep::ThresholdPoint) -> f64| c.points.iter().map(move |p| (p.threshold, f(p)));
         ch.draw_series(LineSeries::new(line(|p| p.automated_recovery_rate), GOOD.stroke_width(2)))?
             .label("automated recovery")
@@ -137,6 +165,7 @@ pub fn threshold_curve(c: &ThresholdCurve) -> String {
         }
         ch.configure_series_labels()
             .position(SeriesLabelPosition::UpperLeft)
+            .label_font(NOTE)
             .border_style(BLACK)
             .background_style(WHITE)
             .draw()?;
@@ -157,14 +186,20 @@ pub fn timeline(incidents: &[&IncidentRecord]) -> String {
         .map(|i| (i.arms.policy.ttr_seconds.max(i.arms.baseline.ttr_seconds) / 60.0).max(10.0))
         .fold(10.0f64, f64::max)
         * 1.05;
-    svg(900, 80 + 60 * rows as u32, |root| {
+    svg(900, 80 + 76 * rows as u32, |root| {
         let mut ch = ChartBuilder::on(&root)
-            .caption("Worst incidents: what automation did, minute by minute", ("sans-serif", 16))
+            .caption("Worst incidents: what automation did, minute by minute", TITLE)
             .margin(10)
             .x_label_area_size(35)
             .y_label_area_size(10)
             .build_cartesian_2d(0f64..span, 0f64..rows as f64)?;
-        ch.configure_mesh().x_desc("minutes from onset").disable_y_mesh().disable_y_axis().draw()?;
+        ch.configure_mesh()
+            .x_desc("minutes from onset")
+            .label_style(AXIS)
+            .axis_desc_style(AXIS)
+            .disable_y_mesh()
+            .disable_y_axis()
+            .draw()?;
         for (k, i) in incidents.iter().enumerate() {
             let y = (rows - 1 - k) as f64;
             let base_end = i.arms.baseline.ttr_seconds / 60.0;
@@ -174,7 +209,7 @@ pub fn timeline(incidents: &[&IncidentRecord]) -> String {
             ch.draw_series(std::iter::once(Text::new(
                 format!("{} {} ({})", i.id, i.truth, i.service),
                 (0.5, y + 0.98),
-                ("sans-serif", 12),
+                NOTE,
             )))?;
             for a in &i.actions {
                 let x = minutes(i.onset, a.at);
@@ -184,7 +219,16 @@ pub fn timeline(incidents: &[&IncidentRecord]) -> String {
                     None => PEOPLE,
                 };
                 ch.draw_series(std::iter::once(Circle::new((x, y + 0.35), 6, color.filled())))?;
-                ch.draw_series(std::iter::once(Text::new(a.kind.to_string(), (x, y + 0.08), ("sans-serif", 10))))?;
+                // Under its dot and inside its own row, clear of the next row's title.
+                ch.draw_series(std::iter::once(Text::new(a.kind.to_string(), (x, y + 0.22), NOTE)))?;
+            }
+            // Actions for another incident on the same service (or its namespace quota) that
+            // touched this one: hollow, so a harm with no action of its own still shows its cause.
+            for t in i.touched_by.iter().filter(|t| t.kind == crate::sim::TouchKind::Action && t.by_incident != i.id) {
+                let x = minutes(i.onset, t.at);
+                if (0.0..=span).contains(&x) {
+                    ch.draw_series(std::iter::once(Circle::new((x, y + 0.35), 6, BLACK.stroke_width(2))))?;
+                }
             }
             if let Some(h) = i.arms.policy.human_engaged_at {
                 let x = minutes(i.onset, h);
@@ -198,16 +242,31 @@ pub fn timeline(incidents: &[&IncidentRecord]) -> String {
 /// Sweep variants: automated recovery against incidents made worse; the Pareto front
 /// (nothing both recovers more and harms less) in blue, the rest grey, gate failures hollow.
 pub fn pareto(rows: &[crate::grid::Row]) -> String {
-    let max_worse = rows.iter().map(|r| r.made_worse_rate).fold(0.01f64, f64::max) * 1.15;
-    let max_rec = rows.iter().map(|r| r.automated_recovery_rate).fold(0.05f64, f64::max) * 1.15;
+    // Axes span the variants' own range (with a margin), so close variants spread out.
+    let span = |f: fn(&crate::grid::Row) -> f64| {
+        let lo = rows.iter().map(f).fold(f64::INFINITY, f64::min);
+        let hi = rows.iter().map(f).fold(f64::NEG_INFINITY, f64::max);
+        if !lo.is_finite() {
+            return (0.0, 1.0);
+        }
+        let pad = ((hi - lo) * 0.15).max(0.005);
+        ((lo - pad).max(0.0), (hi + pad).min(1.0))
+    };
+    let (worse_lo, worse_hi) = span(|r| r.made_worse_rate);
+    let (rec_lo, rec_hi) = span(|r| r.automated_recovery_rate);
     svg(640, 420, |root| {
         let mut ch = ChartBuilder::on(&root)
-            .caption("Policy variants: recovery against harm", ("sans-serif", 16))
+            .caption("Policy variants: recovery against harm", TITLE)
             .margin(10)
             .x_label_area_size(35)
             .y_label_area_size(50)
-            .build_cartesian_2d(0f64..max_worse, 0f64..max_rec.min(1.0))?;
-        ch.configure_mesh().x_desc("incidents made worse (share)").y_desc("automated recovery (share)").draw()?;
+            .build_cartesian_2d(worse_lo..worse_hi, rec_lo..rec_hi)?;
+        ch.configure_mesh()
+            .x_desc("incidents made worse (share)")
+            .y_desc("automated recovery (share)")
+            .label_style(AXIS)
+            .axis_desc_style(AXIS)
+            .draw()?;
         for r in rows {
             let color = if r.pareto { AUTO } else { PEOPLE };
             let style = if r.gate_passed == Some(false) { color.stroke_width(2) } else { color.filled() };
@@ -215,7 +274,7 @@ pub fn pareto(rows: &[crate::grid::Row]) -> String {
             ch.draw_series(std::iter::once(Text::new(
                 format!("#{}", r.variant),
                 (r.made_worse_rate, r.automated_recovery_rate),
-                ("sans-serif", 10),
+                NOTE,
             )))?;
         }
         Ok(())

@@ -179,7 +179,7 @@ pub fn verdict(rec: &BTreeMap<String, Recommendation>, m: &Metrics) -> (String, 
     let _ = write!(
         s,
         "Against the team today (alerts page people), automation {}: mean time to recovery {} → {}. \
-         The pages' suggestions {}; the executed actions {}. ",
+         The pages' suggestions {} (a suggestion changes diagnosis time only by the scenario's people factors); the executed actions {}. ",
         effect_words(&m.effect.total),
         mins(a.baseline.mttr_seconds.mean),
         mins(a.policy.mttr_seconds.mean),
@@ -189,7 +189,7 @@ pub fn verdict(rec: &BTreeMap<String, Recommendation>, m: &Metrics) -> (String, 
     let costs = costs(m);
     let _ = write!(
         s,
-        "It costs {}; people get {} page(s) (today {}).",
+        "The cost: {}; people get {} page(s) (today {}).",
         if costs.is_empty() { "no incident made worse and no loop".to_string() } else { costs.join(", ") },
         a.policy.pages,
         a.baseline.pages

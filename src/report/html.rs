@@ -256,7 +256,7 @@ pub fn page(
     }
     let _ = writeln!(
         h,
-        "</table><p class=\"small\">Each threshold re-runs every scenario ({} replication(s)) with only that type's threshold changed. Supported: the lowest threshold with at most 5% of its actions on a wrong label and at most 2% of incidents made worse. None means the harm comes from the action itself, not from trusting the classifier.</p>",
+        "</table><p class=\"small\">Each point is what re-running every scenario ({} replication(s)) with only that type's threshold changed gives (only the policy arm of runs the threshold can change is re-run; a test holds it equal to a full re-run). Supported: the lowest threshold with at most 5% of its actions on a wrong label and at most 2% of incidents made worse by automation. None means the harm comes from the action itself, not from trusting the classifier.</p>",
         curves.first().map_or(0, |c| c.replications)
     );
 
@@ -268,7 +268,7 @@ pub fn page(
         let _ = writeln!(h, "<div class=\"chart\" id=\"chart-timeline\">{}</div>", charts::timeline(&worst));
         let _ = writeln!(
             h,
-            "<p class=\"small\">Grey: baseline (the team today); blue: the policy. Dots: actions (green passed verification, red failed); triangle: a person joined.</p>"
+            "<p class=\"small\">Grey: baseline (the team today); blue: the policy. Dots: actions on the incident (green passed verification, red failed); hollow dots: actions for another incident on its service while it was open (an action before its onset is listed in incidents.csv, touched_by); triangle: a person joined.</p>"
         );
     }
 

@@ -282,7 +282,7 @@ pub fn assumptions() -> Vec<&'static str> {
         "A person's fix removes every cause and every harm on the service and resets its breaker; for legitimate traffic it adds pods to run at 60% busy and lets the surge run its course. Fixing a leak, a hot loop or a bad release ships or rolls back code: a rolling update with the same mechanics as automation's (90 s, a quarter of the pods unavailable).",
         "Harmful actions add 5% errors until a person undoes them.",
         "Rolling update: a quarter of the pods are unavailable for the rollout (restart 60 s, rollback 90 s); new pods are ready 30 s after scheduling.",
-        "Recovery is lasting when the service stays healthy for 30 min (or, once the incident's own causes have stopped, when what remains belongs to a later incident on the service); MTTR runs from onset to the start of that period.",
+        "Recovery is lasting when the service stays healthy for 30 min (or, once the incident's own causes have stopped, when what remains belongs to another incident on the service); MTTR runs from onset to the start of that period.",
         "After a rollout restart the pods refill memory together, so a leak that returns OOMKills them within 10% of its interval of each other; a leak left alone OOMKills pods at staggered times.",
         "A mitigated cause that returns after recovery reopens its incident (a relapse); the relapse's impact counts against the automation arm.",
         "Classifier confidence is Beta-distributed, set by mean and concentration, separately for right and wrong answers.",

@@ -472,18 +472,26 @@ impl<'a> Arm<'a> {
             let open: Vec<usize> =
                 (0..self.inc.len()).filter(|&i| self.instances[i].service == svc && self.inc[i].is_open()).collect();
             // An incident whose own causes (its fault and any harm done while handling it) have
-            // stopped is not kept open by a later incident's symptoms on the same service.
-            let own_active = |i: usize| self.dy.world.faults.iter().any(|f| f.incident == i && f.active());
-            let later_active: Vec<bool> = open
-                .iter()
-                .map(|&i| open.iter().any(|&j| self.inc[j].onset > self.inc[i].onset && own_active(j)))
-                .collect();
-            let own: Vec<bool> = open.iter().map(|&i| own_active(i)).collect();
+            // stopped is not kept open by another incident's symptoms on the same service,
+            // earlier or later: what remains is that incident's to recover from.
+            let own: Vec<bool> = if open.is_empty() {
+                Vec::new()
+            } else {
+                let mut active = vec![false; open.len()];
+                for f in self.dy.world.faults.iter().filter(|f| f.active()) {
+                    if let Some(k) = open.iter().position(|&i| i == f.incident) {
+                        active[k] = true;
+                    }
+                }
+                active
+            };
+            let others_active: Vec<bool> =
+                (0..open.len()).map(|k| own.iter().enumerate().any(|(m, &a)| m != k && a)).collect();
             let mut recovered = Vec::new();
             for (k, &i) in open.iter().enumerate() {
                 let inc = &mut self.inc[i];
                 inc.impact += severity * tick_s;
-                if healthy || (!own[k] && later_active[k]) {
+                if healthy || (!own[k] && others_active[k]) {
                     let since = *inc.healthy_since.get_or_insert(now);
                     if now.since(since) >= LASTING {
                         if inc.recovered_at.is_none() || inc.relapsed {
