@@ -140,10 +140,11 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         let out = serde_json::json!({ "report": path.display().to_string(), "passed": verdict.passed(), "criteria": criteria });
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
-        println!("{:<4} {:<28} {:<28} {:<14} {:<10} observed", "", "scope", "criterion", "limit", "floor");
+        let w = verdict.outcomes.iter().map(|o| o.scope.chars().count()).max().unwrap_or(5).max(5);
+        println!("{:<4} {:<w$} {:<28} {:<14} {:<6} observed", "", "scope", "criterion", "limit", "floor");
         for o in &verdict.outcomes {
             println!(
-                "{:<4} {:<28} {:<28} {:<14} {:<10} {}   [{}]",
+                "{:<4} {:<w$} {:<28} {:<14} {:<6} {}   [{}]",
                 if o.passed { "pass" } else { "FAIL" },
                 o.scope,
                 o.criterion,

@@ -169,6 +169,16 @@ fn validate(raw: &RawGate) -> (Option<Gate>, Vec<Problem>) {
             g.max_false_confidence_share,
             g.require_mttr_reduction_ci_above_zero,
         );
+        if phase == Phase::AutoExecute && (c.min_incidents.is_none() || c.max_made_worse_rate.is_none()) {
+            v.push(
+                Problem::error(
+                    base.clone(),
+                    Code::MissingField,
+                    format!("`{t}` asks for auto-execute with no evidence required"),
+                )
+                .with_hint("an auto-execute type needs at least `min_incidents:` and `max_made_worse_rate:`"),
+            );
+        }
         per_type.insert(t.clone(), (phase, c));
     }
     let valid_for = promotion::valid_for(&mut v, raw.valid_for.as_deref());
@@ -204,20 +214,36 @@ impl Cells<'_> {
         format!("{}.{path}", self.base)
     }
 
-    /// The cells a gate needs are all there (else the report is not one `simulate` wrote).
-    fn complete(&self) -> bool {
-        [
-            "incidents",
-            "automated_recovery_rate.value",
-            "verification_pass_rate.value",
-            "verification_pass_rate.denominator",
-            "made_worse.value",
-            "loops",
-            "false_confidence_share",
-            "effect.actions.ci95.0",
-        ]
-        .iter()
-        .all(|p| self.get(p).is_some())
+    /// The cells a gate needs are there and make sense, or the first that does not: a rate in
+    /// [0, 1] that equals its numerator over its denominator, counts that are whole and not
+    /// negative, finite intervals (else the report is not one `simulate` wrote, or was edited).
+    fn check_cells(&self) -> Result<(), String> {
+        let need = |p: &str| self.get(p).ok_or_else(|| format!("`{}` is missing", self.source(p)));
+        for p in ["incidents", "loops", "actions", "false_confidence_actions"] {
+            let x = need(p)?;
+            if !(x >= 0.0 && x.fract() == 0.0 && x < 1e15) {
+                return Err(format!("`{}` is {x}, not a count", self.source(p)));
+            }
+        }
+        for r in ["automated_recovery_rate", "verification_pass_rate", "made_worse"] {
+            let (v, n, d) =
+                (need(&format!("{r}.value"))?, need(&format!("{r}.numerator"))?, need(&format!("{r}.denominator"))?);
+            let counts = n >= 0.0 && d >= 0.0 && n.fract() == 0.0 && d.fract() == 0.0 && n <= d && d < 1e15;
+            let expected = if d > 0.0 { crate::metrics::r4(n / d) } else { 0.0 };
+            if !counts || (v - expected).abs() > 1e-9 {
+                return Err(format!(
+                    "`{}` is {v} but its counts are {n} of {d}: the report was edited or is damaged",
+                    self.source(&format!("{r}.value"))
+                ));
+            }
+        }
+        for p in ["false_confidence_share", "effect.actions.value", "effect.actions.ci95.0", "effect.actions.ci95.1"] {
+            let x = need(p)?;
+            if !x.is_finite() || x > 1.0 || (p == "false_confidence_share" && x < 0.0) {
+                return Err(format!("`{}` is {x}, outside what a report can hold", self.source(p)));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -297,7 +323,7 @@ fn check(out: &mut Vec<Outcome>, scope: &str, c: &Criteria, cells: &Cells<'_>) {
     }
     if c.require_mttr_reduction_ci_above_zero {
         specs.push(Spec {
-            required: "actions' MTTR reduction, 95% CI lower bound > 0".into(),
+            required: "95% CI low > 0".into(),
             ..rate("mttr_reduction_ci_above_zero", "effect.actions.ci95.0", Bound::Above, 0.0)
         });
     }
@@ -374,10 +400,14 @@ pub fn apply(gate: &Gate, report_path: &Path, report_bytes: &[u8], now: Time) ->
         .ok_or_else(|| bad("no provenance.policy_fingerprint".into()))?
         .to_string();
     let overall = Cells { m: &v["metrics"], base: "metrics".into() };
-    if !overall.complete() {
-        return Err(bad(
-            "the report's `metrics` lack the cells a gate reads (effect.actions, made_worse, …): it was written by an older understudy; run `understudy simulate` again".into(),
-        ));
+    overall
+        .check_cells()
+        .map_err(|e| bad(format!("{e}; run `understudy simulate` again for a report a gate can read")))?;
+    let provenance_ok = v.pointer("/provenance/seed").is_some_and(serde_json::Value::is_u64)
+        && v.pointer("/provenance/replications").is_some_and(serde_json::Value::is_u64)
+        && v.pointer("/provenance/scenarios").is_some_and(serde_json::Value::is_array);
+    if !provenance_ok {
+        return Err(bad("`provenance` lacks its seed, replications or scenarios: the promotion could not name the evidence it rests on".into()));
     }
     let mut outcomes = Vec::new();
     check(&mut outcomes, "all", &gate.overall, &overall);
@@ -386,8 +416,11 @@ pub fn apply(gate: &Gate, report_path: &Path, report_bytes: &[u8], now: Time) ->
         // The "what the policy saw and did" view: incidents the policy acted on as this type.
         let cells = v
             .pointer(&format!("/per_label/{}", t.replace('~', "~0").replace('/', "~1")))
-            .map(|m| Cells { m, base: format!("per_label.{t}") })
-            .filter(Cells::complete);
+            .map(|m| Cells { m, base: format!("per_label.{t}") });
+        if let Some(c) = &cells {
+            c.check_cells()
+                .map_err(|e| bad(format!("{e}; run `understudy simulate` again for a report a gate can read")))?;
+        }
         let scope = format!("{t} ({})", phase.as_str());
         match (cells, phase) {
             (_, Phase::Shadow) => {}

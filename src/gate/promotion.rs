@@ -181,6 +181,9 @@ impl Evidence {
     }
 }
 
+/// The longest a promotion may stay valid: a year.
+pub const MAX_VALID_FOR: Duration = Duration::from_secs(366 * 86_400);
+
 /// The gate file's `valid_for:` (default 30 days): a duration longer than zero, or a problem
 /// located at the key.
 pub(super) fn valid_for(v: &mut Vec<Problem>, raw: Option<&str>) -> Duration {
@@ -193,6 +196,10 @@ pub(super) fn valid_for(v: &mut Vec<Problem>, raw: Option<&str>) -> Duration {
     match crate::clock::parse_duration(s) {
         Ok(d) if d.is_zero() => {
             v.push(bad(format!("`{s}` must be longer than zero")));
+            DEFAULT_VALID_FOR
+        }
+        Ok(d) if d > MAX_VALID_FOR => {
+            v.push(bad(format!("`{s}` is longer than a year: evidence that old no longer describes the system")));
             DEFAULT_VALID_FOR
         }
         Ok(d) => d,

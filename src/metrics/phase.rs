@@ -63,7 +63,7 @@ pub fn recommend(policy: &Policy, eval: &Evaluation) -> BTreeMap<String, Recomme
             let suggestions_safe = m.made_worse_by_suggestions.value <= MAX_MADE_WORSE_RATE;
             if !suggestions_safe {
                 reasons.push(format!(
-                    "its pages' suggestions made {:.1}% of its incidents worse (at most {:.0}%)",
+                    "its pages and their suggestions made {:.1}% of its incidents worse (at most {:.0}%)",
                     m.made_worse_by_suggestions.value * 100.0,
                     MAX_MADE_WORSE_RATE * 100.0
                 ));

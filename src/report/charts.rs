@@ -67,8 +67,8 @@ pub fn mttr_histograms(auto_s: &[f64], base_s: &[f64]) -> String {
             let mut c = ChartBuilder::on(&area)
                 .caption(format!("Time to recovery, {title}"), TITLE)
                 .margin(10)
-                .x_label_area_size(35)
-                .y_label_area_size(45)
+                .x_label_area_size(40)
+                .y_label_area_size(62)
                 .build_cartesian_2d(0f64..max, 0u32..top)?;
             c.configure_mesh()
                 .x_desc("minutes from onset")

@@ -176,10 +176,17 @@ pub fn verdict(rec: &BTreeMap<String, Recommendation>, m: &Metrics) -> (String, 
         let _ = write!(s, "Run {} in shadow mode first. ", shadow.join(", "));
     }
     let a = &m.arms;
+    // A team not paged today gets its pages from automation: say so, and do not call what
+    // paging adds a suggestion's doing.
+    let (team, pages) = if a.baseline.pages == 0 && a.recommend.pages > 0 {
+        ("the team today (not paged by alerts)", "The pages automation sends, with their suggestions,")
+    } else {
+        ("the team today (alerts page people)", "The pages' suggestions")
+    };
     let _ = write!(
         s,
-        "Against the team today (alerts page people), automation {}: mean time to recovery {} → {}. \
-         The pages' suggestions {} (a suggestion changes diagnosis time only by the scenario's people factors); the executed actions {}. ",
+        "Against {team}, automation {}: mean time to recovery {} → {}. \
+         {pages} {} (a suggestion changes diagnosis time only by the scenario's people factors); the executed actions {}. ",
         effect_words(&m.effect.total),
         mins(a.baseline.mttr_seconds.mean),
         mins(a.policy.mttr_seconds.mean),

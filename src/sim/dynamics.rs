@@ -77,20 +77,29 @@ impl Mechanics {
     }
 }
 
-/// The world and the generators of its pod jitter, one per service: what happens on one
-/// service never shifts the draws of another, so two runs of the same world that differ only
-/// in actions on service A are identical on every other service (common random numbers).
+/// The world and the seeds of its pod jitter, one per service. A jitter draw is a pure
+/// function of (service seed, pod, time, purpose), not the next number of a stream: what
+/// happens on one service never shifts the draws of another, and what happened on a service
+/// before never shifts its later draws. Two runs of the same world that differ in an action
+/// draw the same jitter wherever the same pod event happens at the same time (common random
+/// numbers), so once a service has settled in both, it goes on identically.
 #[derive(Debug, Clone)]
 pub struct Dynamics {
     pub world: World,
-    rng: Vec<Pcg64Mcg>,
+    seeds: Vec<u64>,
 }
 
 impl Dynamics {
-    /// `seed(svc)` gives the seed of service `svc`'s pod-jitter generator.
+    /// `seed(svc)` gives the seed of service `svc`'s pod jitter.
     pub fn new(world: World, seed: impl Fn(usize) -> u64) -> Self {
-        let rng = (0..world.services.len()).map(|s| Pcg64Mcg::seed_from_u64(seed(s))).collect();
-        Dynamics { world, rng }
+        let seeds = (0..world.services.len()).map(seed).collect();
+        Dynamics { world, seeds }
+    }
+
+    /// A uniform draw in `range` for (service, pod, time, purpose).
+    fn jitter(&self, svc: usize, pod: usize, now: Time, purpose: u64, range: std::ops::Range<f64>) -> f64 {
+        let seed = crate::sim::stream_seed(self.seeds[svc], purpose, pod as u64, now.nanos() as u64);
+        Pcg64Mcg::seed_from_u64(seed).gen_range(range)
     }
 
     /// Add a scenario fault (dormant until its onset event) and schedule its onset.
@@ -192,9 +201,9 @@ impl Dynamics {
                     // First onset: pods fill at staggered times; after a mitigation every pod
                     // was restarted together, so they fill together.
                     let delay = if first {
-                        oom * (p as f64 + 1.0) / n as f64 * self.rng[svc].gen_range(0.9..1.1)
+                        oom * (p as f64 + 1.0) / n as f64 * self.jitter(svc, p, now, 1, 0.9..1.1)
                     } else {
-                        oom * self.rng[svc].gen_range(0.0..0.1)
+                        oom * self.jitter(svc, p, now, 2, 0.0..0.1)
                     };
                     self.schedule_oom(svc, p, Duration::from_secs_f64(delay), now, q);
                 }
@@ -317,7 +326,7 @@ impl Dynamics {
         p.state = PodState::Running;
         p.up_since = Some(now);
         if let Some(oom) = self.leak_interval(svc) {
-            let d = oom.as_secs_f64() * self.rng[svc].gen_range(0.9..1.1);
+            let d = oom.as_secs_f64() * self.jitter(svc, pod, now, 3, 0.9..1.1);
             self.schedule_oom(svc, pod, Duration::from_secs_f64(d), now, q);
         }
     }
@@ -356,7 +365,7 @@ impl Dynamics {
         if let Some(oom) = self.leak_interval(svc) {
             for p in 0..self.world.services[svc].pods.len() {
                 if self.world.services[svc].pods[p].state == PodState::Running {
-                    let d = oom.as_secs_f64() * self.rng[svc].gen_range(0.9..1.1);
+                    let d = oom.as_secs_f64() * self.jitter(svc, p, now, 4, 0.9..1.1);
                     self.schedule_oom(svc, p, Duration::from_secs_f64(d), now, q);
                 }
             }

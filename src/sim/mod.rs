@@ -122,6 +122,9 @@ pub struct Touch {
     pub what: String,
     /// While this incident was open (otherwise before its onset: its effects persisted).
     pub during: bool,
+    /// For an action: the label it was executed on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
 }
 
 /// One arm's view of one incident.

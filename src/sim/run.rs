@@ -121,6 +121,8 @@ struct Intervention {
     kind: TouchKind,
     incident: usize,
     what: String,
+    /// The label an action was executed on (what the policy saw).
+    label: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -374,6 +376,7 @@ impl<'a> Arm<'a> {
                     format!("{} (on {}, which shares the {ns} quota)", x.what, self.s.services[x.svc].name)
                 },
                 during: inc.onset.is_some_and(|o| x.at >= o),
+                label: x.label.clone(),
             })
             .collect()
     }
@@ -645,6 +648,7 @@ impl<'a> Arm<'a> {
                 kind: TouchKind::Page,
                 incident: i,
                 what: "page".into(),
+                label: None,
             });
         }
         let factor = match &suggestion {
@@ -655,7 +659,14 @@ impl<'a> Arm<'a> {
         if factor != 1.0
             && let Some((cmd, _)) = suggestion
         {
-            self.interventions.push(Intervention { svc, at: now, kind: TouchKind::Suggestion, incident: i, what: cmd });
+            self.interventions.push(Intervention {
+                svc,
+                at: now,
+                kind: TouchKind::Suggestion,
+                incident: i,
+                what: cmd,
+                label: None,
+            });
         }
         self.engage(i, now, factor);
     }
@@ -710,6 +721,7 @@ impl<'a> Arm<'a> {
             kind: TouchKind::Action,
             incident: i,
             what: self.acts[a].command.clone(),
+            label: Some(label.to_string()),
         });
 
         // What the action does to each cause on the service (the effects table), then its

@@ -35,7 +35,7 @@ max_made_worse_rate: 0.5
 require_mttr_reduction_ci_above_zero: true
 per_type:
   memory-leak: { phase: auto-execute, min_incidents: 5, max_made_worse_rate: 0.5 }
-  bad-deployment: { phase: auto-execute, min_incidents: 5 }
+  bad-deployment: { phase: auto-execute, min_incidents: 5, max_made_worse_rate: 0.5 }
   capacity-loss: { phase: shadow }
 ";
 
@@ -261,4 +261,36 @@ fn a_broken_gate_or_report_is_bad_input() {
     assert_eq!(o.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(stderr.contains(&format!("{}:2:", gate.display())) && stderr.contains("valid_for"), "{stderr}");
+}
+
+#[test]
+fn an_edited_report_or_a_gate_asking_for_nothing_is_bad_input_not_a_promotion() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = small_report(dir.path()).join("report.json");
+    let gate = dir.path().join("gate.yaml");
+    std::fs::write(&gate, LENIENT).unwrap();
+    let text = std::fs::read_to_string(&report).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    // A made-worse rate that disagrees with its own counts, an impossible count, a seed gone.
+    let edits: [(&str, serde_json::Value); 3] = [
+        ("/metrics/made_worse/numerator", serde_json::json!(7)),
+        ("/per_label/memory-leak/incidents", serde_json::json!(20.5)),
+        ("/provenance/seed", serde_json::json!("x")),
+    ];
+    for (path, value) in edits {
+        let mut e = v.clone();
+        *e.pointer_mut(path).unwrap() = value;
+        let f = dir.path().join("edited.json");
+        std::fs::write(&f, serde_json::to_string(&e).unwrap()).unwrap();
+        let o = understudy(&["gate", f.to_str().unwrap(), "--gate", gate.to_str().unwrap(), "--unsigned"]);
+        assert_eq!(o.status.code(), Some(2), "{path}: {}", String::from_utf8_lossy(&o.stdout));
+    }
+    // The unedited report passes the same gate.
+    let o = understudy(&["gate", report.to_str().unwrap(), "--gate", gate.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stdout));
+    // Auto-execute with no evidence asked for is refused before any report is read.
+    std::fs::write(&gate, "per_type:\n  memory-leak: { phase: auto-execute }\n").unwrap();
+    let o = understudy(&["gate", report.to_str().unwrap(), "--gate", gate.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no evidence required"));
 }

@@ -45,6 +45,7 @@ fn incident(id: &str, auto: ArmResult, base: ArmResult, actions: Vec<ActionRecor
             by_incident: id.into(),
             what: a.command.clone(),
             during: true,
+            label: Some(a.classified_as.clone()),
         })
         .collect();
     IncidentRecord {
