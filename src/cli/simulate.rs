@@ -41,6 +41,10 @@ pub struct Args {
     /// Output folder.
     #[arg(long, default_value = "reports/latest", value_name = "DIR")]
     out: PathBuf,
+    /// The team's current policy: also run it on the same incidents and report what changes
+    /// from it to --policy, per label (the plan of a policy change).
+    #[arg(long, value_name = "CURRENT")]
+    compare: Option<PathBuf>,
     /// Replications per point of the threshold sweep (0 skips the sweep).
     #[arg(long, default_value_t = 5)]
     sweep_replications: u32,
@@ -70,6 +74,16 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             eprint!("{r}");
             return Ok(EXIT_BAD_INPUT);
         }
+    };
+    let current = match &args.compare {
+        None => None,
+        Some(p) => match Policy::load(p) {
+            Ok(l) => Some(l.policy),
+            Err(r) => {
+                eprint!("{r}");
+                return Ok(EXIT_BAD_INPUT);
+            }
+        },
     };
     let files = if args.scenarios.is_empty() { scenarios_in(Path::new("scenarios"))? } else { args.scenarios.clone() };
     if files.is_empty() {
@@ -167,9 +181,30 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         understudy::sweep::thresholds(&just, &policy, args.seed, &reference)
     };
     let phases = metrics::phase::recommend(&policy, &eval);
-    let bundle = report::Bundle { eval: &eval, prov: &prov, incidents: &incidents, curves: &curves, phases: &phases };
+    // The current policy's arm on the same shared arms: same faults, draws and pages.
+    let comparison = current.as_ref().map(|cur| {
+        let per = args.replications as usize;
+        let current_records: Vec<sim::IncidentRecord> = reps
+            .par_iter()
+            .enumerate()
+            .flat_map_iter(|(k, rep)| sim::rerun_policy_arm(&scenarios[k / per].1, cur, args.seed, rep).incidents)
+            .collect();
+        let name = args.compare.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+        metrics::compare(&name, &cur.fingerprint(), &current_records, &incidents, args.seed)
+    });
+    let bundle = report::Bundle {
+        eval: &eval,
+        prov: &prov,
+        incidents: &incidents,
+        curves: &curves,
+        phases: &phases,
+        compare: comparison.as_ref(),
+    };
     let written = report::write_all(&args.out, &bundle, sim::audit_records(&reps), sim::escalations(&reps))?;
     print!("{}", report::summary_table(&eval, &phases));
+    if let Some(c) = &comparison {
+        println!("\nWhat changes from {} to {}:\n{}", c.current, args.policy.display(), report::compare_table(c));
+    }
     println!(
         "\n{} incidents in {} replication(s) of {} scenario(s), {:.1}s. Wrote:",
         eval.overall.incidents,

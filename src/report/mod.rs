@@ -31,6 +31,8 @@ pub struct Bundle<'a> {
     pub incidents: &'a [IncidentRecord],
     pub curves: &'a [ThresholdCurve],
     pub phases: &'a std::collections::BTreeMap<String, Recommendation>,
+    /// `simulate --compare CURRENT`: what changes from the current policy to this one.
+    pub compare: Option<&'a crate::metrics::Comparison>,
 }
 
 /// Where a run came from: enough to reproduce it byte for byte.
@@ -65,6 +67,8 @@ struct ReportJson<'a> {
     calibration_by_label: &'a std::collections::BTreeMap<String, crate::metrics::Calibration>,
     thresholds: &'a [ThresholdCurve],
     phases: &'a std::collections::BTreeMap<String, Recommendation>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    compare: Option<&'a crate::metrics::Comparison>,
     definitions: std::collections::BTreeMap<&'static str, &'static str>,
 }
 
@@ -94,6 +98,7 @@ pub fn report_json(b: &Bundle<'_>) -> String {
         calibration_by_label: &eval.calibration_by_label,
         thresholds: b.curves,
         phases: b.phases,
+        compare: b.compare,
         definitions: DEFINITIONS.into_iter().collect(),
     };
     let mut s = serde_json::to_string_pretty(&r).expect("report serializes");
@@ -319,6 +324,10 @@ pub fn markdown(b: &Bundle<'_>) -> String {
     for (t, lm) in &eval.per_label {
         let _ = writeln!(s, "{}", label_row(t, lm, b.phases.get(t)));
     }
+    if let Some(c) = b.compare {
+        let _ = writeln!(s, "\n## What changes from `{}`\n", c.current);
+        let _ = writeln!(s, "{}", compare_table(c));
+    }
     let _ = writeln!(s, "\n## What happened (by true cause)\n");
     let _ = writeln!(s, "{CAUSE_HEADER}");
     let _ = writeln!(s, "{}", cause_row("all", m));
@@ -444,6 +453,38 @@ pub fn markdown(b: &Bundle<'_>) -> String {
     for a in &prov.assumptions {
         let _ = writeln!(s, "- {a}");
     }
+    s
+}
+
+/// The plan of a policy change: per label, the current policy's figures → the proposed one's.
+pub fn compare_table(c: &crate::metrics::Comparison) -> String {
+    let mut s = format!(
+        "MTTR with the proposed policy against `{}` ({}): {}.\n\n",
+        c.current,
+        c.current_fingerprint,
+        change_ci(&c.mttr_change)
+    );
+    s.push_str("| label | actions | made worse by automation | on a wrong label | loops | recovered by automation | mean TTR |\n|---|---|---|---|---|---|---|\n");
+    let row = |name: &str, ch: &crate::metrics::Change| {
+        let (a, b) = (&ch.current, &ch.proposed);
+        let arrow = |x: String, y: String| if x == y { x } else { format!("{x} → {y}") };
+        format!(
+            "| {name} | {} | {} | {} | {} | {} | {} |\n",
+            arrow(a.actions.to_string(), b.actions.to_string()),
+            arrow(a.made_worse.to_string(), b.made_worse.to_string()),
+            arrow(a.false_confidence_actions.to_string(), b.false_confidence_actions.to_string()),
+            arrow(a.loops.to_string(), b.loops.to_string()),
+            arrow(pct(a.automated_recovery_rate), pct(b.automated_recovery_rate)),
+            arrow(mins(a.mttr_mean_seconds), mins(b.mttr_mean_seconds)),
+        )
+    };
+    for (l, ch) in &c.per_label {
+        s.push_str(&row(l, ch));
+    }
+    s.push_str(&row("all", &c.overall));
+    s.push_str(
+        "\nLabels are the label each policy acted on (per_label); a label's incidents can differ between the two.\n",
+    );
     s
 }
 

@@ -154,3 +154,27 @@ fn threshold_curves_equal_a_full_rerun() {
     }
     assert!(rerun_points > 0, "some threshold must change something, or the test proves nothing");
 }
+
+/// `simulate --compare`: a policy compared with itself changes exactly nothing, and a policy
+/// compared with one that never acts shows every action it takes.
+#[test]
+fn a_policy_compared_with_itself_changes_nothing() {
+    let s = scenario_file("oomkilled-burst");
+    let p = default_policy();
+    let reps = sim::run(&s, &p, 11, 3);
+    let proposed: Vec<IncidentRecord> = reps.iter().flat_map(|r| r.incidents.clone()).collect();
+    let again: Vec<IncidentRecord> = reps.iter().flat_map(|r| sim::rerun_policy_arm(&s, &p, 11, r).incidents).collect();
+    let c = metrics::compare("same", &p.fingerprint(), &again, &proposed, 11);
+    assert_eq!(c.mttr_change.value, 0.0);
+    assert_eq!(c.mttr_change.ci95, [0.0, 0.0]);
+    assert_eq!(c.overall.current, c.overall.proposed);
+    for ch in c.per_label.values() {
+        assert_eq!(ch.current, ch.proposed);
+    }
+    let silent = p.recommend_only();
+    let none: Vec<IncidentRecord> =
+        reps.iter().flat_map(|r| sim::rerun_policy_arm(&s, &silent, 11, r).incidents).collect();
+    let c = metrics::compare("silent", &silent.fingerprint(), &none, &proposed, 11);
+    assert_eq!(c.overall.current.actions, 0);
+    assert_eq!(c.overall.proposed.actions, proposed.iter().map(|i| i.actions.len()).sum::<usize>());
+}
