@@ -167,6 +167,11 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                 description: s.description.clone(),
             })
             .collect(),
+        policy_phases: policy
+            .remediations
+            .keys()
+            .map(|t| (t.clone(), if policy.auto_executes(t) { "auto-execute" } else { "recommend-only" }))
+            .collect(),
         assumptions,
     };
     let just: Vec<Scenario> = scenarios.iter().map(|(_, s)| s.clone()).collect();

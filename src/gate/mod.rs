@@ -412,7 +412,17 @@ pub fn apply(gate: &Gate, report_path: &Path, report_bytes: &[u8], now: Time) ->
     let mut outcomes = Vec::new();
     check(&mut outcomes, "all", &gate.overall, &overall);
     let mut promoted = BTreeMap::new();
-    for (t, (phase, c)) in &gate.per_type {
+    let policy_phases = v.pointer("/provenance/policy_phases").and_then(serde_json::Value::as_object);
+    for (t, (asked, c)) in &gate.per_type {
+        // A gate grants at most what the policy asks: a type the policy runs recommend-only
+        // (or has no runbook for) has no automated actions to judge and is promoted no
+        // further than recommend-only. Reports from before `policy_phases` keep the gate's.
+        let policy_asks_auto =
+            policy_phases.map(|p| p.get(t).and_then(serde_json::Value::as_str) == Some("auto-execute"));
+        let (phase, note) = match (asked, policy_asks_auto) {
+            (Phase::AutoExecute, Some(false)) => (&Phase::RecommendOnly, ", as the policy asks"),
+            _ => (asked, ""),
+        };
         // The "what the policy saw and did" view: incidents the policy acted on as this type.
         let cells = v
             .pointer(&format!("/per_label/{}", t.replace('~', "~0").replace('/', "~1")))
@@ -421,7 +431,7 @@ pub fn apply(gate: &Gate, report_path: &Path, report_bytes: &[u8], now: Time) ->
             c.check_cells()
                 .map_err(|e| bad(format!("{e}; run `understudy simulate` again for a report a gate can read")))?;
         }
-        let scope = format!("{t} ({})", phase.as_str());
+        let scope = format!("{t} ({}{note})", phase.as_str());
         match (cells, phase) {
             (_, Phase::Shadow) => {}
             (None, _) => outcomes.push(Outcome {

@@ -186,6 +186,13 @@ impl Policy {
     pub fn remediation(&self, incident_type: &str) -> Option<&Remediation> {
         self.remediations.get(incident_type)
     }
+
+    /// Whether the policy as written may ever act on `incident_type` alone: its remediation
+    /// says `auto_execute: true` and `guardrails.never_auto` does not list it.
+    pub fn auto_executes(&self, incident_type: &str) -> bool {
+        self.remediation(incident_type).is_some_and(|r| r.auto_execute)
+            && !self.guardrails.never_auto.contains(incident_type)
+    }
 }
 
 #[cfg(test)]

@@ -44,6 +44,9 @@ pub struct Provenance {
     pub seed: u64,
     pub replications: u32,
     pub scenarios: Vec<ScenarioSource>,
+    /// Incident type → `auto-execute` or `recommend-only`: what the policy as written asks
+    /// for each type it has a runbook for. A gate grants no more than this.
+    pub policy_phases: std::collections::BTreeMap<String, &'static str>,
     /// Stated assumptions of the world and human models.
     pub assumptions: Vec<String>,
 }

@@ -178,17 +178,18 @@ impl Dynamics {
         if let Some(lasts) = lasts {
             q.schedule(now.saturating_add(lasts), WorldEv::NaturalEnd(f as u32).into());
         }
-        self.on_activate(f, svc, cause, now, true, q);
+        self.on_activate(f, svc, cause, now, None, q);
     }
 
-    /// Mechanics of a cause starting to show (first time or after a mitigation).
+    /// Mechanics of a cause starting to show: the first time (`mitigated_for` None) or when a
+    /// mitigation that held for `mitigated_for` wore off.
     fn on_activate<E: Copy + From<WorldEv>>(
         &mut self,
         f: usize,
         svc: usize,
         cause: Cause,
         now: Time,
-        first: bool,
+        mitigated_for: Option<Duration>,
         q: &mut Engine<E>,
     ) {
         let params = self.world.faults[f].instance.params;
@@ -198,12 +199,14 @@ impl Dynamics {
                 let n = self.world.services[svc].pods.len().max(1);
                 for p in 0..self.world.services[svc].pods.len() {
                     let oom = params.oom_interval.as_secs_f64();
-                    // First onset: pods fill at staggered times; after a mitigation every pod
-                    // was restarted together, so they fill together.
-                    let delay = if first {
-                        oom * (p as f64 + 1.0) / n as f64 * self.jitter(svc, p, now, 1, 0.9..1.1)
-                    } else {
-                        oom * self.jitter(svc, p, now, 2, 0.0..0.1)
+                    // First onset: pods fill at staggered times. After a mitigation every pod
+                    // was restarted at about the same time, so they fill about together: each
+                    // pod's leak rate varies with its share of traffic (an assumption, up to
+                    // 20% slower), so a pod's refill takes up to a fifth longer than the
+                    // mitigation held: seconds apart after a 5-minute refill, hours after a day.
+                    let delay = match mitigated_for {
+                        None => oom * (p as f64 + 1.0) / n as f64 * self.jitter(svc, p, now, 1, 0.9..1.1),
+                        Some(held) => held.as_secs_f64() * self.jitter(svc, p, now, 2, 0.0..0.2),
                     };
                     self.schedule_oom(svc, p, Duration::from_secs_f64(delay), now, q);
                 }
@@ -252,12 +255,13 @@ impl Dynamics {
         q: &mut Engine<E>,
     ) -> Option<usize> {
         let x = &self.world.faults[f];
-        if !matches!(x.state, FaultState::Mitigated { .. }) || x.mitigation_generation != generation {
+        let FaultState::Mitigated { since, .. } = x.state else { return None };
+        if x.mitigation_generation != generation {
             return None;
         }
         let (svc, cause, i, harm) = (x.instance.service, x.instance.cause, x.incident, x.harm_of.is_some());
         self.world.faults[f].state = FaultState::Active;
-        self.on_activate(f, svc, cause, now, false, q);
+        self.on_activate(f, svc, cause, now, Some(now.since(since)), q);
         (!harm).then_some(i)
     }
 

@@ -493,8 +493,12 @@ impl<'a> Arm<'a> {
             let mut recovered = Vec::new();
             for (k, &i) in open.iter().enumerate() {
                 let inc = &mut self.inc[i];
-                inc.impact += severity * tick_s;
-                if healthy || (!own[k] && others_active[k]) {
+                // Another incident's symptoms are that incident's impact, not this one's.
+                let borrowed = !own[k] && others_active[k];
+                if !borrowed {
+                    inc.impact += severity * tick_s;
+                }
+                if healthy || borrowed {
                     let since = *inc.healthy_since.get_or_insert(now);
                     if now.since(since) >= LASTING {
                         if inc.recovered_at.is_none() || inc.relapsed {
@@ -841,7 +845,10 @@ impl<'a> Arm<'a> {
         self.engage(i, now, 1.0);
     }
 
-    /// A person's fix: every cause and harm on the service is removed and the breaker reset.
+    /// A person's fix: every cause on the service that was showing when they took the
+    /// incident on (what they could diagnose) and every harm is removed, and the breaker
+    /// reset. A cause that first shows later is a new incident with its own diagnosis, so a
+    /// fix in one arm never removes in passing what the other arm's people had not seen.
     /// Legitimate load cannot be removed: for a surge the person adds capacity instead (enough
     /// pods to run at 60% busy, within quota) and the surge runs its course.
     fn human_fix(&mut self, i: usize, now: Time) {
@@ -857,11 +864,13 @@ impl<'a> Arm<'a> {
                 self.dy.pods_up_after(svc, &started, POD_STARTUP, now, &mut self.engine);
             }
         }
+        let seen_by = self.inc[i].human_engaged.unwrap_or(now);
         let mut deactivated = Vec::new();
         let mut redeploy = false;
         for f in self.dy.world.faults.iter_mut() {
-            // What a person can see and fix: causes that have shown, and harms.
-            if f.instance.service == svc && f.live() && f.activated.is_some() {
+            // What a person can see and fix: causes that had shown when they took it on, and
+            // harms.
+            if f.instance.service == svc && f.diagnosable(seen_by) {
                 if f.instance.cause == Cause::TrafficSurge && f.harm_of.is_none() {
                     continue;
                 }

@@ -110,6 +110,8 @@ pub enum FaultState {
     Dormant,
     Active,
     Mitigated {
+        /// When the action that mitigated it ran.
+        since: Time,
         until: Time,
     },
     Fixed,
@@ -137,6 +139,13 @@ pub struct Fault {
 impl Fault {
     pub fn active(&self) -> bool {
         self.state == FaultState::Active
+    }
+
+    /// Whether a person who took an incident on at `engaged` can diagnose and fix this fault:
+    /// it is live and had shown by then, or it is a harm an action did (people see what was
+    /// done). A cause that first shows later needs its own diagnosis.
+    pub fn diagnosable(&self, engaged: Time) -> bool {
+        self.live() && (self.harm_of.is_some() || self.activated.is_some_and(|t| t <= engaged))
     }
 
     /// Still a cause (not fixed or ended).
@@ -373,12 +382,17 @@ impl World {
     }
 
     /// A rolling replacement of every pod (rollout restart, rollback): all pods get new
-    /// generations (fresh memory, no crash streak); a quarter are unavailable until the
-    /// rollout ends. Returns the pods that are Starting (index, generation).
+    /// generations (fresh memory, no crash streak). Kubernetes' default strategy is
+    /// `maxUnavailable: 25%` rounded down and `maxSurge: 25%` rounded up (the Deployment API's
+    /// RollingUpdateDeployment): with fewer than four pods no serving pod is taken down
+    /// before its surge replacement is ready, with eight two are. Those and every pod not
+    /// serving (OOMKilled, back-off) are Starting until the rollout ends; surge pods are not
+    /// counted against a namespace quota (an assumption). Returns the Starting pods (index,
+    /// generation).
     pub fn roll_pods(&mut self, svc: usize) -> Vec<(usize, u32)> {
         let s = &mut self.services[svc];
         let n = s.pods.iter().filter(|p| p.state != PodState::Pending).count();
-        let unavailable = n.div_ceil(4);
+        let unavailable = n / 4;
         let mut starting = Vec::new();
         let mut taken = 0;
         for (i, p) in s.pods.iter_mut().enumerate() {
@@ -448,7 +462,7 @@ impl World {
                     }
                     let until = now.saturating_add(r#for.unwrap_or(x.instance.params.returns_after));
                     x.mitigation_generation += 1;
-                    x.state = FaultState::Mitigated { until };
+                    x.state = FaultState::Mitigated { since: now, until };
                     mitigated.push((f, until, x.mitigation_generation));
                 }
                 Effect::Mitigate { .. } | Effect::None | Effect::Worse { .. } => {}
@@ -500,6 +514,38 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_rolling_update_keeps_kubernetes_default_availability() {
+        // maxUnavailable 25% rounded down: three pods keep serving, eight lose two at most;
+        // a pod that was not serving is replaced either way.
+        for (replicas, down) in [(1usize, 0usize), (3, 0), (4, 1), (8, 2)] {
+            let mut w = world();
+            let pod = w.services[0].pods[0].clone();
+            w.services[0].pods.resize(replicas, pod);
+            for p in &mut w.services[0].pods {
+                p.state = PodState::Running;
+            }
+            let starting = w.roll_pods(0);
+            assert_eq!(starting.len(), down, "{replicas} replicas");
+            assert!(w.services[0].pods.iter().all(|p| p.generation == 1), "every pod is replaced");
+            w.services[0].pods[0].state = PodState::OomKilled;
+            let starting = w.roll_pods(0);
+            assert!(starting.iter().any(|&(i, _)| i == 0), "an OOMKilled pod is replaced ({replicas} replicas)");
+        }
+    }
+
+    #[test]
+    fn a_person_fixes_what_had_shown_when_they_took_it_on() {
+        let mut f = fault(Cause::BadDeployment, 0);
+        f.activated = Some(Time(100));
+        assert!(f.diagnosable(Time(100)));
+        assert!(!f.diagnosable(Time(99)), "a release that went out later is a new incident");
+        f.harm_of = Some(0);
+        assert!(f.diagnosable(Time(0)), "harm an action did is always visible");
+        f.state = FaultState::Fixed;
+        assert!(!f.diagnosable(Time(1_000)), "nothing left to fix");
+    }
+
     // Noon UTC: the daily shape is 1.4 there before normalisation.
     const NOON: Time = Time(12 * 3_600_000_000_000);
 
@@ -522,7 +568,7 @@ mod tests {
                     }
                     Effect::Mitigate { r#for } => {
                         let until = now.saturating_add(r#for.unwrap_or(w.faults[0].instance.params.returns_after));
-                        assert_eq!(state, FaultState::Mitigated { until }, "{kind} on {cause}");
+                        assert_eq!(state, FaultState::Mitigated { since: now, until }, "{kind} on {cause}");
                         assert_eq!(applied.deactivated, vec![cause]);
                     }
                     Effect::None => {

@@ -66,6 +66,10 @@ fn a_passing_report_gets_a_signed_promotion_record_bound_to_its_policy_and_gate(
     );
     let record = Promotion::load(&promo).unwrap();
     assert_eq!(record.promoted.get("memory-leak").map(String::as_str), Some("auto-execute"));
+    // The gate would allow bad-deployment auto-execute; the policy runs it recommend-only, so
+    // that is all it gets, and the table says why.
+    assert_eq!(record.promoted.get("bad-deployment").map(String::as_str), Some("recommend-only"));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("bad-deployment (recommend-only, as the policy asks)"));
     assert!(record.report_digest.starts_with("sha256:"));
     // valid_for defaults to 30 days.
     assert_eq!(record.valid_until, record.decided_at.saturating_add(Duration::from_secs(30 * 86_400)));
