@@ -45,6 +45,9 @@ pub enum AuditRecord {
         breaker_tripped: bool,
         escalate: bool,
     },
+    /// A person lifted the breaker a failed verification tripped on a service
+    /// (`understudy reset-breaker`); read back when live next starts.
+    BreakerReset { at: Time, service: String, namespace: String, by: String, reason: String },
     /// What became of an executed decision in live or shadow mode.
     Outcome {
         policy_fingerprint: String,

@@ -26,16 +26,21 @@ use crate::metrics::{Summary, r4};
 use crate::policy::Policy;
 use crate::trace::{AlertStatus, Record};
 
+/// An alert already decided: service, the alert's start, and its signal (the alert name).
+pub type Decided = (ServiceKey, Time, String);
+
 /// Replay settings.
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// No symptom for this long closes an episode (recovery inferred at the last symptom).
     pub quiet: Duration,
+    /// Write the episodes CSV's header (not when appending to a file that has one).
+    pub header: bool,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { quiet: Duration::from_secs(30 * 60) }
+        Settings { quiet: Duration::from_secs(30 * 60), header: true }
     }
 }
 
@@ -79,6 +84,10 @@ pub struct Episode {
     pub truth: Option<String>,
     #[serde(skip)]
     firing: BTreeMap<String, ()>,
+    /// Reopened after a restart by an alert decided before it: its page (if any) belongs to
+    /// the process before, so its recovery resolves the service's pages from then.
+    #[serde(skip)]
+    restored: bool,
 }
 
 /// How the policy compares with what people did.
@@ -147,9 +156,16 @@ pub struct ReplayMetrics {
     pub with_truth: usize,
     pub correct_classifications: usize,
     pub false_confidence_actions: usize,
+    /// Alerts re-sent after a restart that the audit log shows were already decided.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub redelivered: usize,
     /// What the escalations would have been (set by whoever counted them, see `escalate`).
     pub escalations: crate::escalate::Counts,
     pub sources: BTreeMap<&'static str, &'static str>,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// Durations summarised in bounded memory: the mean exactly, the median and 90th percentile
@@ -239,6 +255,8 @@ pub struct Replayer<'a, W: Write> {
     next_quiet_check: Time,
     /// Executed decisions kept for an executor (live mode), when asked for.
     executed: Option<Vec<(Incident, crate::decide::Decision)>>,
+    /// Alerts decided before a restart (from the audit log) → their episode id.
+    decided: BTreeMap<Decided, String>,
 }
 
 impl<'a, W: Write> Replayer<'a, W> {
@@ -250,7 +268,7 @@ impl<'a, W: Write> Replayer<'a, W> {
         audit: Box<dyn Sink + 'a>,
     ) -> std::io::Result<Self> {
         let mut csv = csv::Writer::from_writer(episodes);
-        csv.write_record([
+        let header = [
             "id",
             "service",
             "namespace",
@@ -270,7 +288,10 @@ impl<'a, W: Write> Replayer<'a, W> {
             "recovery",
             "ttr_s",
             "saved_s",
-        ])?;
+        ];
+        if settings.header {
+            csv.write_record(header)?;
+        }
         Ok(Replayer {
             fingerprint: policy.fingerprint(),
             pipeline: Pipeline::new(policy),
@@ -288,7 +309,25 @@ impl<'a, W: Write> Replayer<'a, W> {
             now: Time(i64::MIN),
             next_quiet_check: Time(i64::MIN),
             executed: None,
+            decided: BTreeMap::new(),
         })
+    }
+
+    /// Carry on from an audit log after a restart: the actions it records count against
+    /// cooldowns, attempt caps, hourly caps and the loop breaker; breakers it records as
+    /// tripped (and not reset) stay tripped; episode numbers continue after the highest used;
+    /// an alert it records as decided is not decided again when Alertmanager re-sends it.
+    pub fn restore(&mut self, r: crate::live::restore::Restored) {
+        let policy = self.pipeline.policy().clone();
+        let state = self.pipeline.state_mut();
+        for (key, incident_type, at) in r.actions {
+            state.record_action(&policy, key, &incident_type, at);
+        }
+        for (key, why) in r.breakers {
+            state.trip_breaker(key, why);
+        }
+        self.next_id = self.next_id.max(r.last_episode);
+        self.decided = r.decided;
     }
 
     /// Feed one record (records must come in time order).
@@ -382,12 +421,19 @@ impl<'a, W: Write> Replayer<'a, W> {
             }
             return Ok(());
         }
-        self.next_id += 1;
+        let decided_before = self.decided.remove(&(key.clone(), at, name.to_string()));
+        let id = match &decided_before {
+            Some(id) => id.clone(),
+            None => {
+                self.next_id += 1;
+                format!("e{}", self.next_id)
+            }
+        };
         let truth = self.truths.get(&key).and_then(|v| {
             v.iter().rev().find(|(s, end, _)| *s <= at && end.is_none_or(|e| e >= at)).map(|(_, _, t)| t.clone())
         });
         let mut e = Episode {
-            id: format!("e{}", self.next_id),
+            id,
             service: key.service.clone(),
             namespace: key.namespace.clone(),
             start: at,
@@ -404,9 +450,19 @@ impl<'a, W: Write> Replayer<'a, W> {
             recovery: None,
             truth,
             firing: BTreeMap::new(),
+            restored: decided_before.is_some(),
         };
         if let Some(a) = alert {
             e.firing.insert(a.to_string(), ());
+        }
+        if decided_before.is_some() {
+            // Decided before a restart, and the audit log has that decision: the re-sent alert
+            // reopens its episode (so its other alerts join it and its resolution resolves
+            // it) without a second decision.
+            self.metrics.redelivered += 1;
+            self.next_quiet_check = self.next_quiet_check.min(at.saturating_add(self.settings.quiet));
+            self.open.insert(key, e);
+            return Ok(());
         }
         let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(self.next_id as u64);
         let ev = Evidence { service: &key.service, namespace: &key.namespace, signal: name, alert, truth: None };
@@ -474,7 +530,11 @@ impl<'a, W: Write> Replayer<'a, W> {
         let Some(mut e) = self.open.remove(key) else { return Ok(()) };
         e.recovered_at = Some(at.max(e.start));
         e.recovery = Some(how);
-        self.audit.resolved(&e.id, at.max(e.start))?;
+        if e.restored {
+            self.audit.resolved_elsewhere(&e.namespace, &e.service, at.max(e.start))?;
+        } else {
+            self.audit.resolved(&e.id, at.max(e.start))?;
+        }
         self.recent.push(e);
         Ok(())
     }

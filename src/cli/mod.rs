@@ -28,6 +28,7 @@ mod import;
 mod keygen;
 mod live;
 mod replay;
+mod reset_breaker;
 mod shadow;
 mod simulate;
 mod sweep;
@@ -59,6 +60,7 @@ enum Command {
     Check(check::Args),
     Gate(gate::Args),
     Keygen(keygen::Args),
+    ResetBreaker(reset_breaker::Args),
     Import(import::Args),
     Replay(replay::Args),
     Bench(bench::Args),
@@ -91,6 +93,7 @@ pub fn run() -> ExitCode {
         Command::Check(a) => check::run(a),
         Command::Gate(a) => gate::run(a),
         Command::Keygen(a) => keygen::run(a),
+        Command::ResetBreaker(a) => reset_breaker::run(a),
         Command::Import(a) => import::run(a),
         Command::Replay(a) => replay::run(a),
         Command::Bench(a) => bench::run(a),

@@ -112,7 +112,13 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         evidence_url: None,
     });
     let mut sink = Escalating::new(Jsonl(audit), book, BufWriter::new(std::fs::File::create(&esc_p)?));
-    let mut replayer = Replayer::new(policy.clone(), classifier, Settings { quiet }, episodes, Box::new(&mut sink))?;
+    let mut replayer = Replayer::new(
+        policy.clone(),
+        classifier,
+        Settings { quiet, ..Settings::default() },
+        episodes,
+        Box::new(&mut sink),
+    )?;
 
     type Stream = Box<dyn Iterator<Item = Result<(usize, trace::Record), Diagnostic>>>;
     let mut streams: Vec<std::iter::Peekable<Stream>> = Vec::new();

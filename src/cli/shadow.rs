@@ -14,7 +14,8 @@ use understudy::live::controller::Controller;
 use understudy::live::deliver;
 use understudy::live::journal::{self, Journal};
 use understudy::live::outbox::Outbox;
-use understudy::live::shadow::{self, Msg, Receiver};
+use understudy::live::restore::Restored;
+use understudy::live::shadow::{self, Episodes, Msg, Receiver};
 use understudy::policy::Policy;
 
 use super::{EXIT_BAD_INPUT, EXIT_OK};
@@ -178,8 +179,31 @@ pub fn serve(
     }
     let journal = Journal::new(log, book, Arc::clone(&outbox)).shared();
     let controller = controller(Arc::clone(&journal))?;
-    let episodes = Box::new(std::io::BufWriter::new(std::fs::File::create(&c.episodes)?));
-    let (tx, worker) = shadow::spawn_worker(policy, move || rules, journal, episodes, controller);
+    let restored = Restored::from_log(&c.audit_log)
+        .map_err(|e| anyhow::anyhow!("cannot read back {}: {e}", c.audit_log.display()))?;
+    if restored.decisions > 0 {
+        eprintln!(
+            "restored from {}: {} decision(s), {} action(s) counted against cooldowns and attempt caps, {} breaker(s) still tripped{}; episodes continue after e{}",
+            c.audit_log.display(),
+            restored.decisions,
+            restored.actions.len(),
+            restored.breakers.len(),
+            if restored.breakers.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", restored.breakers.keys().map(ToString::to_string).collect::<Vec<_>>().join(", "))
+            },
+            restored.last_episode
+        );
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&c.episodes)
+        .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", c.episodes.display()))?;
+    let header = file.metadata().map(|m| m.len() == 0).unwrap_or(true);
+    let episodes = Episodes { out: Box::new(std::io::BufWriter::new(file)), header };
+    let (tx, worker) = shadow::spawn_worker(policy, move || rules, journal, episodes, controller, restored);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let result: anyhow::Result<()> = rt.block_on(async {
         let listener = tokio::net::TcpListener::bind(&c.listen).await?;

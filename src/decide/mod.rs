@@ -237,27 +237,33 @@ impl State {
 
     /// Remember an executed decision. Decisions not executed change nothing.
     pub fn record(&mut self, policy: &Policy, d: &Decision) {
-        if !d.executed() {
-            return;
+        if d.executed() {
+            self.record_action(policy, ServiceKey::new(&d.namespace, &d.service), &d.incident_type, d.at);
         }
-        let Some(rem) = policy.remediation(&d.incident_type) else {
+    }
+
+    /// Remember an action executed on `key` for `incident_type` at `at`: what
+    /// [`State::record`] keeps of an executed decision, and what a restarted process reads
+    /// back from its audit log (in log order), so a restart forgets no cooldown, attempt or
+    /// hourly cap.
+    pub fn record_action(&mut self, policy: &Policy, key: ServiceKey, incident_type: &str, at: Time) {
+        let Some(rem) = policy.remediation(incident_type) else {
             return;
         };
-        let key = ServiceKey::new(&d.namespace, &d.service);
         let horizon = horizon(policy);
         let q = self.per_service.entry(key).or_default();
         q.push_back(ActionRecord {
-            at: d.at,
-            incident_type: d.incident_type.clone(),
+            at,
+            incident_type: incident_type.to_string(),
             kind: rem.action.kind(),
-            cooldown_until: d.at.saturating_add(rem.cooldown_after_action),
+            cooldown_until: at.saturating_add(rem.cooldown_after_action),
         });
-        let cutoff = d.at.saturating_sub(horizon);
-        while q.front().is_some_and(|r| r.at < cutoff && r.cooldown_until <= d.at) {
+        let cutoff = at.saturating_sub(horizon);
+        while q.front().is_some_and(|r| r.at < cutoff && r.cooldown_until <= at) {
             q.pop_front();
         }
-        self.all_actions.push_back(d.at);
-        let hour_ago = d.at.saturating_sub(HOUR);
+        self.all_actions.push_back(at);
+        let hour_ago = at.saturating_sub(HOUR);
         while self.all_actions.front().is_some_and(|t| *t < hour_ago) {
             self.all_actions.pop_front();
         }

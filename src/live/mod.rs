@@ -3,8 +3,8 @@
 //! The append-only audit log ([`audit_log`]), the journal that writes records and puts the
 //! escalations they cause in the outbox ([`journal`], [`outbox`]), delivery to PagerDuty,
 //! Slack and webhooks ([`deliver`]), the emergency stop ([`stop`]), the Alertmanager receiver
-//! and its pipeline worker ([`shadow`]), executors ([`executor`]) and the live controller
-//! ([`controller`]). Nothing here acts without a matching promotion record;
+//! and its pipeline worker ([`shadow`]), executors ([`executor`]), the live controller
+//! ([`controller`]) and what a restart reads back from the audit log ([`restore`]). Nothing here acts without a matching promotion record;
 //! nothing here decides (that is `decide`).
 
 pub mod audit_log;
@@ -13,5 +13,6 @@ pub mod deliver;
 pub mod executor;
 pub mod journal;
 pub mod outbox;
+pub mod restore;
 pub mod shadow;
 pub mod stop;

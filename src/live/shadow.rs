@@ -18,12 +18,19 @@ use axum::routing::post;
 
 use super::controller::Controller;
 use super::journal::{Shared, Writer};
+use super::restore::Restored;
 use crate::classify::Classifier;
 use crate::policy::Policy;
 use crate::replay::{Replayer, Settings};
 use crate::trace::{Record, alertmanager};
 
 type Reply = tokio::sync::oneshot::Sender<Result<usize, String>>;
+
+/// Where episodes go, and whether the file still needs its CSV header (a restart appends).
+pub struct Episodes {
+    pub out: Box<dyn Write + Send>,
+    pub header: bool,
+}
 
 /// A request to the worker that owns the pipeline.
 pub enum Msg {
@@ -40,21 +47,25 @@ pub fn spawn_worker<C: Classifier + 'static>(
     policy: Policy,
     make: impl FnOnce() -> C + Send + 'static,
     journal: Shared,
-    episodes: Box<dyn Write + Send>,
+    episodes: Episodes,
     controller: Option<Controller>,
+    restored: Restored,
 ) -> (mpsc::Sender<Msg>, std::thread::JoinHandle<()>) {
     let (tx, rx) = mpsc::channel::<Msg>();
     let handle = std::thread::spawn(move || {
         let classifier = make();
-        let episodes: Box<dyn Write> = episodes;
+        let settings = Settings { header: episodes.header, ..Settings::default() };
+        let out: Box<dyn Write> = episodes.out;
         let sink = Box::new(Writer(journal));
-        let mut replayer = match Replayer::new(policy, &classifier, Settings::default(), episodes, sink) {
+        let mut replayer = match Replayer::new(policy, &classifier, settings, out, sink) {
             Ok(r) => r,
             Err(e) => {
                 tracing::error!(error = %e, "cannot start the shadow pipeline");
                 return;
             }
         };
+        // Before any alert: what the audit log says was done counts, as if never restarted.
+        replayer.restore(restored);
         if controller.is_some() {
             replayer.collect_executed();
         }

@@ -576,3 +576,59 @@ fn allow_unsigned_warns_at_start_and_on_every_decision_the_controller_considers(
     }
     drop(live);
 }
+
+fn resolved(name: &str, namespace: &str, service: &str, at: &str, ends: &str) -> String {
+    serde_json::json!({
+        "receiver": "understudy", "status": "resolved", "version": "4", "groupKey": "{}:{}",
+        "alerts": [{
+            "status": "resolved",
+            "labels": {"alertname": name, "namespace": namespace, "service": service, "severity": "critical"},
+            "annotations": {}, "startsAt": at, "endsAt": ends, "fingerprint": format!("{name}{service}"),
+        }],
+    })
+    .to_string()
+}
+
+#[test]
+fn guardrails_attempt_ids_and_decided_alerts_survive_kill_9() {
+    // The case: OOMs on checkout-api at 12:00, 12:11 and 12:22 with max_attempts 2;
+    // live is killed (-9) after the second. The third must hit the attempt cap, exactly as
+    // without the kill, and the Deployment must not be restarted a third time.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let promotion = promotion(d);
+    let kc = d.join("kubeconfig");
+    let _twin = Daemon::start(&["twin", "--listen", "127.0.0.1:0", "--kubeconfig-out", kc.to_str().unwrap()], &[]);
+    let inbox = Inbox::start(&[]);
+    let generation =
+        || kubectl(&kc, &["get", "deployment", "checkout-api", "-n", "prod", "-o", "jsonpath={.metadata.generation}"]);
+    let audit = d.join("audit.jsonl");
+    let decisions = || -> Vec<Value> { jsonl(&audit).into_iter().filter(|r| r["record"] == "decision").collect() };
+    let oom = |at: &str| alert("ContainerOOMKilled", "prod", "checkout-api", at);
+    let end = |at: &str, ends: &str| resolved("ContainerOOMKilled", "prod", "checkout-api", at, ends);
+
+    let before = generation();
+    let first = live(d, &kc, &promotion, &inbox, &[]);
+    assert_eq!(post(&first.addr, &oom("2026-11-25T12:00:00Z"), Some(TOKEN)), 200);
+    assert_eq!(post(&first.addr, &end("2026-11-25T12:00:00Z", "2026-11-25T12:05:00Z"), Some(TOKEN)), 200);
+    assert_eq!(post(&first.addr, &oom("2026-11-25T12:11:00Z"), Some(TOKEN)), 200);
+    let statuses: Vec<Value> = decisions().iter().map(|r| r["decision"]["status"].clone()).collect();
+    assert_eq!(statuses, ["execute", "execute"], "{:?}", jsonl(&audit));
+    let after_two = generation();
+    assert_ne!(after_two, before, "two restarts went to the cluster");
+    drop(first); // SIGKILL: no shutdown path runs
+
+    let second = live(d, &kc, &promotion, &inbox, &[]);
+    // Alertmanager re-sends the firing alert after the restart: already decided, no record.
+    assert_eq!(post(&second.addr, &oom("2026-11-25T12:11:00Z"), Some(TOKEN)), 200);
+    assert_eq!(decisions().len(), 2, "a re-sent alert is not decided again: {:?}", decisions());
+    assert_eq!(post(&second.addr, &end("2026-11-25T12:11:00Z", "2026-11-25T12:16:00Z"), Some(TOKEN)), 200);
+    assert_eq!(post(&second.addr, &oom("2026-11-25T12:22:00Z"), Some(TOKEN)), 200);
+    let all = decisions();
+    assert_eq!(all.len(), 3, "{all:?}");
+    assert_eq!(all[2]["decision"]["status"], "max-attempts", "{}", all[2]);
+    assert_eq!(generation(), after_two, "no third restart");
+    let ids: Vec<&str> = all.iter().map(|r| r["decision"]["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["e1", "e2", "e3"], "episode ids continue after a restart");
+    drop(second);
+}

@@ -1,0 +1,62 @@
+//! `understudy reset-breaker`: a person lifts the breaker a failed verification tripped.
+
+use std::path::PathBuf;
+
+use understudy::audit::AuditRecord;
+use understudy::clock::{Clock, WallClock};
+use understudy::live::audit_log::AuditLog;
+use understudy::live::restore::Restored;
+
+use super::{EXIT_BAD_INPUT, EXIT_OK};
+
+/// Lift the breaker on a service, after a person has looked at it.
+///
+/// A verification that found a service worse after an action stops automation on that
+/// service; `live` keeps it stopped across restarts (it reads the audit log back on start).
+/// This appends a `breaker-reset` record to the audit log, naming who reset it and why. It
+/// takes effect when `live` next starts: restart it after the reset. Exit 2 when the log
+/// shows no tripped breaker on the service (nothing is written).
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The service whose breaker to lift.
+    service: String,
+    /// Its namespace.
+    #[arg(long, short = 'n', default_value = "default")]
+    namespace: String,
+    /// The audit log `live` writes.
+    #[arg(long, value_name = "FILE", default_value = "audit.jsonl")]
+    audit_log: PathBuf,
+    /// Who reset it (kept in the record).
+    #[arg(long)]
+    by: String,
+    /// Why it is safe to act again (kept in the record).
+    #[arg(long, default_value = "")]
+    reason: String,
+}
+
+pub fn run(a: Args) -> anyhow::Result<u8> {
+    let restored = match Restored::from_log(&a.audit_log) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot read {}: {e}", a.audit_log.display());
+            return Ok(EXIT_BAD_INPUT);
+        }
+    };
+    let key = understudy::decide::ServiceKey::new(&a.namespace, &a.service);
+    let Some(why) = restored.breakers.get(&key) else {
+        eprintln!("error: {} shows no tripped breaker on {key}", a.audit_log.display());
+        let tripped: Vec<String> = restored.breakers.keys().map(ToString::to_string).collect();
+        eprintln!("  = hint: tripped: {}", if tripped.is_empty() { "none".to_string() } else { tripped.join(", ") });
+        return Ok(EXIT_BAD_INPUT);
+    };
+    let (mut log, _) = AuditLog::open(&a.audit_log)?;
+    log.append(&AuditRecord::BreakerReset {
+        at: WallClock.now(),
+        service: a.service.clone(),
+        namespace: a.namespace.clone(),
+        by: a.by.clone(),
+        reason: a.reason.clone(),
+    })?;
+    println!("breaker on {key} lifted by {} (it was tripped: {why}); restart live for it to take effect", a.by);
+    Ok(EXIT_OK)
+}

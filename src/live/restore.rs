@@ -1,0 +1,270 @@
+//! What a restarted shadow or live process must remember: the guardrail state and the
+//! episode numbering, rebuilt from the audit log before the listener opens.
+//!
+//! Owns reading the log back: executed decisions (attempts, cooldowns, hourly caps and the
+//! loop breaker count them exactly as the running pipeline did when it made them), breakers
+//! tripped by a failed verification and lifted by a `breaker-reset` record, the highest
+//! episode number used, and which alerts were already decided (Alertmanager re-sends firing
+//! alerts; one decided before a restart is not decided again). Applies nothing itself: the
+//! replayer takes a [`Restored`] and folds it into its pipeline. Lines that are not records
+//! of a known kind are skipped here, because opening the log already reported them.
+
+use std::collections::BTreeMap;
+use std::io::BufRead;
+use std::path::Path;
+
+use crate::clock::Time;
+use crate::decide::ServiceKey;
+use crate::replay::Decided;
+
+/// What the audit log says the pipeline had done, in log order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Restored {
+    /// Executed decisions: service, incident type, decision time.
+    pub actions: Vec<(ServiceKey, String, Time)>,
+    /// Breakers still tripped at the end of the log, with why.
+    pub breakers: BTreeMap<ServiceKey, String>,
+    /// The highest episode number in a decision id (`e17` → 17).
+    pub last_episode: usize,
+    /// Alerts that produced a decision → the episode id it was made in.
+    pub decided: BTreeMap<Decided, String>,
+    /// Decision records read.
+    pub decisions: usize,
+}
+
+impl Restored {
+    /// Read the audit log at `path` (absent: nothing to restore).
+    pub fn from_log(path: &Path) -> std::io::Result<Restored> {
+        let file = match std::fs::File::open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Restored::default()),
+            Err(e) => return Err(e),
+        };
+        let mut r = Restored::default();
+        for line in std::io::BufReader::new(file).split(b'\n') {
+            let line = line?;
+            if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&line) {
+                r.fold(&v);
+            }
+        }
+        Ok(r)
+    }
+
+    /// Fold one audit record into what is remembered.
+    pub fn fold(&mut self, v: &serde_json::Value) {
+        let s = |p: &str| v.pointer(p).and_then(serde_json::Value::as_str);
+        let t = |p: &str| s(p).and_then(|x| Time::parse_rfc3339(x).ok());
+        match s("/record") {
+            Some("decision") => {
+                let (Some(ns), Some(svc)) = (s("/decision/namespace"), s("/decision/service")) else { return };
+                let key = ServiceKey::new(ns, svc);
+                self.decisions += 1;
+                let id = s("/decision/id");
+                if let Some(n) = id.and_then(|id| id.strip_prefix('e')).and_then(|n| n.parse().ok()) {
+                    self.last_episode = self.last_episode.max(n);
+                }
+                if let (Some(at), Some(signal), Some(id)) = (t("/input/at"), s("/input/signal"), id) {
+                    self.decided.insert((key.clone(), at, signal.to_string()), id.to_string());
+                }
+                if s("/decision/status") == Some("execute")
+                    && let (Some(ty), Some(at)) = (s("/decision/incident_type"), t("/decision/at"))
+                {
+                    self.actions.push((key, ty.to_string(), at));
+                }
+            }
+            Some("verification") if v.get("breaker_tripped") == Some(&serde_json::Value::Bool(true)) => {
+                let (Some(ns), Some(svc)) = (s("/namespace"), s("/service")) else { return };
+                let failed: Vec<&str> = v
+                    .get("checks")
+                    .and_then(serde_json::Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter(|c| c.get("passed") == Some(&serde_json::Value::Bool(false)))
+                    .filter_map(|c| c.get("name").and_then(serde_json::Value::as_str))
+                    .collect();
+                let why = format!(
+                    "verification failed at {} after {}: {} (from the audit log)",
+                    s("/at").unwrap_or("?"),
+                    s("/command").unwrap_or("?"),
+                    failed.join(", ")
+                );
+                self.breakers.insert(ServiceKey::new(ns, svc), why);
+            }
+            Some("breaker-reset") => {
+                if let (Some(ns), Some(svc)) = (s("/namespace"), s("/service")) {
+                    self.breakers.remove(&ServiceKey::new(ns, svc));
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::audit::AuditRecord;
+    use crate::decide::{Incident, Pipeline, State, Status};
+    use crate::policy::Policy;
+
+    const POLICY: &str = "remediation_policies:
+  - { incident_type: memory-leak, auto_execute: true, confidence_threshold: 0.9, max_attempts: 2, cooldown_after_action: 10m, verification_window: 5m, rollback_if_failed: true, escalation_channel: p1, action: { kind: restart } }
+  - { incident_type: cpu-spike, auto_execute: true, confidence_threshold: 0.8, max_attempts: 1, cooldown_after_action: 15m, verification_window: 5m, rollback_if_failed: true, escalation_channel: p1, action: { kind: scale, replicas: 4 } }
+guardrails: { namespaces: [prod], max_actions_per_hour: 4, loop_breaker: { max_actions: 3, window: 1h } }
+";
+
+    fn policy() -> Policy {
+        Policy::from_yaml(Path::new("p.yaml"), POLICY).unwrap().policy
+    }
+
+    const T0: i64 = 1_795_000_000_000_000_000;
+
+    fn incident(n: usize, minute: i64, service: &str, ty: &str) -> Incident {
+        Incident {
+            at: Time(T0 + minute * 60_000_000_000),
+            service: service.into(),
+            namespace: "prod".into(),
+            incident_type: ty.into(),
+            confidence: 0.95,
+            signal: Some("OOMKilled".into()),
+            replicas: Some(3),
+            id: Some(format!("e{n}")),
+        }
+    }
+
+    fn line(p: &Policy, inc: &Incident, d: crate::decide::Decision) -> serde_json::Value {
+        let r = AuditRecord::Decision {
+            policy_fingerprint: p.fingerprint(),
+            input: Box::new(inc.clone()),
+            decision: Box::new(d),
+        };
+        serde_json::to_value(&r).unwrap()
+    }
+
+    /// A pipeline whose state was read back from `log`, as `live` does on start.
+    fn restored(p: &Policy, log: &[serde_json::Value]) -> (Pipeline, Restored) {
+        let mut r = Restored::default();
+        for v in log {
+            r.fold(v);
+        }
+        let mut pipe = Pipeline::new(p.clone());
+        for (key, ty, at) in &r.actions {
+            pipe.state_mut().record_action(p, key.clone(), ty, *at);
+        }
+        for (key, why) in &r.breakers {
+            pipe.state_mut().trip_breaker(key.clone(), why.clone());
+        }
+        (pipe, r)
+    }
+
+    #[test]
+    fn the_third_leak_after_a_restart_hits_the_attempt_cap() {
+        // The issue's case: OOMs on checkout-api at 12:00 and 12:11, a restart, then 12:22.
+        let p = policy();
+        let mut first = Pipeline::new(p.clone());
+        let mut log = Vec::new();
+        for (n, m) in [(1, 0), (2, 11)] {
+            let inc = incident(n, m, "checkout-api", "memory-leak");
+            let d = first.decide(inc.at, &inc);
+            assert_eq!(d.status, Status::Execute);
+            log.push(line(&p, &inc, d));
+        }
+        let (mut second, r) = restored(&p, &log);
+        assert_eq!(second.state(), first.state(), "nothing forgotten");
+        assert_eq!(r.last_episode, 2);
+        let third = incident(3, 22, "checkout-api", "memory-leak");
+        assert_eq!(second.decide(third.at, &third).status, Status::MaxAttempts);
+        // And within the cooldown of the last action.
+        let (mut again, _) = restored(&p, &log);
+        let soon = incident(3, 15, "checkout-api", "memory-leak");
+        assert_eq!(again.decide(soon.at, &soon).status, Status::CooldownActive);
+    }
+
+    #[test]
+    fn a_tripped_breaker_stays_tripped_until_a_person_resets_it() {
+        let p = policy();
+        let trip = serde_json::json!({
+            "record": "verification", "at": "2026-11-25T12:05:00Z", "service": "checkout-api",
+            "namespace": "prod", "incident_type": "memory-leak", "command": "kubectl rollout restart deployment/checkout-api -n prod",
+            "passed": false, "checks": [{"name": "error_rate", "passed": false, "observed": "0.3", "expected": "≤ 0.01"}],
+            "rolled_back": false, "breaker_tripped": true, "escalate": true, "policy_fingerprint": p.fingerprint(),
+        });
+        let (mut pipe, r) = restored(&p, std::slice::from_ref(&trip));
+        let key = ServiceKey::new("prod", "checkout-api");
+        assert!(r.breakers[&key].contains("error_rate"), "{:?}", r.breakers);
+        let inc = incident(1, 600, "checkout-api", "memory-leak");
+        let d = pipe.decide(inc.at, &inc);
+        assert_eq!(d.status, Status::Blocked);
+        assert!(d.reason.contains("error_rate"), "{}", d.reason);
+        let reset = serde_json::to_value(AuditRecord::BreakerReset {
+            at: Time(T0),
+            service: "checkout-api".into(),
+            namespace: "prod".into(),
+            by: "alice".into(),
+            reason: "leak fixed".into(),
+        })
+        .unwrap();
+        let (mut pipe, r) = restored(&p, &[trip, reset]);
+        assert!(r.breakers.is_empty());
+        assert_eq!(pipe.decide(inc.at, &inc).status, Status::Execute);
+    }
+
+    #[test]
+    fn a_missing_log_restores_nothing_and_other_records_are_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(Restored::from_log(&dir.path().join("none.jsonl")).unwrap(), Restored::default());
+        let f = dir.path().join("audit.jsonl");
+        std::fs::write(&f, "{\"record\":\"outcome\",\"status\":\"applied\"}\nnot json\n{\"record\":\"decision\"}\n")
+            .unwrap();
+        let r = Restored::from_log(&f).unwrap();
+        assert!(r.actions.is_empty() && r.breakers.is_empty() && r.decided.is_empty());
+    }
+
+    proptest! {
+        /// A restart at any point changes nothing: the pipeline read back from the audit log
+        /// written so far decides every later incident exactly as the one that never stopped.
+        #[test]
+        fn a_restart_anywhere_decides_the_rest_as_if_it_never_happened(
+            steps in proptest::collection::vec((0i64..25, 0usize..3, any::<bool>()), 1..40),
+            cut in 0usize..40,
+        ) {
+            let p = policy();
+            let services = ["payment-api", "checkout-api", "search-api"];
+            let mut minute = 0;
+            let incidents: Vec<Incident> = steps.iter().enumerate().map(|(n, (gap, s, leak))| {
+                minute += gap;
+                incident(n + 1, minute, services[*s], if *leak { "memory-leak" } else { "cpu-spike" })
+            }).collect();
+            let cut = cut.min(incidents.len());
+            let mut never = Pipeline::new(p.clone());
+            let mut log = Vec::new();
+            let mut expected = Vec::new();
+            for (i, inc) in incidents.iter().enumerate() {
+                let d = never.decide(inc.at, inc);
+                if i < cut {
+                    log.push(line(&p, inc, d));
+                } else {
+                    expected.push(d);
+                }
+            }
+            let (mut after, _) = restored(&p, &log);
+            let got: Vec<_> = incidents[cut..].iter().map(|inc| after.decide(inc.at, inc)).collect();
+            prop_assert_eq!(got, expected);
+            prop_assert_eq!(after.state(), never.state());
+        }
+    }
+
+    #[test]
+    fn state_compares_equal_only_when_it_would_decide_alike() {
+        // Guards the property test above: two states that differ are not equal.
+        let p = policy();
+        let mut a = State::new();
+        let b = State::new();
+        a.record_action(&p, ServiceKey::new("prod", "x"), "memory-leak", Time(T0));
+        assert_ne!(a, b);
+    }
+}
