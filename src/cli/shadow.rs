@@ -183,10 +183,11 @@ pub fn serve(
         .map_err(|e| anyhow::anyhow!("cannot read back {}: {e}", c.audit_log.display()))?;
     if restored.decisions > 0 {
         eprintln!(
-            "restored from {}: {} decision(s), {} action(s) counted against cooldowns and attempt caps, {} breaker(s) still tripped{}; episodes continue after e{}",
+            "restored from {}: {} decision(s), {} action(s) counted against cooldowns and attempt caps, {} applied action(s) still to verify, {} breaker(s) still tripped{}; episodes continue after e{}",
             c.audit_log.display(),
             restored.decisions,
             restored.actions.len(),
+            restored.unverified.len(),
             restored.breakers.len(),
             if restored.breakers.is_empty() {
                 String::new()

@@ -27,6 +27,32 @@ use crate::policy::Policy;
 /// A breaker to trip, sent back to the thread that owns the pipeline.
 pub type Trip = (ServiceKey, String);
 
+/// An applied action waiting for its verification: from a decision just executed, or read
+/// back from the audit log after a restart (an `applied` outcome with no verification).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pending {
+    pub id: Option<String>,
+    pub namespace: String,
+    pub service: String,
+    pub incident_type: String,
+    pub command: String,
+    /// When the executor applied it (wall time): the window counts from here.
+    pub acted: Time,
+}
+
+impl Pending {
+    fn of(d: &Decision, acted: Time) -> Pending {
+        Pending {
+            id: d.id.clone(),
+            namespace: d.namespace.clone(),
+            service: d.service.clone(),
+            incident_type: d.incident_type.clone(),
+            command: d.command.clone().unwrap_or_default(),
+            acted,
+        }
+    }
+}
+
 pub struct Controller {
     pub policy: Policy,
     pub fingerprint: String,
@@ -113,29 +139,40 @@ impl Controller {
         tracing::info!(service = %d.service, namespace = %d.namespace, status, "{detail}");
         lock(&self.journal).record(&record(status, detail, escalate))?;
         if matches!(done, Ok(super::executor::Done::Applied(_))) {
-            self.verify_later(inc, d, now, trips.clone());
+            let _ = inc;
+            self.verify_later(Pending::of(d, now), trips.clone());
         }
         Ok(())
     }
 
-    fn verify_later(&self, _inc: &Incident, d: &Decision, acted: Time, trips: Sender<Trip>) {
+    /// Verify actions applied before a restart whose verification the audit log lacks: at
+    /// their deadline, or at once when it has passed.
+    pub fn resume(&self, pending: Vec<Pending>, trips: &Sender<Trip>) {
+        for p in pending {
+            tracing::warn!(service = %p.service, namespace = %p.namespace, "verifying `{}` applied before the restart", p.command);
+            self.verify_later(p, trips.clone());
+        }
+    }
+
+    fn verify_later(&self, d: Pending, trips: Sender<Trip>) {
         let window = self
             .policy
             .remediation(&d.incident_type)
             .map_or(std::time::Duration::from_secs(300), |r| r.verification_window);
+        let acted = d.acted;
+        let due = acted.saturating_add(window);
         let executor = Arc::clone(&self.executor);
         let journal = Arc::clone(&self.journal);
         let fingerprint = self.fingerprint.clone();
-        let d = d.clone();
         std::thread::spawn(move || {
-            std::thread::sleep(window);
+            std::thread::sleep(due.since(WallClock.now()));
             let checks = executor.verify(&d.namespace, &d.service, acted);
             let passed = !checks.is_empty() && checks.iter().all(|c| c.passed);
             if !passed {
                 let failed: Vec<&str> = checks.iter().filter(|c| !c.passed).map(|c| c.name).collect();
                 let _ = trips.send((
                     ServiceKey::new(&d.namespace, &d.service),
-                    format!("verification failed after {}: {}", d.command.as_deref().unwrap_or("?"), failed.join(", ")),
+                    format!("verification failed after {}: {}", d.command, failed.join(", ")),
                 ));
             }
             let r = AuditRecord::Verification {
@@ -145,7 +182,7 @@ impl Controller {
                 service: d.service.clone(),
                 namespace: d.namespace.clone(),
                 incident_type: d.incident_type.clone(),
-                command: d.command.clone().unwrap_or_default(),
+                command: d.command.clone(),
                 passed,
                 checks,
                 rolled_back: false,

@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::io::BufRead;
 use std::path::Path;
 
+use super::controller::Pending;
 use crate::clock::Time;
 use crate::decide::ServiceKey;
 use crate::replay::Decided;
@@ -30,6 +31,9 @@ pub struct Restored {
     pub decided: BTreeMap<Decided, String>,
     /// Decision records read.
     pub decisions: usize,
+    /// Actions the log shows applied (an `applied` outcome) and not yet verified, in log
+    /// order: a crash during the verification window must not leave them unchecked.
+    pub unverified: Vec<Pending>,
 }
 
 impl Restored {
@@ -72,8 +76,29 @@ impl Restored {
                     self.actions.push((key, ty.to_string(), at));
                 }
             }
-            Some("verification") if v.get("breaker_tripped") == Some(&serde_json::Value::Bool(true)) => {
+            Some("outcome") if s("/status") == Some("applied") => {
+                let (Some(ns), Some(svc), Some(at)) = (s("/namespace"), s("/service"), t("/at")) else { return };
+                self.unverified.push(Pending {
+                    id: s("/id").map(str::to_string),
+                    namespace: ns.to_string(),
+                    service: svc.to_string(),
+                    incident_type: s("/incident_type").unwrap_or_default().to_string(),
+                    command: s("/command").unwrap_or_default().to_string(),
+                    acted: at,
+                });
+            }
+            Some("verification") => {
                 let (Some(ns), Some(svc)) = (s("/namespace"), s("/service")) else { return };
+                // The earliest applied action it can be the verification of.
+                let id = s("/id");
+                if let Some(k) = self.unverified.iter().position(|p| {
+                    p.namespace == ns && p.service == svc && p.id.as_deref() == id && s("/command") == Some(&p.command)
+                }) {
+                    self.unverified.remove(k);
+                }
+                if v.get("breaker_tripped") != Some(&serde_json::Value::Bool(true)) {
+                    return;
+                }
                 let failed: Vec<&str> = v
                     .get("checks")
                     .and_then(serde_json::Value::as_array)
@@ -222,6 +247,29 @@ guardrails: { namespaces: [prod], max_actions_per_hour: 4, loop_breaker: { max_a
             .unwrap();
         let r = Restored::from_log(&f).unwrap();
         assert!(r.actions.is_empty() && r.breakers.is_empty() && r.decided.is_empty());
+    }
+
+    #[test]
+    fn an_applied_action_without_its_verification_is_still_to_verify() {
+        let outcome = |id: &str, at: &str| {
+            serde_json::json!({"record": "outcome", "at": at, "id": id, "action_id": "us-1", "service": "checkout-api",
+                "namespace": "prod", "incident_type": "memory-leak", "command": "kubectl rollout restart deployment/checkout-api -n prod",
+                "status": "applied", "detail": "", "escalate": false, "policy_fingerprint": "x"})
+        };
+        let verified = serde_json::json!({"record": "verification", "at": "2026-11-25T12:06:00Z", "id": "e1",
+            "service": "checkout-api", "namespace": "prod", "incident_type": "memory-leak",
+            "command": "kubectl rollout restart deployment/checkout-api -n prod", "passed": true, "checks": [],
+            "rolled_back": false, "breaker_tripped": false, "escalate": false, "policy_fingerprint": "x"});
+        let refused = serde_json::json!({"record": "outcome", "at": "2026-11-25T12:20:00Z", "id": "e3", "service": "checkout-api",
+            "namespace": "prod", "status": "emergency-stop", "command": "c"});
+        let mut r = Restored::default();
+        for v in [outcome("e1", "2026-11-25T12:01:00Z"), verified, outcome("e2", "2026-11-25T12:12:00Z"), refused] {
+            r.fold(&v);
+        }
+        assert_eq!(r.unverified.len(), 1, "{:?}", r.unverified);
+        assert_eq!(r.unverified[0].id.as_deref(), Some("e2"));
+        assert_eq!(r.unverified[0].acted, Time::parse_rfc3339("2026-11-25T12:12:00Z").unwrap());
+        assert!(r.breakers.is_empty(), "a passed verification trips nothing");
     }
 
     proptest! {

@@ -49,7 +49,7 @@ pub fn spawn_worker<C: Classifier + 'static>(
     journal: Shared,
     episodes: Episodes,
     controller: Option<Controller>,
-    restored: Restored,
+    mut restored: Restored,
 ) -> (mpsc::Sender<Msg>, std::thread::JoinHandle<()>) {
     let (tx, rx) = mpsc::channel::<Msg>();
     let handle = std::thread::spawn(move || {
@@ -65,11 +65,15 @@ pub fn spawn_worker<C: Classifier + 'static>(
             }
         };
         // Before any alert: what the audit log says was done counts, as if never restarted.
+        let unverified = std::mem::take(&mut restored.unverified);
         replayer.restore(restored);
         if controller.is_some() {
             replayer.collect_executed();
         }
         let (trip_tx, trips) = mpsc::channel::<super::controller::Trip>();
+        if let Some(c) = &controller {
+            c.resume(unverified, &trip_tx);
+        }
         while let Ok(msg) = rx.recv() {
             for (key, why) in trips.try_iter() {
                 tracing::warn!(service = %key.service, namespace = %key.namespace, "breaker tripped: {why}");

@@ -630,5 +630,16 @@ fn guardrails_attempt_ids_and_decided_alerts_survive_kill_9() {
     assert_eq!(generation(), after_two, "no third restart");
     let ids: Vec<&str> = all.iter().map(|r| r["decision"]["id"].as_str().unwrap()).collect();
     assert_eq!(ids, ["e1", "e2", "e3"], "episode ids continue after a restart");
+    // Both restarts were applied and the kill came inside their verification windows: the
+    // new process verifies them (once each) instead of leaving them unchecked.
+    let verified = eventually(120, "the two verifications lost in the kill", || {
+        let v: Vec<String> = jsonl(&audit)
+            .iter()
+            .filter(|r| r["record"] == "verification")
+            .map(|r| r["id"].as_str().unwrap_or("?").to_string())
+            .collect();
+        (v.len() >= 2).then_some(v)
+    });
+    assert_eq!(verified, ["e1", "e2"]);
     drop(second);
 }
