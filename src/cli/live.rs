@@ -125,6 +125,28 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             return Ok(EXIT_BAD_INPUT);
         }
     };
+    match kube.namespace_exists() {
+        Ok(true) => eprintln!(
+            "emergency stop: the file {} or the ConfigMap understudy-emergency-stop in namespace {}",
+            args.stop_file.display(),
+            args.namespace
+        ),
+        Ok(false) => {
+            eprintln!(
+                "error: namespace {} does not exist, so the emergency-stop ConfigMap understudy-emergency-stop could never be found there",
+                args.namespace
+            );
+            eprintln!(
+                "  = hint: create it (`kubectl create namespace {}`) or pass --namespace where understudy runs",
+                args.namespace
+            );
+            return Ok(EXIT_BAD_INPUT);
+        }
+        Err(e) => eprintln!(
+            "warning: cannot check that namespace {} exists ({e}); until the API answers, every action is stopped",
+            args.namespace
+        ),
+    }
     let promoted: Vec<String> =
         promotion.promoted.iter().filter(|(_, p)| p.as_str() == "auto-execute").map(|(t, _)| t.clone()).collect();
     let banner = format!("live mode: auto-execute for {promoted:?}; decisions and outcomes go to {{audit}}");

@@ -211,11 +211,10 @@ pub fn serve(
         println!("listening on {}", listener.local_addr()?);
         println!("{}", banner.replace("{audit}", &c.audit_log.display().to_string()));
         let app = shadow::router(Receiver { token, tx: tx.clone() });
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
-            .await?;
+        shadow::serve(listener, app, async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
         Ok(())
     });
     let (reply, done) = tokio::sync::oneshot::channel();

@@ -132,6 +132,13 @@ pub struct Prometheus {
     pub query: String,
 }
 
+/// The longest one Kubernetes request may take.
+const API_TIMEOUT: Duration = Duration::from_secs(10);
+/// The stop ConfigMap is read before every action: a hung API stops automation in this long.
+const STOP_TIMEOUT: Duration = Duration::from_secs(5);
+/// The longest a whole action (dry-run, then the write) or a verification may take.
+const ACTION_TIMEOUT: Duration = Duration::from_secs(60);
+
 fn api_error(e: kube::Error) -> String {
     match e {
         kube::Error::Api(s) => format!("{} ({}): {}", s.reason, s.code, s.message),
@@ -148,7 +155,7 @@ impl Kube {
         prometheus: Option<Prometheus>,
     ) -> Result<Kube, String> {
         let client = rt.block_on(async {
-            let config = match kubeconfig {
+            let mut config = match kubeconfig {
                 Some(p) => {
                     let kc = kube::config::Kubeconfig::read_from(p).map_err(|e| format!("{}: {e}", p.display()))?;
                     kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
@@ -157,9 +164,26 @@ impl Kube {
                 }
                 None => kube::Config::infer().await.map_err(|e| e.to_string())?,
             };
+            // A hung API server must not hang the pipeline: every call is bounded (kube's
+            // default read timeout is none), and the executor bounds each operation again.
+            config.connect_timeout = Some(Duration::from_secs(5));
+            config.read_timeout = Some(API_TIMEOUT);
+            config.write_timeout = Some(API_TIMEOUT);
+            config.reset_reader_on_write = true;
             kube::Client::try_from(config).map_err(|e| e.to_string())
         })?;
         Ok(Kube { client, rt, namespace: namespace.to_string(), http_timeout: Duration::from_secs(10), prometheus })
+    }
+
+    /// Whether the controller's namespace (where the stop ConfigMap lives) exists; start-up
+    /// refuses a namespace that does not, since a stop put there could never be seen.
+    pub fn namespace_exists(&self) -> Result<bool, String> {
+        let api: kube::Api<k8s_openapi::api::core::v1::Namespace> = kube::Api::all(self.client.clone());
+        match self.rt.block_on(async { tokio::time::timeout(API_TIMEOUT, api.get_opt(&self.namespace)).await }) {
+            Ok(Ok(ns)) => Ok(ns.is_some()),
+            Ok(Err(e)) => Err(api_error(e)),
+            Err(_) => Err(format!("the API server did not answer within {}s", API_TIMEOUT.as_secs())),
+        }
     }
 
     fn deployments(&self, ns: &str) -> kube::Api<k8s_openapi::api::apps::v1::Deployment> {
@@ -425,27 +449,48 @@ fn prometheus_check(p: &Prometheus, ns: &str, service: &str, timeout: Duration) 
 
 impl Executor for Kube {
     fn execute(&self, req: &Request) -> Result<Done, Failed> {
-        self.rt.block_on(self.execute_async(req))
+        match self.rt.block_on(async { tokio::time::timeout(ACTION_TIMEOUT, self.execute_async(req)).await }) {
+            Ok(done) => done,
+            Err(_) => Err(Failed::Api(format!(
+                "the API server did not finish the action within {}s; it may or may not have been applied (its idempotency marker {} tells)",
+                ACTION_TIMEOUT.as_secs(),
+                req.action_id
+            ))),
+        }
     }
 
     fn stopped(&self) -> Option<Stopped> {
         let api: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
             kube::Api::namespaced(self.client.clone(), &self.namespace);
         let source = format!("configmap {}/{STOP_CONFIGMAP}", self.namespace);
-        match self.rt.block_on(api.get_opt(STOP_CONFIGMAP)) {
-            Ok(None) => None,
-            Ok(Some(cm)) => {
+        match self.rt.block_on(async { tokio::time::timeout(STOP_TIMEOUT, api.get_opt(STOP_CONFIGMAP)).await }) {
+            Err(_) => Some(Stopped {
+                source,
+                reason: format!("the API server did not answer within {}s: treated as stopped", STOP_TIMEOUT.as_secs()),
+            }),
+            Ok(Ok(None)) => None,
+            Ok(Ok(Some(cm))) => {
                 let reason =
                     cm.data.as_ref().and_then(|d| d.get("reason")).cloned().unwrap_or_else(|| "present".into());
                 Some(Stopped { source, reason })
             }
-            Err(e) => {
+            Ok(Err(e)) => {
                 Some(Stopped { source, reason: format!("cannot read it ({}): treated as stopped", api_error(e)) })
             }
         }
     }
 
     fn verify(&self, namespace: &str, service: &str, since: Time) -> Vec<Check> {
-        self.rt.block_on(self.verify_async(namespace, service, since))
+        match self.rt.block_on(async {
+            tokio::time::timeout(ACTION_TIMEOUT, self.verify_async(namespace, service, since)).await
+        }) {
+            Ok(checks) => checks,
+            Err(_) => vec![Check {
+                name: "api",
+                passed: false,
+                observed: format!("no answer within {}s", ACTION_TIMEOUT.as_secs()),
+                expected: "the Deployment and its pods readable".into(),
+            }],
+        }
     }
 }

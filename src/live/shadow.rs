@@ -11,7 +11,6 @@ use std::io::Write;
 use std::sync::mpsc;
 
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
@@ -129,15 +128,60 @@ pub fn authorised(headers: &HeaderMap, token: &str) -> bool {
         && given.bytes().zip(token.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
 }
 
-async fn webhook(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> (StatusCode, String) {
-    if !authorised(&headers, &r.token) {
+/// The largest webhook body read (Alertmanager's own default group limit is far below).
+pub const MAX_BODY: usize = 8 << 20;
+/// The most alerts decided from one request; more is refused with 413 (set `max_alerts:` in
+/// Alertmanager's `webhook_config`), so one huge batch cannot hold up every other webhook.
+pub const MAX_ALERTS: usize = 1_000;
+/// A client has this long to send its request headers, then this long for its body.
+pub const HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+async fn webhook(State(r): State<Receiver>, req: axum::extract::Request) -> (StatusCode, String) {
+    // The token is checked before a byte of the body is read.
+    if !authorised(req.headers(), &r.token) {
         return (StatusCode::UNAUTHORIZED, "missing or wrong bearer token\n".into());
     }
+    let body = match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(req.into_body(), MAX_BODY)).await {
+        Err(_) => {
+            return (
+                StatusCode::REQUEST_TIMEOUT,
+                format!("the body did not arrive within {}s\n", BODY_TIMEOUT.as_secs()),
+            );
+        }
+        Ok(Err(_)) => {
+            return (StatusCode::PAYLOAD_TOO_LARGE, format!("the body is larger than {} MiB\n", MAX_BODY >> 20));
+        }
+        Ok(Ok(b)) => b,
+    };
     let doc: serde_json::Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => return (StatusCode::BAD_REQUEST, format!("not JSON: {e}\n")),
     };
+    let Some(sent) = alertmanager::alert_count(&doc) else {
+        return (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "no alerts: expected Alertmanager's webhook body, an object with an `alerts` array (or an array of alerts)\n"
+                .into(),
+        );
+    };
+    if sent > MAX_ALERTS {
+        return (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "{sent} alerts in one request, at most {MAX_ALERTS}: set `max_alerts: {MAX_ALERTS}` in the Alertmanager webhook_config\n"
+            ),
+        );
+    }
     let (mut records, skipped) = alertmanager::import(&doc);
+    if records.is_empty() {
+        return (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!(
+                "none of the {sent} alert(s) can be decided ({skipped} without an `alertname` label or an RFC 3339 `startsAt`)\n"
+            ),
+        );
+    }
     records.sort_by_key(Record::at);
     let (tx, rx) = tokio::sync::oneshot::channel();
     if r.tx.send(Msg::Records(records, tx)).is_err() {
@@ -148,6 +192,50 @@ async fn webhook(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> 
         Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, format!("audit log: {e}\n")),
         Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "the pipeline has stopped\n".into()),
     }
+}
+
+/// Serve `app` on `listener` until `shutdown` resolves. HTTP/1.1; a connection that has not
+/// sent its request headers within [`HEADER_TIMEOUT`] is closed (a slow client cannot hold
+/// a socket open by trickling header lines); an accept error (out of file descriptors)
+/// waits a moment instead of ending the server; on shutdown, requests in flight get 10 s.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let stream = match accepted {
+                    Ok((s, _)) => s,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot accept a connection; retrying in 100 ms");
+                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                        continue;
+                    }
+                };
+                let service = hyper_util::service::TowerToHyperService::new(app.clone());
+                let conn = hyper::server::conn::http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(HEADER_TIMEOUT)
+                    .serve_connection(TokioIo::new(stream), service);
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(std::time::Duration::from_secs(10)) => {}
+    }
+    Ok(())
 }
 
 /// The HTTP routes.

@@ -26,17 +26,22 @@ impl EmergencyStop {
     }
 
     /// Check the local switches (the ConfigMap is checked by the executor that can reach the
-    /// API server).
+    /// API server). Nothing at the path: not stopped. A readable file saying `off`: not
+    /// stopped (the switch can stay in place). Anything else at the path is a stop: a file
+    /// (its text is the reason), a directory, an unreadable file, a symlink, dangling or not.
     pub fn check(&self) -> Option<Stopped> {
         let f = self.file.as_ref()?;
+        let stopped = |reason: String| Some(Stopped { source: f.display().to_string(), reason });
+        match std::fs::symlink_metadata(f) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+            Err(e) => return stopped(format!("cannot look at the stop file ({e}): treated as stopped")),
+            Ok(_) => {}
+        }
         match std::fs::read_to_string(f) {
-            Ok(text) => Some(Stopped { source: f.display().to_string(), reason: text.trim().to_string() }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            // Exists but unreadable (permissions, a directory): fail safe.
-            Err(e) => Some(Stopped {
-                source: f.display().to_string(),
-                reason: format!("unreadable stop file ({e}): treated as stopped"),
-            }),
+            Ok(text) if text.trim().eq_ignore_ascii_case("off") => None,
+            Ok(text) => stopped(text.trim().to_string()),
+            // Exists but unreadable (permissions, a directory, a dangling symlink): fail safe.
+            Err(e) => stopped(format!("unreadable stop file ({e}): treated as stopped")),
         }
     }
 }
@@ -55,6 +60,20 @@ mod tests {
         assert_eq!(s.check().unwrap().reason, "bad deploy in progress, hands off");
         std::fs::remove_file(&f).unwrap();
         assert_eq!(s.check(), None);
+    }
+
+    #[test]
+    fn a_dangling_symlink_stops_and_off_does_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("STOP");
+        std::os::unix::fs::symlink(dir.path().join("nowhere"), &f).unwrap();
+        let s = EmergencyStop::with_file(&f);
+        assert!(s.check().unwrap().reason.contains("treated as stopped"), "{:?}", s.check());
+        std::fs::remove_file(&f).unwrap();
+        std::fs::write(&f, " OFF\n").unwrap();
+        assert_eq!(s.check(), None, "a readable `off` keeps automation on");
+        std::fs::write(&f, "").unwrap();
+        assert!(s.check().is_some(), "an empty file is a stop");
     }
 
     #[test]

@@ -14,6 +14,13 @@ use super::{AlertStatus, Record, workload_of_pod};
 use crate::clock::Time;
 
 /// The alerts in a document, whichever of the three shapes it has.
+/// How many alerts a body holds, or `None` when it holds none at all (not an object with an
+/// `alerts` array, nor an array of alerts or groups).
+pub fn alert_count(doc: &Value) -> Option<usize> {
+    let n = alerts(doc).len();
+    (n > 0).then_some(n)
+}
+
 fn alerts(doc: &Value) -> Vec<&Value> {
     match doc {
         Value::Object(o) if o.contains_key("alerts") => {

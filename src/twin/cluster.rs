@@ -593,7 +593,10 @@ impl Cluster {
 
     fn namespaces(&self) -> Vec<String> {
         let mut ns: Vec<String> = self.scenario.services.iter().map(|s| s.namespace.clone()).collect();
+        // `default`, and `understudy`, where the deploy/ manifests run the controller (and
+        // where its emergency-stop ConfigMap lives).
         ns.push("default".into());
+        ns.push("understudy".into());
         ns.extend(self.configmaps.keys().map(|(n, _)| n.clone()));
         ns.sort();
         ns.dedup();

@@ -607,6 +607,16 @@ fn guardrails_attempt_ids_and_decided_alerts_survive_kill_9() {
     let oom = |at: &str| alert("ContainerOOMKilled", "prod", "checkout-api", at);
     let end = |at: &str, ends: &str| resolved("ContainerOOMKilled", "prod", "checkout-api", at, ends);
 
+    // A controller namespace that does not exist: the stop ConfigMap could never be seen.
+    let mut args: Vec<String> = vec!["live".into(), "--policy".into(), "tests/e2e/policy.yaml".into()];
+    args.extend(promotion.args());
+    args.extend(["--kubeconfig".into(), kc.to_str().unwrap().into(), "--namespace".into(), "nope".into()]);
+    args.extend(["--audit-log".into(), d.join("other-audit.jsonl").to_str().unwrap().into()]);
+    let o = understudy(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("namespace nope does not exist"), "{stderr}");
+
     let before = generation();
     let first = live(d, &kc, &promotion, &inbox, &[]);
     assert_eq!(post(&first.addr, &oom("2026-11-25T12:00:00Z"), Some(TOKEN)), 200);

@@ -84,3 +84,95 @@ fn shadow_refuses_to_start_without_a_token() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("UNDERSTUDY_WEBHOOK_TOKEN"));
 }
+
+/// Shadow on the default policy with a webhook channel, as a `Daemon`.
+fn shadow_daemon(dir: &std::path::Path) -> crate::Daemon {
+    let inbox_url = "http://127.0.0.1:9/hook"; // never reached: nothing here escalates
+    let channels = dir.join("channels.yaml");
+    std::fs::write(&channels, format!("channels:\n  pagerduty-p1: {{ kind: webhook, url: \"{inbox_url}\" }}\n"))
+        .unwrap();
+    let p = |n: &str| dir.join(n).to_str().unwrap().to_string();
+    let args = [
+        "shadow".to_string(),
+        "--listen".into(),
+        "127.0.0.1:0".into(),
+        "--audit-log".into(),
+        p("audit.jsonl"),
+        "--episodes".into(),
+        p("episodes.csv"),
+        "--channels".into(),
+        channels.to_str().unwrap().into(),
+        "--outbox".into(),
+        p("outbox.jsonl"),
+        "--dead-letter".into(),
+        p("dead.jsonl"),
+    ];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    crate::Daemon::start(&args, &[("UNDERSTUDY_WEBHOOK_TOKEN", TOKEN)])
+}
+
+#[test]
+fn the_receiver_refuses_what_it_cannot_decide_and_what_would_hold_it_up() {
+    use std::io::{Read, Write};
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    let d = shadow_daemon(dir.path());
+    let url = format!("http://{}/webhook/alertmanager", d.addr);
+    let send = |body: &str| -> (u16, String) {
+        match ureq::post(&url).set("Authorization", &format!("Bearer {TOKEN}")).send_string(body) {
+            Ok(r) => (r.status(), r.into_string().unwrap()),
+            Err(ureq::Error::Status(s, r)) => (s, r.into_string().unwrap()),
+            Err(e) => panic!("{e}"),
+        }
+    };
+    // Bodies that decide nothing are errors the sender sees, never `200 … 0 decided`.
+    for body in ["{}", "null", "42", r#"{"alerts":[]}"#] {
+        let (status, text) = send(body);
+        assert_eq!(status, 422, "{body}: {text}");
+        assert!(text.contains("no alerts"), "{text}");
+    }
+    let bad_time =
+        r#"{"alerts":[{"status":"firing","labels":{"alertname":"X","service":"a"},"startsAt":"yesterday"}]}"#;
+    let (status, text) = send(bad_time);
+    assert_eq!(status, 422, "{text}");
+    assert!(text.contains("startsAt"), "{text}");
+    // Too many alerts in one request: 413, saying what to configure.
+    let many: Vec<serde_json::Value> = (0..1_001)
+        .map(|i| serde_json::json!({"status":"firing","labels":{"alertname":"X","service":format!("s{i}")},"startsAt":"2026-11-25T10:00:00Z"}))
+        .collect();
+    let (status, text) = send(&serde_json::json!({ "alerts": many }).to_string());
+    assert_eq!(status, 413, "{text}");
+    assert!(text.contains("max_alerts"), "{text}");
+    assert_eq!(std::fs::read_to_string(dir.path().join("audit.jsonl")).unwrap_or_default(), "", "nothing decided");
+
+    // No token: refused at once, before a (huge, never sent) body is waited for.
+    let mut s = std::net::TcpStream::connect(&d.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(s, "POST /webhook/alertmanager HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000\r\n\r\n").unwrap();
+    let mut reply = [0u8; 12];
+    s.read_exact(&mut reply).expect("an answer without the body");
+    assert_eq!(&reply, b"HTTP/1.1 401");
+
+    // A client trickling header lines is cut off well within 30 s.
+    let started = Instant::now();
+    let mut s = std::net::TcpStream::connect(&d.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+    write!(s, "POST /webhook/alertmanager HTTP/1.1\r\n").unwrap();
+    let closed = loop {
+        if started.elapsed() > Duration::from_secs(30) {
+            break false;
+        }
+        let _ = write!(s, "X-Slow: {}\r\n", started.elapsed().as_secs());
+        let mut buf = [0u8; 256];
+        match s.read(&mut buf) {
+            Ok(0) => break true,
+            Ok(_) => break true, // an error response, then the close
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut => {
+                std::thread::sleep(Duration::from_secs(4));
+            }
+            Err(_) => break true,
+        }
+    };
+    assert!(closed, "still open after {:?}", started.elapsed());
+    assert!(started.elapsed() < Duration::from_secs(30));
+}
