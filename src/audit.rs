@@ -66,6 +66,10 @@ pub enum AuditRecord {
         status: &'static str,
         detail: String,
         escalate: bool,
+        /// How to undo it if verification fails (`rollback_if_failed`): read just before it
+        /// ran, so a restart can still undo it.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        undo: Option<serde_json::Value>,
     },
 }
 

@@ -14,7 +14,7 @@ use std::sync::mpsc::Sender;
 
 use sha2::{Digest, Sha256};
 
-use super::executor::{Executor, Request};
+use super::executor::{Executor, Request, Undo};
 use super::journal::{Shared, lock};
 use super::stop::EmergencyStop;
 use crate::audit::AuditRecord;
@@ -32,17 +32,23 @@ pub type Trip = (ServiceKey, String);
 #[derive(Debug, Clone, PartialEq)]
 pub struct Pending {
     pub id: Option<String>,
+    /// The action's idempotency key.
+    pub action_id: String,
     pub namespace: String,
     pub service: String,
     pub incident_type: String,
     pub command: String,
     /// When the executor applied it (wall time): the window counts from here.
     pub acted: Time,
+    /// How to undo it when verification fails (`None`: it cannot be, or the policy does not).
+    pub undo: Option<Undo>,
 }
 
 impl Pending {
-    fn of(d: &Decision, acted: Time) -> Pending {
+    fn of(d: &Decision, action_id: &str, acted: Time, undo: Option<Undo>) -> Pending {
         Pending {
+            action_id: action_id.to_string(),
+            undo,
             id: d.id.clone(),
             namespace: d.namespace.clone(),
             service: d.service.clone(),
@@ -87,7 +93,7 @@ impl Controller {
             );
         }
         let id = action_id(&self.fingerprint, d);
-        let record = |status: &'static str, detail: String, escalate: bool| AuditRecord::Outcome {
+        let record = |status: &'static str, detail: String, escalate: bool, undo: Option<&Undo>| AuditRecord::Outcome {
             policy_fingerprint: self.fingerprint.clone(),
             at: now,
             id: d.id.clone(),
@@ -99,6 +105,7 @@ impl Controller {
             status,
             detail,
             escalate,
+            undo: undo.and_then(|u| serde_json::to_value(u).ok()),
         };
         let Some(action) = d.action.clone() else { return Ok(()) };
         let blocked = if let Some(s) = self.stop.check().or_else(|| self.executor.stopped()) {
@@ -121,7 +128,7 @@ impl Controller {
         };
         if let Some((status, detail)) = blocked {
             tracing::warn!(service = %d.service, namespace = %d.namespace, status, "not acting: {detail}");
-            return lock(&self.journal).record(&record(status, detail, true));
+            return lock(&self.journal).record(&record(status, detail, true, None));
         }
         let req = Request {
             action_id: id.clone(),
@@ -131,16 +138,24 @@ impl Controller {
             target_replicas: d.target_replicas,
             at: now,
         };
+        // What undoing it would take, read before it runs (only when the policy undoes it).
+        let undo = if self.policy.remediation(&d.incident_type).is_some_and(|r| r.rollback_if_failed) {
+            self.executor.before(&req)
+        } else {
+            None
+        };
         let done = self.executor.execute(&req);
         let (status, detail, escalate) = match &done {
             Ok(x) => (x.status(), x.detail().to_string(), false),
             Err(e) => (e.status(), e.to_string(), true),
         };
         tracing::info!(service = %d.service, namespace = %d.namespace, status, "{detail}");
-        lock(&self.journal).record(&record(status, detail, escalate))?;
-        if matches!(done, Ok(super::executor::Done::Applied(_))) {
+        let applied = matches!(done, Ok(super::executor::Done::Applied(_)));
+        let undo = undo.filter(|_| applied);
+        lock(&self.journal).record(&record(status, detail, escalate, undo.as_ref()))?;
+        if applied {
             let _ = inc;
-            self.verify_later(Pending::of(d, now), trips.clone());
+            self.verify_later(Pending::of(d, &id, now, undo), trips.clone());
         }
         Ok(())
     }
@@ -175,6 +190,35 @@ impl Controller {
                     format!("verification failed after {}: {}", d.command, failed.join(", ")),
                 ));
             }
+            // rollback_if_failed: put back what the action changed, through the same executor,
+            // and say so before the verification record escalates with the whole history.
+            let mut rolled_back = false;
+            if let (false, Some(undo)) = (passed, &d.undo) {
+                let done = executor.undo(&d.action_id, &d.namespace, &d.service, undo);
+                rolled_back = done.is_ok();
+                let (status, detail) = match &done {
+                    Ok(x) => ("undone", x.detail().to_string()),
+                    Err(e) => ("undo-failed", e.to_string()),
+                };
+                tracing::warn!(service = %d.service, namespace = %d.namespace, status, "verification failed, undoing: {detail}");
+                let r = AuditRecord::Outcome {
+                    policy_fingerprint: fingerprint.clone(),
+                    at: WallClock.now(),
+                    id: d.id.clone(),
+                    action_id: d.action_id.clone(),
+                    service: d.service.clone(),
+                    namespace: d.namespace.clone(),
+                    incident_type: d.incident_type.clone(),
+                    command: undo.describe(&d.namespace, &d.service),
+                    status,
+                    detail,
+                    escalate: false,
+                    undo: None,
+                };
+                if let Err(e) = lock(&journal).record(&r) {
+                    tracing::error!(error = %e, "cannot write the undo record");
+                }
+            }
             let r = AuditRecord::Verification {
                 policy_fingerprint: fingerprint,
                 at: WallClock.now(),
@@ -185,7 +229,7 @@ impl Controller {
                 command: d.command.clone(),
                 passed,
                 checks,
-                rolled_back: false,
+                rolled_back,
                 breaker_tripped: !passed,
                 escalate: !passed,
             };
@@ -193,5 +237,134 @@ impl Controller {
                 tracing::error!(error = %e, "cannot write the verification record");
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::audit::Check;
+    use crate::decide::Pipeline;
+    use crate::escalate::{Book, Context};
+    use crate::live::audit_log::AuditLog;
+    use crate::live::executor::{Done, Failed};
+    use crate::live::journal::Journal;
+    use crate::live::outbox::Outbox;
+    use crate::live::stop::{EmergencyStop, Stopped};
+
+    /// A cluster of one Deployment with 3 replicas whose verification always fails.
+    #[derive(Default)]
+    struct Failing {
+        replicas: Mutex<u32>,
+        undos: Mutex<Vec<(String, Undo)>>,
+    }
+
+    impl Executor for Failing {
+        fn execute(&self, req: &Request) -> Result<Done, Failed> {
+            *self.replicas.lock().unwrap() = req.target_replicas.unwrap_or(0);
+            Ok(Done::Applied("scaled".into()))
+        }
+        fn before(&self, _: &Request) -> Option<Undo> {
+            Some(Undo::Replicas { replicas: *self.replicas.lock().unwrap() })
+        }
+        fn undo(&self, action_id: &str, _: &str, _: &str, undo: &Undo) -> Result<Done, Failed> {
+            if let Undo::Replicas { replicas } = undo {
+                *self.replicas.lock().unwrap() = *replicas;
+            }
+            self.undos.lock().unwrap().push((action_id.to_string(), undo.clone()));
+            Ok(Done::Applied("scaled back".into()))
+        }
+        fn stopped(&self) -> Option<Stopped> {
+            None
+        }
+        fn verify(&self, _: &str, _: &str, _: Time) -> Vec<Check> {
+            vec![Check { name: "error_rate", passed: false, observed: "0.3".into(), expected: "≤ 0.01".into() }]
+        }
+    }
+
+    fn policy(rollback: bool) -> Policy {
+        let text = format!(
+            "remediation_policy: {{ incident_type: cpu-spike, auto_execute: true, confidence_threshold: 0.8, max_attempts: 1, cooldown_after_action: 15m, verification_window: 1s, rollback_if_failed: {rollback}, escalation_channel: p1, action: {{ kind: scale, replicas: 6 }} }}\nguardrails: {{ namespaces: [prod] }}\n"
+        );
+        Policy::from_yaml(Path::new("p.yaml"), &text).unwrap().policy
+    }
+
+    fn run(rollback: bool) -> (Vec<serde_json::Value>, u32, usize) {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("audit.jsonl");
+        let (audit, _) = AuditLog::open(&log).unwrap();
+        let (outbox, _) = Outbox::open(&dir.path().join("outbox.jsonl"), &dir.path().join("dead.jsonl")).unwrap();
+        let book = Book::new(Context {
+            mode: "live".into(),
+            scope: "live".into(),
+            key_by_id: false,
+            default_channel: "p1".into(),
+            records: "audit.jsonl".into(),
+            evidence_url: None,
+        });
+        let journal = Journal::new(audit, book, Arc::new(outbox)).shared();
+        let p = policy(rollback);
+        let exec = Arc::new(Failing { replicas: Mutex::new(3), ..Failing::default() });
+        let c = Controller {
+            policy: p.clone(),
+            fingerprint: p.fingerprint(),
+            promotion: None,
+            allow_unsigned: false,
+            executor: exec.clone(),
+            stop: EmergencyStop::default(),
+            journal,
+        };
+        let inc = Incident {
+            at: WallClock.now(),
+            service: "payment-api".into(),
+            namespace: "prod".into(),
+            incident_type: "cpu-spike".into(),
+            confidence: 0.95,
+            signal: None,
+            replicas: Some(3),
+            id: Some("e1".into()),
+        };
+        let d = Pipeline::new(p).decide(inc.at, &inc);
+        let (tx, trips) = std::sync::mpsc::channel();
+        c.handle(&inc, &d, &tx).unwrap();
+        let trip = trips.recv_timeout(std::time::Duration::from_secs(10)).expect("the breaker trips");
+        assert_eq!(trip.0, ServiceKey::new("prod", "payment-api"));
+        // The verification record is the last thing the thread writes.
+        let records = loop {
+            let text = std::fs::read_to_string(&log).unwrap();
+            let r: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+            if r.iter().any(|x| x["record"] == "verification") {
+                break r;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        let replicas = *exec.replicas.lock().unwrap();
+        let undos = exec.undos.lock().unwrap().len();
+        (records, replicas, undos)
+    }
+
+    #[test]
+    fn a_failed_verification_undoes_a_reversible_action_then_escalates() {
+        let (records, replicas, undos) = run(true);
+        let kinds: Vec<&str> =
+            records.iter().map(|r| r["status"].as_str().unwrap_or(r["record"].as_str().unwrap())).collect();
+        assert_eq!(kinds, ["applied", "undone", "verification"], "{records:#?}");
+        assert_eq!(records[0]["undo"], serde_json::json!({"kind": "replicas", "replicas": 3}), "kept for a restart");
+        assert_eq!(records[1]["command"], "kubectl scale deployment/payment-api -n prod --replicas=3");
+        assert_eq!(records[2]["rolled_back"], true);
+        assert_eq!(records[2]["escalate"], true);
+        assert_eq!((replicas, undos), (3, 1), "scaled back to where it was, once");
+    }
+
+    #[test]
+    fn without_rollback_if_failed_nothing_is_undone() {
+        let (records, replicas, undos) = run(false);
+        assert_eq!(records.len(), 2, "{records:#?}");
+        assert!(records[0].get("undo").is_none());
+        assert_eq!(records[1]["rolled_back"], false);
+        assert_eq!((replicas, undos), (6, 0));
     }
 }

@@ -78,9 +78,52 @@ impl Failed {
     }
 }
 
+/// How to put back what an action changed (`rollback_if_failed`), read just before it ran.
+/// Written into the action's `applied` outcome record, so a restart can still undo it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Undo {
+    /// Scale back to the replicas it had.
+    Replicas { replicas: u32 },
+    /// Roll forward to the pod template a rollback replaced.
+    Template { template: Value },
+    /// Turn the feature flag back on.
+    FlagOn { url: String, flag: String },
+}
+
+impl Undo {
+    /// What undoing does, as a person would type or read it.
+    pub fn describe(&self, namespace: &str, service: &str) -> String {
+        match self {
+            Undo::Replicas { replicas } => {
+                format!("kubectl scale deployment/{service} -n {namespace} --replicas={replicas}")
+            }
+            Undo::Template { .. } => {
+                format!("roll deployment/{service} -n {namespace} forward to the template the rollback replaced")
+            }
+            Undo::FlagOn { url, flag } => format!("POST {url} {{\"flag\": \"{flag}\", \"enabled\": true}}"),
+        }
+    }
+}
+
 /// Carries out actions and reads back what verification needs.
 pub trait Executor: Send + Sync {
     fn execute(&self, req: &Request) -> Result<Done, Failed>;
+
+    /// What undoing `req` would need, read just before it runs; `None` when it cannot be
+    /// undone (a restart: the old pods are gone; a purged cache; a traffic shift or Helm
+    /// rollback whose previous state is not read here).
+    fn before(&self, req: &Request) -> Option<Undo> {
+        let _ = req;
+        None
+    }
+
+    /// Put back what the action `action_id` changed on `namespace/service`: dry-run first,
+    /// and idempotent (an undo already done is not repeated).
+    fn undo(&self, action_id: &str, namespace: &str, service: &str, undo: &Undo) -> Result<Done, Failed> {
+        let _ = (action_id, namespace, service, undo);
+        Err(Failed::Unsupported("this executor cannot undo actions".into()))
+    }
 
     /// The cluster-side emergency stop (`None`: not stopped). Fails safe: an unreadable
     /// switch counts as stopped.
@@ -110,6 +153,8 @@ impl Executor for Recorder {
 
 /// The annotation that marks an action as done (its value is the action id).
 pub const ACTION_ID: &str = "understudy.io/action-id";
+/// The annotation that marks an undo as done (its value is the undone action's id).
+pub const UNDO_OF: &str = "understudy.io/undo-of";
 /// The ConfigMap whose presence stops every action.
 pub const STOP_CONFIGMAP: &str = "understudy-emergency-stop";
 
@@ -456,6 +501,85 @@ impl Executor for Kube {
                 ACTION_TIMEOUT.as_secs(),
                 req.action_id
             ))),
+        }
+    }
+
+    fn before(&self, req: &Request) -> Option<Undo> {
+        let fetch = async {
+            let d = self.deployments(&req.namespace).get(&req.service).await.ok()?;
+            serde_json::to_value(&d).ok()
+        };
+        let deployment = || self.rt.block_on(async { tokio::time::timeout(API_TIMEOUT, fetch).await.ok().flatten() });
+        match &req.action {
+            Action::Scale { .. } => deployment()
+                .and_then(|d| d.pointer("/spec/replicas").and_then(Value::as_u64))
+                .and_then(|r| u32::try_from(r).ok())
+                .map(|replicas| Undo::Replicas { replicas }),
+            Action::Rollback => deployment()
+                .and_then(|d| d.pointer("/spec/template").cloned())
+                .map(|template| Undo::Template { template }),
+            Action::FeatureFlagDisable { url, flag } => Some(Undo::FlagOn {
+                url: crate::policy::action::fill(url, &req.service, &req.namespace),
+                flag: crate::policy::action::fill(flag, &req.service, &req.namespace),
+            }),
+            Action::Restart | Action::HelmRollback { .. } | Action::CachePurge { .. } | Action::TrafficShift { .. } => {
+                None
+            }
+        }
+    }
+
+    fn undo(&self, action_id: &str, namespace: &str, service: &str, undo: &Undo) -> Result<Done, Failed> {
+        let work = async {
+            let api = self.deployments(namespace);
+            match undo {
+                Undo::Replicas { replicas } => {
+                    let d = api.get(service).await.map_err(|e| Failed::Api(api_error(e)))?;
+                    if d.spec.replicas == Some(i32::try_from(*replicas).unwrap_or(i32::MAX)) {
+                        return Ok(Done::AlreadyApplied(format!(
+                            "deployment/{service} already has {replicas} replicas"
+                        )));
+                    }
+                    let patch = json!({"spec": {"replicas": replicas}});
+                    self.patch_twice(namespace, service, &kube::api::Patch::Merge(patch), true).await?;
+                    Ok(Done::Applied(format!("deployment/{service} scaled back to {replicas}")))
+                }
+                Undo::Template { template } => {
+                    let d = api.get(service).await.map_err(|e| Failed::Api(api_error(e)))?;
+                    let dv = serde_json::to_value(&d).unwrap_or_default();
+                    if dv.pointer("/metadata/annotations/understudy.io~1undo-of").and_then(Value::as_str)
+                        == Some(action_id)
+                    {
+                        return Ok(Done::AlreadyApplied(format!("deployment/{service} already rolled forward")));
+                    }
+                    let mut template = template.clone();
+                    template["$patch"] = json!("replace");
+                    let patch =
+                        json!({"metadata": {"annotations": {UNDO_OF: action_id}}, "spec": {"template": template}});
+                    self.patch_twice(namespace, service, &kube::api::Patch::Strategic(patch), false).await?;
+                    Ok(Done::Applied(format!(
+                        "deployment/{service} rolled forward to the template the rollback replaced"
+                    )))
+                }
+                Undo::FlagOn { .. } => Err(Failed::Unsupported(String::new())),
+            }
+        };
+        if let Undo::FlagOn { url, flag } = undo {
+            let agent = ureq::AgentBuilder::new().timeout(self.http_timeout).build();
+            return match agent
+                .post(url)
+                .set("Idempotency-Key", &format!("{action_id}-undo"))
+                .set("Content-Type", "application/json")
+                .send_string(&json!({"flag": flag, "enabled": true}).to_string())
+            {
+                Ok(r) => Ok(Done::Applied(format!("POST {url}: {}", r.status()))),
+                Err(e) => Err(Failed::Api(format!("POST {url}: {e}"))),
+            };
+        }
+        match self.rt.block_on(async { tokio::time::timeout(ACTION_TIMEOUT, work).await }) {
+            Ok(done) => done,
+            Err(_) => {
+                Err(Failed::Api(format!("the API server did not finish the undo within {}s", ACTION_TIMEOUT.as_secs())))
+            }
         }
     }
 

@@ -79,6 +79,8 @@ impl Restored {
             Some("outcome") if s("/status") == Some("applied") => {
                 let (Some(ns), Some(svc), Some(at)) = (s("/namespace"), s("/service"), t("/at")) else { return };
                 self.unverified.push(Pending {
+                    action_id: s("/action_id").unwrap_or_default().to_string(),
+                    undo: v.get("undo").and_then(|u| serde_json::from_value(u.clone()).ok()),
                     id: s("/id").map(str::to_string),
                     namespace: ns.to_string(),
                     service: svc.to_string(),
