@@ -145,6 +145,9 @@ struct Open {
 pub struct Book {
     ctx: Context,
     open: BTreeMap<String, Open>,
+    /// (page open, start, key) of every remembered incident: which to forget first, found
+    /// without scanning (a receiver holding the maximum pays O(log n) per new incident).
+    order: std::collections::BTreeSet<(bool, Time, String)>,
 }
 
 /// At most this many incidents are remembered; the oldest is forgotten first (long live runs).
@@ -152,7 +155,7 @@ const MAX_OPEN: usize = 10_000;
 
 impl Book {
     pub fn new(ctx: Context) -> Self {
-        Book { ctx, open: BTreeMap::new() }
+        Book { ctx, open: BTreeMap::new(), order: std::collections::BTreeSet::new() }
     }
 
     /// The dedup key of an incident: stable across restarts (it depends on where and when the
@@ -293,7 +296,7 @@ impl Book {
             // alerts) takes over its adopted page. Its history and count start again from the
             // re-sent alert, so the escalations it repeats get the ids they had before the
             // restart and the outbox does not send them twice.
-            let entry = match self.open.remove(&format!("@page/{dedup_key}")) {
+            let entry = match self.forget(&format!("@page/{dedup_key}")) {
                 Some(adopted) => Open { history: Vec::new(), escalations: 0, ..adopted },
                 None => Open {
                     dedup_key,
@@ -309,7 +312,7 @@ impl Book {
                     page_open: false,
                 },
             };
-            self.open.insert(key.clone(), entry);
+            self.remember(key.clone(), entry);
         }
         let o = self.open.get_mut(&key).expect("inserted above");
         if let AuditRecord::Decision { decision: d, .. } = rec {
@@ -326,7 +329,7 @@ impl Book {
             return None;
         }
         o.escalations += 1;
-        o.page_open = true;
+        self.set_page_open(&key, true);
         let (decision, reason, suggested) = why;
         Some(self.build(&key, Event::Trigger, at, decision, reason, suggested))
     }
@@ -337,9 +340,31 @@ impl Book {
         if self.open.len() < MAX_OPEN {
             return;
         }
-        let victim = self.open.iter().min_by_key(|(_, o)| (o.page_open, o.start)).map(|(k, _)| k.clone());
+        let victim = self.order.first().map(|(_, _, k)| k.clone());
         if let Some(k) = victim {
-            self.open.remove(&k);
+            self.forget(&k);
+        }
+    }
+
+    fn remember(&mut self, key: String, o: Open) {
+        self.order.insert((o.page_open, o.start, key.clone()));
+        if let Some(old) = self.open.insert(key.clone(), o) {
+            self.order.remove(&(old.page_open, old.start, key));
+        }
+    }
+
+    fn forget(&mut self, key: &str) -> Option<Open> {
+        let o = self.open.remove(key)?;
+        self.order.remove(&(o.page_open, o.start, key.to_string()));
+        Some(o)
+    }
+
+    fn set_page_open(&mut self, key: &str, open: bool) {
+        let Some(o) = self.open.get_mut(key) else { return };
+        if o.page_open != open {
+            self.order.remove(&(o.page_open, o.start, key.to_string()));
+            o.page_open = open;
+            self.order.insert((open, o.start, key.to_string()));
         }
     }
 
@@ -347,8 +372,9 @@ impl Book {
     /// is remembered (a relapse escalates under the same incident, its count continuing)
     /// until [`MAX_OPEN`] newer incidents push it out.
     pub fn resolve(&mut self, incident_id: &str, at: Time) -> Option<Escalation> {
-        let o = self.open.get_mut(incident_id).filter(|o| o.page_open)?;
-        o.page_open = false;
+        self.open.get(incident_id).filter(|o| o.page_open)?;
+        self.set_page_open(incident_id, false);
+        let o = self.open.get_mut(incident_id)?;
         o.history.push(Step {
             at,
             record: "recovery".into(),
@@ -367,7 +393,7 @@ impl Book {
             return;
         }
         self.make_room();
-        self.open.insert(
+        self.remember(
             format!("@page/{}", last.dedup_key),
             Open {
                 dedup_key: last.dedup_key,
@@ -607,6 +633,33 @@ mod tests {
         assert_eq!((again.dedup_key.as_str(), again.sequence), (es[0].dedup_key.as_str(), 11));
         assert_eq!(again.history.last().unwrap().record, "decision");
         assert!(again.history.iter().any(|s| s.record == "recovery"));
+    }
+
+    #[test]
+    fn a_full_book_forgets_the_oldest_incident_without_an_open_page_first() {
+        let mut b = Book::new(ctx());
+        let rec = |n: usize, escalate: bool| {
+            let mut r = decision(1_000 + n as i64, Status::LowConfidence, escalate);
+            if let AuditRecord::Decision { input, decision: d, .. } = &mut r {
+                input.id = Some(format!("e{n}"));
+                d.id = Some(format!("e{n}"));
+            }
+            r
+        };
+        // The first incident pages; the rest do not (recorded, not escalated).
+        assert!(b.observe(&rec(0, true)).is_some());
+        for n in 1..=MAX_OPEN + 5 {
+            let _ = b.observe(&rec(n, false));
+        }
+        assert_eq!(b.len(), MAX_OPEN);
+        assert_eq!(b.order.len(), b.open.len(), "the eviction index follows the book");
+        assert!(b.open.contains_key("e0"), "the incident with an open page is kept");
+        assert!(!b.open.contains_key("e1") && b.open.contains_key(&format!("e{}", MAX_OPEN + 5)));
+        // Once resolved it is the oldest without a page, and goes first.
+        assert!(b.resolve("e0", Time(9_000_000_000_000)).is_some());
+        let _ = b.observe(&rec(MAX_OPEN + 6, false));
+        assert!(!b.open.contains_key("e0"));
+        assert!(b.order.iter().all(|(open, start, k)| b.open[k].page_open == *open && b.open[k].start == *start));
     }
 
     #[test]
