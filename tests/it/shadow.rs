@@ -176,3 +176,75 @@ fn the_receiver_refuses_what_it_cannot_decide_and_what_would_hold_it_up() {
     assert!(closed, "still open after {:?}", started.elapsed());
     assert!(started.elapsed() < Duration::from_secs(30));
 }
+
+#[test]
+fn three_kill_9s_under_load_leave_exactly_one_decision_per_alert() {
+    use std::time::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    let audit = dir.path().join("audit.jsonl");
+    let alert = |i: usize| {
+        serde_json::json!({"alerts": [{"status": "firing",
+            "labels": {"alertname": "KubePodCrashLooping", "namespace": "prod", "service": format!("svc-{i}")},
+            "startsAt": "2026-11-25T10:00:00Z"}]})
+        .to_string()
+    };
+    let post = |addr: &str, i: usize| -> Option<u16> {
+        let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(5)).build();
+        match agent
+            .post(&format!("http://{addr}/webhook/alertmanager"))
+            .set("Authorization", &format!("Bearer {TOKEN}"))
+            .send_string(&alert(i))
+        {
+            Ok(r) => Some(r.status()),
+            Err(ureq::Error::Status(s, _)) => Some(s),
+            Err(_) => None, // killed mid-request, or not listening
+        }
+    };
+    let mut d = shadow_daemon(dir.path());
+    let mut answered = std::collections::BTreeSet::new();
+    let mut sent = 0;
+    for kill in 0..3 {
+        // Kill -9 after a short while, from another thread, while requests are in flight.
+        let pid = d.child.id();
+        let killer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300 + 150 * kill));
+            let _ = Command::new("sh").args(["-c", &format!("kill -9 {pid}")]).status();
+        });
+        while post(&d.addr, sent).is_some_and(|s| {
+            if s == 200 {
+                answered.insert(sent);
+            }
+            true
+        }) {
+            sent += 1;
+        }
+        sent += 1; // the one cut off: maybe decided, maybe not
+        killer.join().unwrap();
+        let _ = d.child.wait();
+        d = shadow_daemon(dir.path());
+        // Alertmanager re-sends every firing alert to the new process.
+        for i in 0..sent {
+            if post(&d.addr, i) == Some(200) {
+                answered.insert(i);
+            }
+        }
+    }
+    drop(d);
+    assert!(sent > 20, "only {sent} requests under load");
+    let mut per_service = std::collections::BTreeMap::<String, usize>::new();
+    for r in crate::jsonl(&audit).iter().filter(|r| r["record"] == "decision") {
+        *per_service.entry(r["decision"]["service"].as_str().unwrap().to_string()).or_default() += 1;
+    }
+    let dupes: Vec<_> = per_service.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(dupes.is_empty(), "decided twice: {dupes:?}");
+    for i in &answered {
+        assert_eq!(per_service.get(&format!("svc-{i}")), Some(&1), "svc-{i} was answered 200");
+    }
+    let ids: Vec<String> = crate::jsonl(&audit)
+        .iter()
+        .filter(|r| r["record"] == "decision")
+        .map(|r| r["decision"]["id"].as_str().unwrap().to_string())
+        .collect();
+    let distinct: std::collections::BTreeSet<&String> = ids.iter().collect();
+    assert_eq!(distinct.len(), ids.len(), "episode ids are never reused");
+}
