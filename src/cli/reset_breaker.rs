@@ -35,6 +35,15 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> anyhow::Result<u8> {
+    if a.by.trim().is_empty() {
+        eprintln!("error: --by is empty: the record must name who lifted the breaker");
+        return Ok(EXIT_BAD_INPUT);
+    }
+    if !a.audit_log.is_file() {
+        eprintln!("error: {} is not an audit log file (missing or not a regular file)", a.audit_log.display());
+        eprintln!("  = hint: pass the --audit-log that live writes");
+        return Ok(EXIT_BAD_INPUT);
+    }
     let restored = match Restored::from_log(&a.audit_log) {
         Ok(r) => r,
         Err(e) => {
@@ -49,14 +58,19 @@ pub fn run(a: Args) -> anyhow::Result<u8> {
         eprintln!("  = hint: tripped: {}", if tripped.is_empty() { "none".to_string() } else { tripped.join(", ") });
         return Ok(EXIT_BAD_INPUT);
     };
-    let (mut log, _) = AuditLog::open(&a.audit_log)?;
-    log.append(&AuditRecord::BreakerReset {
-        at: WallClock.now(),
-        service: a.service.clone(),
-        namespace: a.namespace.clone(),
-        by: a.by.clone(),
-        reason: a.reason.clone(),
-    })?;
+    let written = AuditLog::open(&a.audit_log).and_then(|(mut log, _)| {
+        log.append(&AuditRecord::BreakerReset {
+            at: WallClock.now(),
+            service: a.service.clone(),
+            namespace: a.namespace.clone(),
+            by: a.by.clone(),
+            reason: a.reason.clone(),
+        })
+    });
+    if let Err(e) = written {
+        eprintln!("error: cannot append to {}: {e}; the breaker stays tripped", a.audit_log.display());
+        return Ok(EXIT_BAD_INPUT);
+    }
     println!("breaker on {key} lifted by {} (it was tripped: {why}); restart live for it to take effect", a.by);
     Ok(EXIT_OK)
 }

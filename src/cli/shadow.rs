@@ -130,7 +130,16 @@ pub fn serve(
             }
         }
     }
-    let (log, recovery) = AuditLog::open(&c.audit_log)?;
+    let (log, recovery) = match AuditLog::open(&c.audit_log) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("error: cannot open the audit log {}: {e}", c.audit_log.display());
+            eprintln!(
+                "  = hint: --audit-log must be a file this user can read and append to (it is created if missing)"
+            );
+            return Ok(EXIT_BAD_INPUT);
+        }
+    };
     if let Some(t) = &recovery.torn {
         eprintln!(
             "warning: {} ended in a torn line at byte {} (a crash mid-write); kept in {} and cut from the log",
@@ -146,7 +155,18 @@ pub fn serve(
             recovery.corrupt_lines
         );
     }
-    let (outbox, opened) = Outbox::open(&c.outbox, &c.dead_letter)?;
+    let (outbox, opened) = match Outbox::open(&c.outbox, &c.dead_letter) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!(
+                "error: cannot open the outbox {} (dead letters: {}): {e}",
+                c.outbox.display(),
+                c.dead_letter.display()
+            );
+            eprintln!("  = hint: --outbox and --dead-letter must be files this user can read and append to");
+            return Ok(EXIT_BAD_INPUT);
+        }
+    };
     if let Some(k) = &opened.torn_kept_in {
         eprintln!("warning: {} ended in a torn line (a crash mid-write); kept in {}", c.outbox.display(), k.display());
     }
@@ -211,15 +231,24 @@ pub fn serve(
         println!("listening on {}", listener.local_addr()?);
         println!("{}", banner.replace("{audit}", &c.audit_log.display().to_string()));
         let app = shadow::router(Receiver { token, tx: tx.clone() });
-        shadow::serve(listener, app, async {
-            let _ = tokio::signal::ctrl_c().await;
+        // Ctrl-C, or SIGTERM (how Kubernetes stops a pod): stop taking webhooks, close the
+        // episodes and flush.
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        shadow::serve(listener, app, async move {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
         })
         .await?;
         Ok(())
     });
     let (reply, done) = tokio::sync::oneshot::channel();
     let _ = tx.send(Msg::Finish(reply));
-    let episodes = rt.block_on(done).ok().and_then(Result::ok).unwrap_or(0);
+    let finished = match rt.block_on(done) {
+        Ok(r) => r,
+        Err(_) => Err("the pipeline worker stopped before closing its episodes".to_string()),
+    };
     let _ = worker.join();
     // Give deliveries in flight a moment; what is left stays in the outbox for the next start.
     let left = outbox.drain(Duration::from_secs(5));
@@ -231,6 +260,18 @@ pub fn serve(
         println!("outbox: {left} escalation(s) not yet delivered; they are sent when understudy next starts");
     }
     result?;
-    println!("stopped: {episodes} episode(s) written to {}", c.episodes.display());
-    Ok(EXIT_OK)
+    match finished {
+        Ok(episodes) => {
+            println!("stopped: {episodes} episode(s) written to {}", c.episodes.display());
+            Ok(EXIT_OK)
+        }
+        Err(e) => {
+            eprintln!("error: cannot write the episodes to {}: {e}", c.episodes.display());
+            eprintln!(
+                "  = hint: the decisions are in {}; check the disk and the file's permissions",
+                c.audit_log.display()
+            );
+            Ok(super::EXIT_FAILED)
+        }
+    }
 }

@@ -121,7 +121,7 @@ pub fn authorised(headers: &HeaderMap, token: &str) -> bool {
     let given = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(|v| v.split_once(' ').filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer")).map(|(_, t)| t))
         .unwrap_or("");
     !token.is_empty()
         && given.len() == token.len()
@@ -141,6 +141,15 @@ async fn webhook(State(r): State<Receiver>, req: axum::extract::Request) -> (Sta
     // The token is checked before a byte of the body is read.
     if !authorised(req.headers(), &r.token) {
         return (StatusCode::UNAUTHORIZED, "missing or wrong bearer token\n".into());
+    }
+    // A declared length over the cap is refused without waiting for the body.
+    let declared = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY as u64) {
+        return (StatusCode::PAYLOAD_TOO_LARGE, format!("the body is larger than {} MiB\n", MAX_BODY >> 20));
     }
     let body = match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(req.into_body(), MAX_BODY)).await {
         Err(_) => {

@@ -153,6 +153,18 @@ fn the_receiver_refuses_what_it_cannot_decide_and_what_would_hold_it_up() {
     s.read_exact(&mut reply).expect("an answer without the body");
     assert_eq!(&reply, b"HTTP/1.1 401");
 
+    // With the token but a declared length over the cap: 413 at once, not after a timeout.
+    let mut s = std::net::TcpStream::connect(&d.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(
+        s,
+        "POST /webhook/alertmanager HTTP/1.1\r\nHost: x\r\nAuthorization: bearer {TOKEN}\r\nContent-Length: 100000000\r\n\r\n"
+    )
+    .unwrap();
+    let mut reply = [0u8; 12];
+    s.read_exact(&mut reply).expect("an answer without the body");
+    assert_eq!(&reply, b"HTTP/1.1 413", "(the scheme `bearer` is case-insensitive)");
+
     // A client trickling header lines is cut off well within 30 s.
     let started = Instant::now();
     let mut s = std::net::TcpStream::connect(&d.addr).unwrap();
@@ -247,4 +259,53 @@ fn three_kill_9s_under_load_leave_exactly_one_decision_per_alert() {
         .collect();
     let distinct: std::collections::BTreeSet<&String> = ids.iter().collect();
     assert_eq!(distinct.len(), ids.len(), "episode ids are never reused");
+}
+
+#[test]
+fn sigterm_stops_shadow_cleanly_and_keeps_its_episodes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = shadow_daemon(dir.path());
+    let body = r#"{"alerts":[{"status":"firing","labels":{"alertname":"KubePodCrashLooping","namespace":"prod","service":"t"},"startsAt":"2026-11-25T10:00:00Z"}]}"#;
+    let r = ureq::post(&format!("http://{}/webhook/alertmanager", d.addr))
+        .set("Authorization", &format!("Bearer {TOKEN}"))
+        .send_string(body)
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // How Kubernetes stops a pod.
+    Command::new("sh").args(["-c", &format!("kill -TERM {}", d.child.id())]).status().unwrap();
+    let exit = d.child.wait().unwrap();
+    assert!(exit.success(), "{exit:?}");
+    let csv = std::fs::read_to_string(dir.path().join("episodes.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 2, "the header and the one episode: {csv}");
+}
+
+#[test]
+fn reset_breaker_refuses_an_anonymous_reset_and_a_missing_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.jsonl");
+    std::fs::write(&log, "").unwrap();
+    let o = crate::understudy(&[
+        "reset-breaker",
+        "checkout-api",
+        "-n",
+        "prod",
+        "--audit-log",
+        log.to_str().unwrap(),
+        "--by",
+        " ",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--by is empty"));
+    let missing = dir.path().join("typo.jsonl");
+    let o = crate::understudy(&[
+        "reset-breaker",
+        "checkout-api",
+        "--audit-log",
+        missing.to_str().unwrap(),
+        "--by",
+        "alice",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("is not an audit log file"));
+    assert!(!missing.exists(), "nothing created");
 }
