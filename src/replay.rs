@@ -425,7 +425,7 @@ impl<'a, W: Write> Replayer<'a, W> {
         let id = match &decided_before {
             Some(id) => id.clone(),
             None => {
-                self.next_id += 1;
+                self.next_id = self.next_id.saturating_add(1);
                 format!("e{}", self.next_id)
             }
         };

@@ -199,8 +199,19 @@ pub fn serve(
     }
     let journal = Journal::new(log, book, Arc::clone(&outbox)).shared();
     let controller = controller(Arc::clone(&journal))?;
-    let restored = Restored::from_log(&c.audit_log)
+    let mut restored = Restored::from_log(&c.audit_log)
         .map_err(|e| anyhow::anyhow!("cannot read back {}: {e}", c.audit_log.display()))?;
+    // An action dated after now (a clock that was wrong, an edited log) would hold a cooldown
+    // and an hourly slot for ever: it is not restored, and said so.
+    let horizon = understudy::clock::Clock::now(&understudy::clock::WallClock).saturating_add(Duration::from_secs(300));
+    let future = restored.actions.iter().filter(|(_, _, at)| *at > horizon).count();
+    if future > 0 {
+        eprintln!(
+            "warning: {future} action(s) in {} are dated after now; not counted against cooldowns or caps",
+            c.audit_log.display()
+        );
+        restored.actions.retain(|(_, _, at)| *at <= horizon);
+    }
     if restored.decisions > 0 {
         eprintln!(
             "restored from {}: {} decision(s), {} action(s) counted against cooldowns and attempt caps, {} applied action(s) still to verify, {} breaker(s) still tripped{}; episodes continue after e{}",

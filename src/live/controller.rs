@@ -75,7 +75,11 @@ pub struct Controller {
 /// The idempotency key of a decision: the same alert decided again (a restart, a repeated
 /// notification) gives the same key.
 pub fn action_id(fingerprint: &str, d: &Decision) -> String {
-    let h = Sha256::digest(format!("{fingerprint}/{}/{}/{}/{}", d.namespace, d.service, d.incident_type, d.at.nanos()));
+    action_id_of(fingerprint, &d.namespace, &d.service, &d.incident_type, d.at)
+}
+
+fn action_id_of(fingerprint: &str, namespace: &str, service: &str, incident_type: &str, at: Time) -> String {
+    let h = Sha256::digest(format!("{fingerprint}/{namespace}/{service}/{incident_type}/{}", at.nanos()));
     format!("us-{}", &hex::encode(h)[..16])
 }
 
@@ -156,6 +160,38 @@ impl Controller {
         if applied {
             let _ = inc;
             self.verify_later(Pending::of(d, &id, now, undo), trips.clone());
+        }
+        Ok(())
+    }
+
+    /// Executed decisions the audit log shows with no outcome: the process stopped between
+    /// deciding and recording what the executor did. Whether the action reached the cluster
+    /// is unknown, so each gets an `unknown-after-restart` outcome that escalates, naming the
+    /// marker to look for; nothing is re-run blindly.
+    pub fn unsettled(
+        &self,
+        in_flight: Vec<(Option<String>, String, String, String, Time, String)>,
+    ) -> std::io::Result<()> {
+        for (id, namespace, service, incident_type, at, command) in in_flight {
+            let action_id = action_id_of(&self.fingerprint, &namespace, &service, &incident_type, at);
+            tracing::warn!(%service, %namespace, "an action decided before the restart has no outcome: escalating");
+            lock(&self.journal).record(&AuditRecord::Outcome {
+                policy_fingerprint: self.fingerprint.clone(),
+                at: WallClock.now(),
+                id,
+                action_id: action_id.clone(),
+                service: service.clone(),
+                namespace: namespace.clone(),
+                incident_type,
+                command,
+                status: "unknown-after-restart",
+                detail: format!(
+                    "understudy stopped between deciding and recording the result; check whether deployment/{service} -n {namespace} carries {}={action_id}",
+                    super::executor::ACTION_ID
+                ),
+                escalate: true,
+                undo: None,
+            })?;
         }
         Ok(())
     }

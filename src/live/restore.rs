@@ -34,6 +34,11 @@ pub struct Restored {
     /// Actions the log shows applied (an `applied` outcome) and not yet verified, in log
     /// order: a crash during the verification window must not leave them unchecked.
     pub unverified: Vec<Pending>,
+    /// Executed decisions with no outcome after them (live mode: the process stopped
+    /// between deciding and recording what the executor did): (decision id, namespace,
+    /// service, incident type, decided at, command). Nobody knows whether they were applied,
+    /// so a person is told.
+    pub in_flight: Vec<(Option<String>, String, String, String, Time, String)>,
 }
 
 impl Restored {
@@ -73,10 +78,31 @@ impl Restored {
                 if s("/decision/status") == Some("execute")
                     && let (Some(ty), Some(at)) = (s("/decision/incident_type"), t("/decision/at"))
                 {
+                    self.in_flight.push((
+                        id.map(str::to_string),
+                        ns.to_string(),
+                        svc.to_string(),
+                        ty.to_string(),
+                        at,
+                        s("/decision/command").unwrap_or_default().to_string(),
+                    ));
                     self.actions.push((key, ty.to_string(), at));
                 }
             }
-            Some("outcome") if s("/status") == Some("applied") => {
+            Some("outcome")
+                if {
+                    // Any outcome settles the latest in-flight decision it belongs to.
+                    let (id, ns, svc) = (s("/id"), s("/namespace"), s("/service"));
+                    if let Some(k) = self
+                        .in_flight
+                        .iter()
+                        .rposition(|f| f.0.as_deref() == id && Some(f.1.as_str()) == ns && Some(f.2.as_str()) == svc)
+                    {
+                        self.in_flight.remove(k);
+                    }
+                    s("/status") == Some("applied")
+                } =>
+            {
                 let (Some(ns), Some(svc), Some(at)) = (s("/namespace"), s("/service"), t("/at")) else { return };
                 self.unverified.push(Pending {
                     action_id: s("/action_id").unwrap_or_default().to_string(),
@@ -272,6 +298,21 @@ guardrails: { namespaces: [prod], max_actions_per_hour: 4, loop_breaker: { max_a
         assert_eq!(r.unverified[0].id.as_deref(), Some("e2"));
         assert_eq!(r.unverified[0].acted, Time::parse_rfc3339("2026-11-25T12:12:00Z").unwrap());
         assert!(r.breakers.is_empty(), "a passed verification trips nothing");
+    }
+
+    #[test]
+    fn an_executed_decision_without_an_outcome_is_in_flight() {
+        let p = policy();
+        let inc = incident(1, 0, "checkout-api", "memory-leak");
+        let d = Pipeline::new(p.clone()).decide(inc.at, &inc);
+        let decided = line(&p, &inc, d);
+        let (_, r) = restored(&p, std::slice::from_ref(&decided));
+        assert_eq!(r.in_flight.len(), 1, "the process stopped before recording what the executor did");
+        assert_eq!(r.in_flight[0].0.as_deref(), Some("e1"));
+        let outcome = serde_json::json!({"record": "outcome", "at": "2026-11-25T12:01:00Z", "id": "e1",
+            "service": "checkout-api", "namespace": "prod", "status": "emergency-stop", "command": "c"});
+        let (_, r) = restored(&p, &[decided, outcome]);
+        assert!(r.in_flight.is_empty() && r.unverified.is_empty());
     }
 
     proptest! {

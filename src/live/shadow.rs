@@ -65,12 +65,16 @@ pub fn spawn_worker<C: Classifier + 'static>(
         };
         // Before any alert: what the audit log says was done counts, as if never restarted.
         let unverified = std::mem::take(&mut restored.unverified);
+        let in_flight = std::mem::take(&mut restored.in_flight);
         replayer.restore(restored);
         if controller.is_some() {
             replayer.collect_executed();
         }
         let (trip_tx, trips) = mpsc::channel::<super::controller::Trip>();
         if let Some(c) = &controller {
+            if let Err(e) = c.unsettled(in_flight) {
+                tracing::error!(error = %e, "cannot record the actions left in flight before the restart");
+            }
             c.resume(unverified, &trip_tx);
         }
         while let Ok(msg) = rx.recv() {
