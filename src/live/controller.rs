@@ -86,7 +86,7 @@ fn action_id_of(fingerprint: &str, namespace: &str, service: &str, incident_type
 impl Controller {
     /// Handle one executed decision. Verification runs on its own thread after the window;
     /// a failure sends the breaker to trip on `trips`.
-    pub fn handle(&self, inc: &Incident, d: &Decision, trips: &Sender<Trip>) -> std::io::Result<()> {
+    pub fn handle(&self, _inc: &Incident, d: &Decision, trips: &Sender<Trip>) -> std::io::Result<()> {
         let now = WallClock.now();
         if self.allow_unsigned {
             tracing::warn!(
@@ -158,7 +158,6 @@ impl Controller {
         let undo = undo.filter(|_| applied);
         lock(&self.journal).record(&record(status, detail, escalate, undo.as_ref()))?;
         if applied {
-            let _ = inc;
             self.verify_later(Pending::of(d, &id, now, undo), trips.clone());
         }
         Ok(())
@@ -168,12 +167,9 @@ impl Controller {
     /// deciding and recording what the executor did. Whether the action reached the cluster
     /// is unknown, so each gets an `unknown-after-restart` outcome that escalates, naming the
     /// marker to look for; nothing is re-run blindly.
-    pub fn unsettled(
-        &self,
-        in_flight: Vec<(Option<String>, String, String, String, Time, String)>,
-    ) -> std::io::Result<()> {
-        for (id, namespace, service, incident_type, at, command) in in_flight {
-            let action_id = action_id_of(&self.fingerprint, &namespace, &service, &incident_type, at);
+    pub fn unsettled(&self, in_flight: Vec<Pending>) -> std::io::Result<()> {
+        for Pending { id, namespace, service, incident_type, command, acted, .. } in in_flight {
+            let action_id = action_id_of(&self.fingerprint, &namespace, &service, &incident_type, acted);
             tracing::warn!(%service, %namespace, "an action decided before the restart has no outcome: escalating");
             lock(&self.journal).record(&AuditRecord::Outcome {
                 policy_fingerprint: self.fingerprint.clone(),

@@ -35,10 +35,9 @@ pub struct Restored {
     /// order: a crash during the verification window must not leave them unchecked.
     pub unverified: Vec<Pending>,
     /// Executed decisions with no outcome after them (live mode: the process stopped
-    /// between deciding and recording what the executor did): (decision id, namespace,
-    /// service, incident type, decided at, command). Nobody knows whether they were applied,
-    /// so a person is told.
-    pub in_flight: Vec<(Option<String>, String, String, String, Time, String)>,
+    /// between deciding and recording what the executor did), `acted` being the decision's
+    /// time. Nobody knows whether they were applied, so a person is told.
+    pub in_flight: Vec<Pending>,
 }
 
 impl Restored {
@@ -78,32 +77,31 @@ impl Restored {
                 if s("/decision/status") == Some("execute")
                     && let (Some(ty), Some(at)) = (s("/decision/incident_type"), t("/decision/at"))
                 {
-                    self.in_flight.push((
-                        id.map(str::to_string),
-                        ns.to_string(),
-                        svc.to_string(),
-                        ty.to_string(),
-                        at,
-                        s("/decision/command").unwrap_or_default().to_string(),
-                    ));
+                    self.in_flight.push(Pending {
+                        id: id.map(str::to_string),
+                        action_id: String::new(),
+                        namespace: ns.to_string(),
+                        service: svc.to_string(),
+                        incident_type: ty.to_string(),
+                        command: s("/decision/command").unwrap_or_default().to_string(),
+                        acted: at,
+                        undo: None,
+                    });
                     self.actions.push((key, ty.to_string(), at));
                 }
             }
-            Some("outcome")
-                if {
-                    // Any outcome settles the latest in-flight decision it belongs to.
-                    let (id, ns, svc) = (s("/id"), s("/namespace"), s("/service"));
-                    if let Some(k) = self
-                        .in_flight
-                        .iter()
-                        .rposition(|f| f.0.as_deref() == id && Some(f.1.as_str()) == ns && Some(f.2.as_str()) == svc)
-                    {
-                        self.in_flight.remove(k);
-                    }
-                    s("/status") == Some("applied")
-                } =>
-            {
-                let (Some(ns), Some(svc), Some(at)) = (s("/namespace"), s("/service"), t("/at")) else { return };
+            Some("outcome") => {
+                // Any outcome settles the latest in-flight decision it belongs to.
+                let (id, ns, svc) = (s("/id"), s("/namespace"), s("/service"));
+                if let Some(k) = self.in_flight.iter().rposition(|f| {
+                    f.id.as_deref() == id && Some(f.namespace.as_str()) == ns && Some(f.service.as_str()) == svc
+                }) {
+                    self.in_flight.remove(k);
+                }
+                if s("/status") != Some("applied") {
+                    return;
+                }
+                let (Some(ns), Some(svc), Some(at)) = (ns, svc, t("/at")) else { return };
                 self.unverified.push(Pending {
                     action_id: s("/action_id").unwrap_or_default().to_string(),
                     undo: v.get("undo").and_then(|u| serde_json::from_value(u.clone()).ok()),
@@ -308,7 +306,7 @@ guardrails: { namespaces: [prod], max_actions_per_hour: 4, loop_breaker: { max_a
         let decided = line(&p, &inc, d);
         let (_, r) = restored(&p, std::slice::from_ref(&decided));
         assert_eq!(r.in_flight.len(), 1, "the process stopped before recording what the executor did");
-        assert_eq!(r.in_flight[0].0.as_deref(), Some("e1"));
+        assert_eq!(r.in_flight[0].id.as_deref(), Some("e1"));
         let outcome = serde_json::json!({"record": "outcome", "at": "2026-11-25T12:01:00Z", "id": "e1",
             "service": "checkout-api", "namespace": "prod", "status": "emergency-stop", "command": "c"});
         let (_, r) = restored(&p, &[decided, outcome]);
