@@ -48,6 +48,10 @@ pub enum AuditRecord {
     /// A person lifted the breaker a failed verification tripped on a service
     /// (`understudy reset-breaker`); read back when live next starts.
     BreakerReset { at: Time, service: String, namespace: String, by: String, reason: String },
+    /// Shadow and live mode: an alert joined the open incident `id` (its first alert is in
+    /// the decision record). Read back on start, so the same alert re-sent after a restart
+    /// joins its incident again instead of being decided as a new one.
+    Joined { id: String, service: String, namespace: String, signal: String, at: Time },
     /// What became of an executed decision in live or shadow mode.
     Outcome {
         policy_fingerprint: String,
@@ -90,6 +94,12 @@ pub trait Sink {
         Ok(())
     }
 
+    /// An alert (`signal` at `at`) joined the open incident `id` on (namespace, service).
+    /// Only a log a restarted process reads back needs it; replay's files leave it out.
+    fn joined(&mut self, _id: &str, _namespace: &str, _service: &str, _signal: &str, _at: Time) -> std::io::Result<()> {
+        Ok(())
+    }
+
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
@@ -121,6 +131,10 @@ impl<S: Sink + ?Sized> Sink for &mut S {
 
     fn resolved_elsewhere(&mut self, namespace: &str, service: &str, at: Time) -> std::io::Result<()> {
         (**self).resolved_elsewhere(namespace, service, at)
+    }
+
+    fn joined(&mut self, id: &str, namespace: &str, service: &str, signal: &str, at: Time) -> std::io::Result<()> {
+        (**self).joined(id, namespace, service, signal, at)
     }
 
     fn flush(&mut self) -> std::io::Result<()> {

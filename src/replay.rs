@@ -84,6 +84,10 @@ pub struct Episode {
     pub truth: Option<String>,
     #[serde(skip)]
     firing: BTreeMap<String, ()>,
+    /// Alerts (name, time) already in the episode: a re-sent one joins without a new
+    /// `joined` record.
+    #[serde(skip)]
+    alerts: std::collections::BTreeSet<(String, Time)>,
     /// Reopened after a restart by an alert decided before it: its page (if any) belongs to
     /// the process before, so its recovery resolves the service's pages from then.
     #[serde(skip)]
@@ -418,6 +422,14 @@ impl<'a, W: Write> Replayer<'a, W> {
             e.last_symptom = at;
             if let Some(a) = alert {
                 e.firing.insert(a.to_string(), ());
+                if e.alerts.insert((name.to_string(), at)) {
+                    // A restarted process must know this alert is part of the incident, or
+                    // the same alert re-sent alone would be decided as a new one.
+                    // One the log already has (re-sent after a restart) is not written again.
+                    if self.decided.remove(&(key.clone(), at, name.to_string())).is_none() {
+                        self.audit.joined(&e.id, &key.namespace, &key.service, name, at)?;
+                    }
+                }
             }
             return Ok(());
         }
@@ -450,10 +462,12 @@ impl<'a, W: Write> Replayer<'a, W> {
             recovery: None,
             truth,
             firing: BTreeMap::new(),
+            alerts: std::collections::BTreeSet::new(),
             restored: decided_before.is_some(),
         };
         if let Some(a) = alert {
             e.firing.insert(a.to_string(), ());
+            e.alerts.insert((name.to_string(), at));
         }
         if decided_before.is_some() {
             // Decided before a restart, and the audit log has that decision: the re-sent alert
@@ -687,4 +701,168 @@ where
 /// The files a replay writes into `dir`: report.json, incidents.csv, decisions.jsonl, report.md.
 pub fn output_files(dir: &Path) -> (PathBuf, PathBuf, PathBuf, PathBuf) {
     (dir.join("report.json"), dir.join("incidents.csv"), dir.join("decisions.jsonl"), dir.join("report.md"))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::collections::BTreeMap;
+    use std::path::Path;
+    use std::rc::Rc;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::classify::Classification;
+    use crate::live::restore::Restored;
+
+    const POLICY: &str = "remediation_policies:
+  - { incident_type: memory-leak, auto_execute: true, confidence_threshold: 0.9, max_attempts: 2, cooldown_after_action: 10m, verification_window: 5m, rollback_if_failed: true, escalation_channel: p1, action: { kind: restart } }
+  - { incident_type: cpu-spike, auto_execute: true, confidence_threshold: 0.8, max_attempts: 1, cooldown_after_action: 15m, verification_window: 5m, rollback_if_failed: true, escalation_channel: p1, action: { kind: scale, replicas: 4 } }
+guardrails: { namespaces: [prod], max_actions_per_hour: 4, loop_breaker: { max_actions: 3, window: 1h } }
+";
+
+    /// Reads the alert's name: OOMKilled is a leak, anything else a CPU spike.
+    struct ByName;
+
+    impl Classifier for ByName {
+        fn classify(&self, ev: &Evidence<'_>, _rng: &mut dyn rand::RngCore) -> Classification {
+            let ty = if ev.signal == "OOMKilled" { "memory-leak" } else { "cpu-spike" };
+            Classification { incident_type: ty.into(), confidence: 0.95 }
+        }
+    }
+
+    /// Everything a restarted process could read back, as the audit log holds it.
+    #[derive(Clone, Default)]
+    struct Log(Rc<RefCell<Vec<serde_json::Value>>>);
+
+    impl Sink for Log {
+        fn record(&mut self, r: &AuditRecord) -> std::io::Result<()> {
+            self.0.borrow_mut().push(serde_json::to_value(r)?);
+            Ok(())
+        }
+
+        fn joined(&mut self, id: &str, namespace: &str, service: &str, signal: &str, at: Time) -> std::io::Result<()> {
+            let r = AuditRecord::Joined {
+                id: id.into(),
+                service: service.into(),
+                namespace: namespace.into(),
+                signal: signal.into(),
+                at,
+            };
+            self.record(&r)
+        }
+    }
+
+    fn alert(at: Time, svc: &str, name: &str, firing: bool) -> Record {
+        Record::Alert {
+            at,
+            name: name.into(),
+            status: if firing { AlertStatus::Firing } else { AlertStatus::Resolved },
+            service: Some(svc.into()),
+            namespace: Some("prod".into()),
+            labels: BTreeMap::new(),
+            annotations: BTreeMap::new(),
+            fingerprint: None,
+        }
+    }
+
+    fn replayer<'a>(classifier: &'a ByName, log: &Log) -> Replayer<'a, std::io::Sink> {
+        let policy = Policy::from_yaml(Path::new("p.yaml"), POLICY).unwrap().policy;
+        Replayer::new(policy, classifier, Settings::default(), std::io::sink(), Box::new(log.clone())).unwrap()
+    }
+
+    /// (service, alert name) → startsAt of the alerts firing.
+    type Firing = BTreeMap<(usize, usize), Time>;
+
+    /// Alertmanager's view: alerts firing now (service, name) → startsAt, and the records
+    /// it sends as they fire, re-fire (a re-send carries the original startsAt) and resolve.
+    fn traffic(steps: &[(i64, usize, usize, bool)]) -> Vec<(Record, Firing)> {
+        let (services, names) = (["payment-api", "checkout-api"], ["OOMKilled", "KubePodCrashLooping", "HighCPU"]);
+        let mut firing = BTreeMap::new();
+        let mut now = 1_795_000_000_000_000_000i64;
+        let mut out = Vec::new();
+        for &(gap, s, n, fire) in steps {
+            now += gap * 60_000_000_000;
+            let rec = match (fire, firing.get(&(s, n)).copied()) {
+                (true, Some(start)) => alert(start, services[s], names[n], true),
+                (true, None) => {
+                    firing.insert((s, n), Time(now));
+                    alert(Time(now), services[s], names[n], true)
+                }
+                (false, Some(_)) => {
+                    firing.remove(&(s, n));
+                    alert(Time(now), services[s], names[n], false)
+                }
+                (false, None) => continue,
+            };
+            out.push((rec, firing.clone()));
+        }
+        out
+    }
+
+    fn kinds<'v>(log: &'v [serde_json::Value], kind: &str) -> Vec<&'v serde_json::Value> {
+        log.iter().filter(|v| v["record"] == kind).collect()
+    }
+
+    proptest! {
+        /// A restart between any two webhooks, after which Alertmanager re-sends every alert
+        /// still firing (in any order), adds no decision and no `joined` record and changes no
+        /// later decision: the log is the one a process that never stopped writes.
+        #[test]
+        fn a_restart_and_alertmanagers_resend_change_nothing_in_the_log(
+            steps in proptest::collection::vec((0i64..8, 0usize..2, 0usize..3, proptest::bool::weighted(0.6)), 1..40),
+            cut in 0usize..40,
+            reverse in any::<bool>(),
+        ) {
+            let events = traffic(&steps);
+            let cut = cut.min(events.len());
+            let classifier = ByName;
+            let never = Log::default();
+            let mut r = replayer(&classifier, &never);
+            for (rec, _) in &events {
+                r.push(rec).unwrap();
+            }
+
+            let before = Log::default();
+            let mut r = replayer(&classifier, &before);
+            for (rec, _) in &events[..cut] {
+                r.push(rec).unwrap();
+            }
+            drop(r); // kill -9: nothing more is written
+            let mut restored = Restored::default();
+            for v in before.0.borrow().iter() {
+                restored.fold(v);
+            }
+            let after = Log(before.0.clone());
+            let mut r = replayer(&classifier, &after);
+            r.restore(restored);
+            let firing = cut.checked_sub(1).map(|i| events[i].1.clone()).unwrap_or_default();
+            let mut resend: Vec<Record> = events[..cut]
+                .iter()
+                .filter_map(|(rec, _)| match rec {
+                    Record::Alert { at, name, service: Some(svc), status: AlertStatus::Firing, .. } => Some((*at, svc.clone(), name.clone())),
+                    _ => None,
+                })
+                .filter(|(at, svc, name)| firing.iter().any(|((s, n), t)| {
+                    t == at && ["payment-api", "checkout-api"][*s] == svc && ["OOMKilled", "KubePodCrashLooping", "HighCPU"][*n] == name
+                }))
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .map(|(at, svc, name)| alert(at, &svc, &name, true))
+                .collect();
+            if reverse {
+                resend.reverse();
+            }
+            for rec in &resend {
+                r.push(rec).unwrap();
+            }
+            for (rec, _) in &events[cut..] {
+                r.push(rec).unwrap();
+            }
+            let (never, restarted) = (never.0.borrow(), after.0.borrow());
+            prop_assert_eq!(kinds(&restarted, "decision"), kinds(&never, "decision"));
+            prop_assert_eq!(kinds(&restarted, "joined"), kinds(&never, "joined"));
+        }
+    }
 }

@@ -201,7 +201,7 @@ impl Book {
         }
         let (seed, step, escalate, why) = match rec {
             // A person's reset escalates nothing.
-            AuditRecord::BreakerReset { .. } => return None,
+            AuditRecord::BreakerReset { .. } | AuditRecord::Joined { .. } => return None,
             AuditRecord::Decision { policy_fingerprint, input, decision: d } => {
                 let seed = Seed {
                     id: d.id.as_deref(),

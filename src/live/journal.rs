@@ -72,6 +72,17 @@ impl Journal {
         }
         Ok(())
     }
+
+    /// An alert joined an open incident: nobody is told, but a restarted process must know.
+    pub fn joined(&mut self, id: &str, namespace: &str, service: &str, signal: &str, at: Time) -> std::io::Result<()> {
+        self.log.append(&AuditRecord::Joined {
+            id: id.to_string(),
+            service: service.to_string(),
+            namespace: namespace.to_string(),
+            signal: signal.to_string(),
+            at,
+        })
+    }
 }
 
 /// The replayer's view of a shared journal.
@@ -88,5 +99,9 @@ impl Sink for Writer {
 
     fn resolved_elsewhere(&mut self, namespace: &str, service: &str, at: Time) -> std::io::Result<()> {
         lock(&self.0).resolved_elsewhere(namespace, service, at)
+    }
+
+    fn joined(&mut self, id: &str, namespace: &str, service: &str, signal: &str, at: Time) -> std::io::Result<()> {
+        lock(&self.0).joined(id, namespace, service, signal, at)
     }
 }

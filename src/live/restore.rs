@@ -4,8 +4,8 @@
 //! Owns reading the log back: executed decisions (attempts, cooldowns, hourly caps and the
 //! loop breaker count them exactly as the running pipeline did when it made them), breakers
 //! tripped by a failed verification and lifted by a `breaker-reset` record, the highest
-//! episode number used, and which alerts were already decided (Alertmanager re-sends firing
-//! alerts; one decided before a restart is not decided again). Applies nothing itself: the
+//! episode number used, and which alerts were already decided or joined an episode
+//! (Alertmanager re-sends firing alerts; one seen before a restart is not decided again). Applies nothing itself: the
 //! replayer takes a [`Restored`] and folds it into its pipeline. Lines that are not records
 //! of a known kind are skipped here, because opening the log already reported them.
 
@@ -27,7 +27,7 @@ pub struct Restored {
     pub breakers: BTreeMap<ServiceKey, String>,
     /// The highest episode number in a decision id (`e17` → 17).
     pub last_episode: usize,
-    /// Alerts that produced a decision → the episode id it was made in.
+    /// Alerts that produced a decision or joined an episode → that episode's id.
     pub decided: BTreeMap<Decided, String>,
     /// Decision records read.
     pub decisions: usize,
@@ -140,6 +140,13 @@ impl Restored {
                     failed.join(", ")
                 );
                 self.breakers.insert(ServiceKey::new(ns, svc), why);
+            }
+            Some("joined") => {
+                if let (Some(ns), Some(svc), Some(at), Some(signal), Some(id)) =
+                    (s("/namespace"), s("/service"), t("/at"), s("/signal"), s("/id"))
+                {
+                    self.decided.insert((ServiceKey::new(ns, svc), at, signal.to_string()), id.to_string());
+                }
             }
             Some("breaker-reset") => {
                 if let (Some(ns), Some(svc)) = (s("/namespace"), s("/service")) {
