@@ -68,7 +68,7 @@ fn write_summary(dir: &Path, s: &Summary) -> anyhow::Result<()> {
     std::fs::write(dir.join("index.html"), understudy::report::sweep_page(s))?;
     println!(
         "{:>7}  {:>9}  {:>8}  {:>6}  {:>5}  {:>9}  {:>6}  parameters",
-        "variant", "recovery", "worse", "loops", "falsc", "MTTR red", "gate"
+        "variant", "recovered", "worse", "loops", "wrong", "MTTR cut", "gate"
     );
     for r in &s.rows {
         println!(
@@ -83,7 +83,10 @@ fn write_summary(dir: &Path, s: &Summary) -> anyhow::Result<()> {
             r.parameters.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ")
         );
     }
-    println!("best by the gate: {:?} (* = Pareto front)", s.best.iter().map(|v| format!("#{v}")).collect::<Vec<_>>());
+    println!(
+        "recovered: incidents recovered by automation; worse: made worse by automation; wrong: actions on a wrong label; MTTR cut: mean time to recovery, policy vs the team today; * = Pareto front"
+    );
+    println!("{}", understudy::report::sweep_best(s));
     println!("wrote {}", dir.join("summary.json").display());
     Ok(())
 }

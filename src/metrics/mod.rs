@@ -540,7 +540,7 @@ pub const DEFINITIONS: [(&str, &str); 21] = [
     ("verification_pass_rate", "executed actions whose verification window passed / executed actions with a verdict"),
     (
         "made_worse",
-        "incidents made worse by automation: an automated action touched the incident's service (while it was open, or before with effects that persisted) and either added harm or left the policy arm's impact (degraded seconds × severity) above recommend's by more than 10% and 30 severity-seconds; each incident names the action in touched_by",
+        "incidents made worse by automation: an automated action touched the incident's service (while it was open, or as the latest action before its onset: the service as automation left it) and either added harm or left the policy arm's impact (degraded seconds × severity) above recommend's by more than 10% and 30 severity-seconds; each incident names the action in touched_by",
     ),
     (
         "made_worse_by_suggestions",

@@ -80,9 +80,9 @@ pub fn recommend(policy: &Policy, eval: &Evaluation) -> BTreeMap<String, Recomme
                     auto_ok = false;
                     reasons.push(format!(
                         "its actions change MTTR by {} (95% CI {} to {}) against the same pages without actions: no clear gain",
-                        pct_change(fx.value),
-                        pct_change(fx.ci95[0]),
-                        pct_change(fx.ci95[1])
+                        signed_change(-fx.value),
+                        signed_change(-fx.ci95[1]),
+                        signed_change(-fx.ci95[0])
                     ));
                 }
                 let pass = &m.verification_pass_rate;
@@ -140,11 +140,15 @@ pub fn recommend(policy: &Policy, eval: &Evaluation) -> BTreeMap<String, Recomme
         .collect()
 }
 
-/// `-0.12` → "+12% longer", `0.3` → "30% shorter": an MTTR reduction in words.
-pub fn pct_change(reduction: f64) -> String {
-    if reduction >= 0.0 {
-        format!("{:.0}% shorter", reduction * 100.0)
+/// A change of MTTR, signed and whole: `0.12` → `+12%` (longer), `-0.3` → `−30%` (shorter).
+/// An interval printed with it reads low to high, as everywhere on the page.
+pub fn signed_change(change: f64) -> String {
+    let v = format!("{:.0}", change * 100.0);
+    if v == "0" || v == "-0" {
+        "±0%".into()
+    } else if change > 0.0 {
+        format!("+{v}%")
     } else {
-        format!("{:.0}% longer", -reduction * 100.0)
+        format!("−{}%", v.trim_start_matches('-'))
     }
 }

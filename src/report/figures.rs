@@ -59,7 +59,7 @@ pub fn effect_words(r: &Reduction) -> String {
     } else if r.value == 0.0 && r.ci95 == [0.0, 0.0] {
         "changed MTTR by exactly nothing".into()
     } else {
-        format!("made no clear change to MTTR ({})", change_ci(r))
+        format!("made no clear change to MTTR: {}", change_ci(r))
     }
 }
 
@@ -89,7 +89,12 @@ pub fn effect_rows(m: &Metrics) -> Vec<EffectRow<'_>> {
         ),
         row(
             "e-suggestions",
-            "suggestions: recommend vs baseline",
+            // A team not paged today: what recommend adds is the pages themselves as well.
+            if a.baseline.pages == 0 && a.recommend.pages > 0 {
+                "pages and their suggestions: recommend vs baseline (the team today is not paged by alerts)"
+            } else {
+                "suggestions: recommend vs baseline"
+            },
             a.baseline.mttr_seconds.mean,
             a.recommend.mttr_seconds.mean,
             &m.effect.suggestions,
@@ -112,6 +117,15 @@ pub fn effect_rows(m: &Metrics) -> Vec<EffectRow<'_>> {
         ));
     }
     rows
+}
+
+/// Actions on a wrong label: `3 of 60 (5.0%)` (the gate's `false_confidence_share`), or `–`
+/// with no action.
+pub fn wrong_label(wrong: usize, actions: usize) -> String {
+    if actions == 0 {
+        return "–".into();
+    }
+    format!("{wrong} of {actions} ({})", pct(wrong as f64 / actions as f64))
 }
 
 /// Verification as counts: `12 of 14 (85.7%)`, or `–` with no verdict.

@@ -12,7 +12,7 @@ use crate::metrics::{DEFINITIONS, Evaluation, Metrics};
 use crate::sim::IncidentRecord;
 use crate::sweep::ThresholdCurve;
 
-fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
@@ -118,7 +118,11 @@ pub fn page(
         "h-loops",
         m.loops.to_string(),
         "remediation loops",
-        format!("{} of {} actions on a wrong label", m.false_confidence_actions, m.actions),
+        if m.actions == 0 {
+            "no action was executed".to_string()
+        } else {
+            format!("{} actions on a wrong label", figures::wrong_label(m.false_confidence_actions, m.actions))
+        },
     );
     card(
         &mut h,
@@ -164,21 +168,21 @@ pub fn page(
     );
     let _ = writeln!(
         h,
-        "<table id=\"phases\"><tr><th>label</th><th>incidents</th><th>actions</th><th>verification passed</th><th>on a wrong label</th><th>made worse by automation</th><th>loops</th><th>MTTR change from actions [95% CI]</th><th>recommended phase</th><th>why</th></tr>"
+        "<table id=\"phases\"><tr><th>label</th><th>incidents</th><th>actions</th><th>recovered by automation</th><th>verification passed</th><th>on a wrong label</th><th>made worse by automation</th><th>loops</th><th>MTTR change from actions [95% CI]</th><th>recommended phase</th><th>why</th></tr>"
     );
     for (t, lm) in &eval.per_label {
         let r = rec.get(t);
         let v = &lm.verification_pass_rate;
         let _ = writeln!(
             h,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} of {}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"phase-{}\">{}</td><td style=\"text-align:left\">{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"phase-{}\">{}</td><td style=\"text-align:left\">{}</td></tr>",
             esc(t),
             lm.incidents,
             lm.actions,
+            figures::count_of(&lm.automated_recovery_rate),
             figures::verification(v),
-            lm.false_confidence_actions,
-            lm.actions,
-            lm.made_worse.numerator,
+            figures::wrong_label(lm.false_confidence_actions, lm.actions),
+            figures::count_of(&lm.made_worse),
             lm.loops,
             change_ci(&lm.effect.actions),
             r.map_or("none", |r| r.phase.as_str()),
@@ -256,7 +260,7 @@ pub fn page(
     }
     let _ = writeln!(
         h,
-        "</table><p class=\"small\">Each point is what re-running every scenario ({} replication(s)) with only that type's threshold changed gives (only the policy arm of runs the threshold can change is re-run; a test holds it equal to a full re-run). Supported: the lowest threshold with at most 5% of its actions on a wrong label and at most 2% of incidents made worse by automation. None means the harm comes from the action itself, not from trusting the classifier.</p>",
+        "</table><p class=\"small\">Each point is what re-running every scenario ({} replication(s)) with only that type's threshold changed gives (only the policy arm is re-run, and only in runs where the threshold can change a decision; a test holds it equal to a full re-run). Supported: the lowest threshold with at most 5% of its actions on a wrong label and at most 2% of incidents made worse by automation. None means the harm comes from the action itself, not from trusting the classifier.</p>",
         curves.first().map_or(0, |c| c.replications)
     );
 
@@ -268,7 +272,7 @@ pub fn page(
         let _ = writeln!(h, "<div class=\"chart\" id=\"chart-timeline\">{}</div>", charts::timeline(&worst));
         let _ = writeln!(
             h,
-            "<p class=\"small\">Grey: baseline (the team today); blue: the policy. Dots: actions on the incident (green passed verification, red failed); hollow dots: actions for another incident on its service while it was open (an action before its onset is listed in incidents.csv, touched_by); triangle: a person joined.</p>"
+            "<p class=\"small\">Grey: baseline (the team today); blue: the policy. Dots: actions on the incident (green passed verification, red failed); hollow dots: actions for another incident on its service while it was open (the latest action before its onset is listed in incidents.csv, touched_by); triangle: a person joined.</p>"
         );
     }
 

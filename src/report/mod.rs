@@ -268,20 +268,20 @@ const CAUSE_HEADER: &str = "| | incidents | MTTR today → with policy | MTTR ch
 fn label_row(name: &str, m: &Metrics, phase: Option<&Recommendation>) -> String {
     let v = &m.verification_pass_rate;
     format!(
-        "| {name} | {} | {} | {} | {} of {} | {} | {} | {} | {} |",
+        "| {name} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
         m.incidents,
         m.actions,
+        figures::count_of(&m.automated_recovery_rate),
         figures::verification(v),
-        m.false_confidence_actions,
-        m.actions,
-        m.made_worse.numerator,
+        figures::wrong_label(m.false_confidence_actions, m.actions),
+        figures::count_of(&m.made_worse),
         m.loops,
         change_ci(&m.effect.actions),
         phase.map_or_else(|| "no policy".to_string(), |r| format!("{} ({})", r.phase.as_str(), r.reasons.join("; "))),
     )
 }
 
-const LABEL_HEADER: &str = "| label | incidents | actions | verification passed | on a wrong label | made worse by automation | loops | MTTR change from actions [95% CI] | phase (why) |\n|---|---|---|---|---|---|---|---|---|";
+const LABEL_HEADER: &str = "| label | incidents | actions | recovered by automation | verification passed | on a wrong label | made worse by automation | loops | MTTR change from actions [95% CI] | phase (why) |\n|---|---|---|---|---|---|---|---|---|---|";
 
 /// The Markdown report: the same content as index.html, in text.
 pub fn markdown(b: &Bundle<'_>) -> String {
@@ -539,6 +539,27 @@ pub fn summary_table(eval: &Evaluation, phases: &std::collections::BTreeMap<Stri
     s
 }
 
+/// Which variants are best, in one sentence (the page and stdout print the same): by the
+/// gate, or "none passes" with how many variants each criterion failed; by MTTR reduction
+/// alone when the grid names no gate.
+pub fn sweep_best(s: &crate::grid::Summary) -> String {
+    let list = || s.best.iter().map(|v| format!("#{v}")).collect::<Vec<_>>().join(", ");
+    match (s.rows.iter().any(|r| r.gate_passed.is_some()), s.best.is_empty()) {
+        (false, _) => format!("The grid names no gate; by MTTR reduction alone (not a promotion): {}.", list()),
+        (true, false) => format!("Best by the gate (point estimates; confirm with `simulate`): {}.", list()),
+        (true, true) => {
+            let mut why: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+            for r in &s.rows {
+                for f in &r.gate_failures {
+                    *why.entry(f.as_str()).or_default() += 1;
+                }
+            }
+            let why: Vec<String> = why.iter().map(|(k, n)| format!("{k} fails for {n}")).collect();
+            format!("None passes the gate (of {} variants): {}.", s.rows.len(), why.join(", "))
+        }
+    }
+}
+
 /// The sweep's page: the Pareto chart and the variants table.
 pub fn sweep_page(s: &crate::grid::Summary) -> String {
     let mut h = String::from(
@@ -551,32 +572,7 @@ pub fn sweep_page(s: &crate::grid::Summary) -> String {
         s.jobs, s.replications_per_job, s.policy, s.grid_digest
     );
     let _ = write!(h, "<div class=\"chart\" id=\"chart-pareto\">{}</div>", charts::pareto(&s.rows));
-    match (s.rows.iter().any(|r| r.gate_passed.is_some()), s.best.is_empty()) {
-        (false, _) => {
-            let _ = write!(
-                h,
-                "<p>The grid names no gate; by MTTR reduction alone (not a promotion): {}</p>",
-                s.best.iter().map(|v| format!("#{v}")).collect::<Vec<_>>().join(", ")
-            );
-        }
-        (true, false) => {
-            let _ = write!(
-                h,
-                "<p>Best by the gate (point estimates; confirm with <code>simulate</code>): {}</p>",
-                s.best.iter().map(|v| format!("#{v}")).collect::<Vec<_>>().join(", ")
-            );
-        }
-        (true, true) => {
-            let mut why: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
-            for r in &s.rows {
-                for f in &r.gate_failures {
-                    *why.entry(f.as_str()).or_default() += 1;
-                }
-            }
-            let why: Vec<String> = why.iter().map(|(k, n)| format!("{k} fails for {n}")).collect();
-            let _ = write!(h, "<p><b>None passes the gate</b> (of {} variants): {}.</p>", s.rows.len(), why.join(", "));
-        }
-    }
+    let _ = write!(h, "<p>{}</p>", html::esc(&sweep_best(s)));
     h.push_str("<table><tr><th>variant</th><th>parameters</th><th>recovery</th><th>made worse</th><th>loops</th><th>wrong label</th><th>MTTR reduction</th><th>gate</th></tr>");
     for r in &s.rows {
         let params = r.parameters.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ");

@@ -120,7 +120,8 @@ pub struct Touch {
     pub by_incident: String,
     /// The command run or suggested.
     pub what: String,
-    /// While this incident was open (otherwise before its onset: its effects persisted).
+    /// While this incident was open (otherwise the latest of its kind before the onset: the
+    /// service as automation left it when the incident began).
     pub during: bool,
     /// For an action: the label it was executed on.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -193,7 +194,8 @@ pub struct IncidentRecord {
     /// Times the cause came back after a recovery (a mitigated cause). Their impact is
     /// part of the policy arm's impact.
     pub relapses: u32,
-    /// What automation did on this incident's service in the `policy` arm (see [`Touch`]).
+    /// What automation did on this incident's service in the `policy` arm (see [`Touch`]):
+    /// everything while it was open, and the latest of each kind before its onset.
     pub touched_by: Vec<Touch>,
     /// Automation touched the service in the `recommend` arm (a suggestion that changed a
     /// diagnosis, or a page the team would not have had).
@@ -209,8 +211,8 @@ impl IncidentRecord {
         self.actions.windows(3).any(|w| w[2].at.nanos() - w[0].at.nanos() <= hour)
     }
 
-    /// An automated action touched the incident's service (while it was open, or before it
-    /// with effects that persisted).
+    /// An automated action touched the incident's service (while it was open, or before its
+    /// onset: the world it began in was one automation had changed).
     pub fn touched_by_action(&self) -> bool {
         self.touched_by.iter().any(|t| t.kind == TouchKind::Action)
     }

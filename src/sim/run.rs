@@ -363,9 +363,22 @@ impl<'a> Arm<'a> {
         let svc = self.instances[i].service;
         let ns = &self.s.services[svc].namespace;
         let shared = self.dy.world.quota_bound(ns) || other.is_some_and(|w| w.quota_bound(ns));
-        self.interventions
+        let during = |x: &&Intervention| inc.onset.is_some_and(|o| x.at >= o);
+        let on_it: Vec<&Intervention> = self
+            .interventions
             .iter()
             .filter(|x| x.at <= end && (x.svc == svc || (shared && &self.s.services[x.svc].namespace == ns)))
+            .collect();
+        // Everything done while it was open, and of what came before its onset only the
+        // latest of each kind: the service as automation last left it when the incident
+        // began (earlier ones are behind that one).
+        let kinds = [TouchKind::Action, TouchKind::Suggestion, TouchKind::Page];
+        let latest_before: Vec<&Intervention> =
+            kinds.iter().filter_map(|k| on_it.iter().rev().find(|x| x.kind == *k && !during(x)).copied()).collect();
+        on_it
+            .iter()
+            .copied()
+            .filter(|x| during(x) || latest_before.iter().any(|y| std::ptr::eq(*y, *x)))
             .map(|x| Touch {
                 at: x.at,
                 kind: x.kind,

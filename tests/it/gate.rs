@@ -298,3 +298,62 @@ fn an_edited_report_or_a_gate_asking_for_nothing_is_bad_input_not_a_promotion() 
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("no evidence required"));
 }
+
+/// `(12 of 340` in a criterion's text → (12, 340).
+fn counts(text: &str) -> Option<(u64, u64)> {
+    let inner = text.split_once('(')?.1;
+    let mut w = inner.split_whitespace();
+    let n = w.next()?.parse().ok()?;
+    (w.next()? == "of").then_some(())?;
+    let d = w.next()?.trim_end_matches(')').parse().ok()?;
+    Some((n, d))
+}
+
+#[test]
+fn every_criterion_the_gate_prints_is_the_report_cell_it_names_and_the_page_shows_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = small_report(dir.path());
+    let o = understudy(&["gate", report.to_str().unwrap(), "--gate", "scenarios/gate.yaml", "--json"]);
+    assert!(matches!(o.status.code(), Some(0 | 1)), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(report.join("report.json")).unwrap()).unwrap();
+    let page = std::fs::read_to_string(report.join("index.html")).unwrap();
+    let criteria = v["criteria"].as_array().unwrap();
+    assert!(criteria.len() >= 10, "{v}");
+    let mut on_page = 0;
+    for c in criteria {
+        let (file, pointer) = c["source"].as_str().unwrap().split_once('#').unwrap();
+        assert_eq!(Path::new(file), report.join("report.json"));
+        let cell = pointer.split('.').fold(&json, |at, key| match key.parse::<usize>() {
+            Ok(i) if at.is_array() => &at[i],
+            _ => &at[key],
+        });
+        let Some(observed) = c["observed"].as_f64() else {
+            // A type with no incidents: nothing to read, and the report has no cell for it.
+            assert!(cell.is_null() && c["pass"] == false, "{c}: {cell}");
+            continue;
+        };
+        assert_eq!(cell.as_f64(), Some(observed), "{} read {pointer}: {cell}", c["criterion"]);
+        // A rate the gate counts is on the page as the same count and rounded percentage, in
+        // the row of its label (or above the by-label table for the whole report).
+        let scope = c["scope"].as_str().unwrap();
+        let row = match scope.split_whitespace().next().unwrap() {
+            "all" => &page[..page.find("<h2>What the policy saw and did").unwrap()],
+            label => {
+                let start = page.find(&format!("<tr><td>{label}</td>")).unwrap_or_else(|| panic!("no row for {label}"));
+                &page[start..start + page[start..].find("</tr>").unwrap()]
+            }
+        };
+        if let Some((n, d)) = counts(c["observed_text"].as_str().unwrap()) {
+            assert!((observed - n as f64 / d as f64).abs() < 1e-4, "{c}");
+            let shown = format!("{n} of {d} ({:.1}%)", n as f64 / d as f64 * 100.0);
+            assert!(row.contains(&shown), "{} {scope}: the page does not show {shown}", c["criterion"]);
+            on_page += 1;
+        } else if c["criterion"] == "min_incidents" && scope != "all" {
+            assert!(row.contains(&format!("<td>{observed}</td>")), "{scope}: incidents {observed} not in its row");
+            on_page += 1;
+        }
+    }
+    assert!(on_page >= 6, "only {on_page} criteria checked against the page");
+}

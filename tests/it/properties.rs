@@ -23,6 +23,11 @@ struct Knobs {
 }
 
 fn policy(k: &Knobs) -> Policy {
+    policy_raised(k, 0.0)
+}
+
+/// The same policy with every confidence threshold raised by `raise`.
+fn policy_raised(k: &Knobs, raise: f64) -> Policy {
     let entry = |t: &str, action: &str, threshold: f64| {
         format!(
             "  - incident_type: {t}
@@ -47,9 +52,9 @@ fn policy(k: &Knobs) -> Policy {
   max_replicas: 12
   loop_breaker: {{ max_actions: {}, window: 1h }}
 ",
-        entry("memory-leak", "{ kind: restart }", 0.5),
-        entry("cpu-spike", "{ kind: scale, factor: 2 }", 0.3),
-        entry("bad-deployment", "{ kind: rollback }", 0.6),
+        entry("memory-leak", "{ kind: restart }", 0.5 + raise),
+        entry("cpu-spike", "{ kind: scale, factor: 2 }", 0.3 + raise),
+        entry("bad-deployment", "{ kind: rollback }", 0.6 + raise),
         k.stop,
         k.per_hour,
         k.loop_max
@@ -100,6 +105,30 @@ const MIN: i64 = 60_000_000_000;
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// A higher threshold never executes more, decision by decision: in the same state, with
+    /// the same incident, the raised policy executes only what the original would. (Over a
+    /// whole stream it can: an action the original took puts the service in cooldown, and
+    /// the raised one, not having acted, acts later. Simulation shows that too; see
+    /// tests/it/arms.rs.)
+    #[test]
+    fn a_higher_threshold_never_executes_what_the_lower_one_would_not(
+        k in knobs(),
+        raise in 0.0f64..0.4,
+        stream in incidents(),
+    ) {
+        let (low, high) = (policy(&k), policy_raised(&k, raise));
+        let mut p = Pipeline::new(low);
+        for inc in &stream {
+            let mut q = Pipeline::new(high.clone());
+            *q.state_mut() = p.state().clone();
+            let (h, l) = (q.decide(inc.at, inc), p.decide(inc.at, inc));
+            prop_assert!(!h.executed() || l.executed(), "raised by {} executed {:?}, the original said {:?}", raise, h, l);
+            if l.executed() && !h.executed() {
+                prop_assert!(matches!(h.status, Status::LowConfidence), "only the threshold may differ: {:?}", h.status);
+            }
+        }
+    }
 
     #[test]
     fn guardrails_hold_for_any_stream(k in knobs(), stream in incidents()) {
