@@ -48,6 +48,7 @@ fn book_full(c: &mut Criterion) {
         default_channel: "pagerduty-p1".into(),
         records: "audit.jsonl".into(),
         evidence_url: None,
+        repeat: Default::default(),
     });
     let mut n = 0u64;
     let mut one = move || {

@@ -170,30 +170,39 @@ impl Clock for WallClock {
     }
 }
 
-/// A clock set by its owner: the simulator and replay move it forward event by event.
-#[derive(Debug, Default, Clone)]
+/// A clock set by its owner: the simulator and replay move it forward event by event, and
+/// live mode's tests move the controller's verification timers with it. Shareable between
+/// threads.
+#[derive(Debug, Default)]
 pub struct ManualClock {
-    now: std::cell::Cell<Time>,
+    now: std::sync::atomic::AtomicI64,
+}
+
+impl Clone for ManualClock {
+    fn clone(&self) -> Self {
+        ManualClock::new(self.now())
+    }
 }
 
 impl ManualClock {
     pub fn new(start: Time) -> Self {
-        ManualClock { now: std::cell::Cell::new(start) }
+        ManualClock { now: std::sync::atomic::AtomicI64::new(start.0) }
     }
 
     /// Move to `t`. Time never goes backwards: an earlier `t` is ignored.
     pub fn advance_to(&self, t: Time) {
-        if t > self.now.get() {
-            self.now.set(t);
-        }
+        self.now.fetch_max(t.0, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
 impl Clock for ManualClock {
     fn now(&self) -> Time {
-        self.now.get()
+        Time(self.now.load(std::sync::atomic::Ordering::SeqCst))
     }
 }
+
+/// A clock shared by the threads of one process (live mode's controller and its timers).
+pub type SharedClock = std::sync::Arc<dyn Clock + Send + Sync>;
 
 #[cfg(test)]
 mod tests {

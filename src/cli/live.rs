@@ -167,6 +167,8 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                 executor: Arc::new(kube),
                 stop,
                 journal,
+                clock: Arc::new(WallClock),
+                verifications: Default::default(),
             }))
         },
         &banner,

@@ -110,6 +110,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         default_channel: policy.channels.as_ref().map_or_else(|| "default".to_string(), |c| c.default.clone()),
         records: audit_p.display().to_string(),
         evidence_url: None,
+        repeat: Context::repeats(policy.channels.as_ref()),
     });
     let mut sink = Escalating::new(Jsonl(audit), book, BufWriter::new(std::fs::File::create(&esc_p)?));
     let mut replayer = Replayer::new(

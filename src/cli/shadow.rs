@@ -190,6 +190,7 @@ pub fn serve(
         default_channel: channels.default.clone(),
         records: c.audit_log.display().to_string(),
         evidence_url: c.evidence_url.clone(),
+        repeat: Context::repeats(Some(&channels)),
     });
     let open_pages = outbox.open_pages().len();
     if open_pages > 0 {

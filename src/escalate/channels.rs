@@ -38,7 +38,13 @@ pub struct RawChannel {
     /// Receives escalations no policy routes (an incident type without a policy).
     pub default: Option<bool>,
     pub retry: Option<RawRetry>,
+    /// `on-change` (default) or `{ every: 15m }`.
+    pub repeat: Option<RawRepeat>,
 }
+
+/// `repeat:` as written (`on-change` or `{ every: 15m }`), read as a plain value so a wrong
+/// one gets a message that says what to write.
+pub type RawRepeat = serde_json::Value;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -69,6 +75,20 @@ pub struct Channel {
     pub name: String,
     pub destination: Destination,
     pub retry: Retry,
+    pub repeat: Repeat,
+}
+
+/// When an incident whose page is open is escalated again, whether the person hears of it.
+/// Every escalation stays in the incident's history and count either way.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Repeat {
+    /// Only when the decision or outcome differs from the last one sent (`low-confidence` →
+    /// `verification-failed`), not the same thing again.
+    #[default]
+    OnChange,
+    /// At most once per this long, whatever it says.
+    Every(#[serde(serialize_with = "crate::clock::serialize_duration")] Duration),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -312,10 +332,33 @@ fn channel(p: &mut Problems, path: &[Seg], name: &str, c: &RawChannel) -> Option
         }
     };
     let retry = retry(p, &at(path, "retry"), c.retry.as_ref());
+    let repeat = repeat(p, &at(path, "repeat"), c.repeat.as_ref());
     if p.errors_since(before) {
         return None;
     }
-    Some(Channel { name: name.to_string(), destination: destination?, retry })
+    Some(Channel { name: name.to_string(), destination: destination?, retry, repeat })
+}
+
+fn repeat(p: &mut Problems, path: &[Seg], raw: Option<&RawRepeat>) -> Repeat {
+    let hint = "`repeat: on-change` (re-page only when the decision changes) or `repeat: { every: 15m }`";
+    let every = raw.and_then(|v| v.as_object()).filter(|m| m.len() == 1).and_then(|m| m.get("every"));
+    match (raw, every) {
+        (None, _) => Repeat::OnChange,
+        (Some(serde_json::Value::String(w)), _) if w == "on-change" => Repeat::OnChange,
+        (_, Some(serde_json::Value::String(d))) => {
+            p.duration(at(path, "every"), d, true).map_or(Repeat::OnChange, Repeat::Every)
+        }
+        (_, Some(other)) => {
+            p.err(at(path, "every"), Code::BadValue, format!("`every: {other}` has no unit"))
+                .hint(format!("did you mean `every: {other}m`? write a number and a unit: 30s, 15m, 1h"));
+            Repeat::OnChange
+        }
+        (Some(v), None) => {
+            let shown = v.as_str().map_or_else(|| v.to_string(), str::to_string);
+            p.err(path.to_vec(), Code::BadValue, format!("`repeat: {shown}` is not a repeat rule")).hint(hint);
+            Repeat::OnChange
+        }
+    }
 }
 
 fn retry(p: &mut Problems, path: &[Seg], raw: Option<&RawRetry>) -> Retry {
@@ -388,6 +431,36 @@ mod tests {
         assert_eq!(pd.secret.as_deref(), Some("k".repeat(32).as_str()));
         let e = c.channels["slack-sre"].resolve(&env).unwrap_err();
         assert!(e.contains("SLACK_URL is not set"), "{e}");
+    }
+
+    #[test]
+    fn repeat_rules_parse_and_bad_ones_are_located() {
+        let c = Channels::from_yaml(Path::new("c.yaml"), FILE).unwrap();
+        assert_eq!(c.channels["slack-sre"].repeat, Repeat::OnChange, "the default");
+        let every = FILE.replace(
+            "    webhook_url_env: SLACK_URL\n",
+            "    webhook_url_env: SLACK_URL\n    repeat: { every: 15m }\n",
+        );
+        let c = Channels::from_yaml(Path::new("c.yaml"), &every).unwrap();
+        assert_eq!(c.channels["slack-sre"].repeat, Repeat::Every(Duration::from_secs(900)));
+        let on = FILE.replace("    default: true\n", "    default: true\n    repeat: on-change\n");
+        assert_eq!(
+            Channels::from_yaml(Path::new("c.yaml"), &on).unwrap().channels["pagerduty-p1"].repeat,
+            Repeat::OnChange
+        );
+        for (bad, line, says) in [
+            ("    repeat: always\n", 9, "`repeat: always` is not a repeat rule"),
+            ("    repeat: { every: 0s }\n", 9, "must be longer than zero"),
+            ("    repeat: { every: 15 }\n", 9, "has no unit"),
+        ] {
+            let text =
+                FILE.replace("    webhook_url_env: SLACK_URL\n", &format!("    webhook_url_env: SLACK_URL\n{bad}"));
+            let ds = Channels::from_yaml(Path::new("c.yaml"), &text).unwrap_err();
+            assert!(
+                ds.iter().any(|d| d.pos.is_some_and(|p| p.line == line) && d.message.contains(says)),
+                "{bad}: {ds:?}"
+            );
+        }
     }
 
     #[test]

@@ -120,6 +120,15 @@ pub struct Context {
     /// `--evidence-url`: `{service}`, `{namespace}`, `{incident_type}`, `{dedup_key}`,
     /// `{from_ms}` and `{to_ms}` (epoch milliseconds, 30 minutes before the incident to now).
     pub evidence_url: Option<String>,
+    /// Each channel's `repeat:` rule (a channel not named repeats on change).
+    pub repeat: BTreeMap<String, channels::Repeat>,
+}
+
+impl Context {
+    /// The channels' repeat rules, for [`Context::repeat`].
+    pub fn repeats(channels: Option<&channels::Channels>) -> BTreeMap<String, channels::Repeat> {
+        channels.map(|c| c.channels.iter().map(|(n, ch)| (n.clone(), ch.repeat)).collect()).unwrap_or_default()
+    }
 }
 
 /// Per-incident memory: history, count, whether a page is open.
@@ -137,6 +146,9 @@ struct Open {
     escalations: u32,
     /// A trigger was sent since the last resolve.
     page_open: bool,
+    /// When the last trigger was sent, and what it said (its decision): the repeat rule
+    /// compares the next one with it.
+    last_sent: Option<(Time, String)>,
 }
 
 /// Turns audit records into escalations, one incident at a time. Incidents are keyed by the
@@ -148,6 +160,8 @@ pub struct Book {
     /// (page open, start, key) of every remembered incident: which to forget first, found
     /// without scanning (a receiver holding the maximum pays O(log n) per new incident).
     order: std::collections::BTreeSet<(bool, Time, String)>,
+    /// Repeats the channels' rules held back (each is in its incident's history and count).
+    suppressed: usize,
 }
 
 /// At most this many incidents are remembered; the oldest is forgotten first (long live runs).
@@ -155,7 +169,7 @@ const MAX_OPEN: usize = 10_000;
 
 impl Book {
     pub fn new(ctx: Context) -> Self {
-        Book { ctx, open: BTreeMap::new(), order: std::collections::BTreeSet::new() }
+        Book { ctx, open: BTreeMap::new(), order: std::collections::BTreeSet::new(), suppressed: 0 }
     }
 
     /// The dedup key of an incident: stable across restarts (it depends on where and when the
@@ -310,6 +324,7 @@ impl Book {
                     history: Vec::new(),
                     escalations: 0,
                     page_open: false,
+                    last_sent: None,
                 },
             };
             self.remember(key.clone(), entry);
@@ -329,8 +344,22 @@ impl Book {
             return None;
         }
         o.escalations += 1;
-        self.set_page_open(&key, true);
         let (decision, reason, suggested) = why;
+        // A repeat on an open page reaches the person only as the channel's rule allows.
+        if o.page_open
+            && let Some((last_at, last_decision)) = &o.last_sent
+        {
+            let send = match self.ctx.repeat.get(&o.channel).copied().unwrap_or_default() {
+                channels::Repeat::OnChange => *last_decision != decision,
+                channels::Repeat::Every(d) => at >= last_at.saturating_add(d),
+            };
+            if !send {
+                self.suppressed += 1;
+                return None;
+            }
+        }
+        o.last_sent = Some((at, decision.clone()));
+        self.set_page_open(&key, true);
         Some(self.build(&key, Event::Trigger, at, decision, reason, suggested))
     }
 
@@ -404,6 +433,7 @@ impl Book {
                 confidence: last.confidence,
                 channel: last.channel,
                 fingerprint: last.policy_fingerprint,
+                last_sent: Some((last.at, last.decision)),
                 history: last.history,
                 escalations: last.sequence,
                 page_open: true,
@@ -421,6 +451,11 @@ impl Book {
             .map(|(k, _)| k.clone())
             .collect();
         keys.iter().filter_map(|k| self.resolve(k, at)).collect()
+    }
+
+    /// Repeats held back by the channels' `repeat:` rules so far.
+    pub fn suppressed(&self) -> usize {
+        self.suppressed
     }
 
     /// Incidents remembered (bounded by [`MAX_OPEN`]).
@@ -575,6 +610,7 @@ mod tests {
             default_channel: "pagerduty-p1".into(),
             records: "audit.jsonl".into(),
             evidence_url: Some("https://grafana/d/x?var-svc={service}&from={from_ms}&to={to_ms}".into()),
+            repeat: Default::default(),
         }
     }
 
@@ -611,8 +647,52 @@ mod tests {
     }
 
     #[test]
-    fn ten_escalations_of_one_incident_share_one_dedup_key() {
+    fn repeats_reach_the_person_as_the_channel_says_and_all_stay_in_the_history() {
+        let statuses = [
+            Status::LowConfidence,
+            Status::LowConfidence,
+            Status::CooldownActive,
+            Status::CooldownActive,
+            Status::LowConfidence,
+            Status::LowConfidence,
+        ];
+        let sent = |repeat: Option<channels::Repeat>| {
+            let mut c = ctx();
+            if let Some(r) = repeat {
+                c.repeat.insert("slack-sre".into(), r);
+            }
+            let mut b = Book::new(c);
+            let es: Vec<Escalation> = statuses
+                .iter()
+                .enumerate()
+                .filter_map(|(k, st)| b.observe(&decision(1_000 + k as i64 * 300, *st, true)))
+                .collect();
+            (es, b.suppressed())
+        };
+        // Default, on-change: the first page, then only when what it says changes.
+        let (es, held) = sent(None);
+        let says: Vec<&str> = es.iter().map(|e| e.decision.as_str()).collect();
+        assert_eq!(says, ["low-confidence", "cooldown-active", "low-confidence"]);
+        assert_eq!(held, 3);
+        assert_eq!(es.iter().map(|e| e.sequence).collect::<Vec<_>>(), [1, 3, 5], "the count includes the held ones");
+        assert_eq!(es[2].history.len(), 5, "a held repeat is still in the history the next one carries");
+        // every: 15m, escalations 5 min apart: the first, then one each 15 minutes.
+        let (es, held) = sent(Some(channels::Repeat::Every(std::time::Duration::from_secs(900))));
+        assert_eq!(es.iter().map(|e| e.sequence).collect::<Vec<_>>(), [1, 4]);
+        assert_eq!(held, 4);
+        // A resolved page opens again on the next escalation, whatever the rule.
         let mut b = Book::new(ctx());
+        assert!(b.observe(&decision(1_000, Status::LowConfidence, true)).is_some());
+        assert!(b.observe(&decision(1_060, Status::LowConfidence, true)).is_none());
+        assert!(b.resolve("e1", Time(1_100_000_000_000)).is_some());
+        assert!(b.observe(&decision(1_200, Status::LowConfidence, true)).is_some(), "a relapse pages");
+    }
+
+    #[test]
+    fn ten_escalations_of_one_incident_share_one_dedup_key() {
+        let mut c = ctx();
+        c.repeat.insert("slack-sre".into(), channels::Repeat::Every(std::time::Duration::from_secs(60)));
+        let mut b = Book::new(c);
         let es: Vec<Escalation> =
             (0..10).filter_map(|k| b.observe(&decision(1_000 + k * 60, Status::LowConfidence, true))).collect();
         assert_eq!(es.len(), 10);
@@ -719,8 +799,8 @@ mod tests {
         // Or the same alert, decided again, takes the page over.
         let mut again = Book::new(ctx());
         again.adopt(page.clone());
-        let e = again.observe(&decision(1_000, Status::LowConfidence, true)).unwrap();
-        assert_eq!(e, page, "the same escalation, which the outbox will not send twice");
+        // It says what the page already says: nothing is sent again (on-change).
+        assert_eq!(again.observe(&decision(1_000, Status::LowConfidence, true)), None);
         assert_eq!(again.len(), 1);
         assert!(again.resolve_service("prod", "payment-api", Time(5)).is_empty(), "taken over, not orphaned");
         assert!(again.resolve("e1", Time(5)).is_some());

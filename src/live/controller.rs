@@ -5,12 +5,21 @@
 //! must be promoted to auto-execute), the scope (the policy's namespaces); then the executor,
 //! an `outcome` audit record, and after the policy's verification window a `verification`
 //! record from what the cluster (and Prometheus, when configured) shows. A failed
-//! verification escalates and trips the service's breaker. Decides nothing itself. The
+//! verification escalates and trips the service's breaker. Decides nothing itself.
+//!
+//! Time comes only from the controller's [`Clock`]: an applied action joins a queue of
+//! verifications ordered by deadline, and [`Controller::run_due`] runs those due by the
+//! clock's now. Live mode calls it from one timer thread ([`Controller::spawn_timer`]); tests
+//! move a [`crate::clock::ManualClock`] and call it, so none waits a window in wall time. A
+//! verification still queued when the process stops is in the audit log as an applied action
+//! with no verification, and the next start resumes it (`live::restore`). The
 //! promotion record was verified (signature, policy, gate, expiry) before the controller was
 //! built; under `--allow-unsigned` every decision it handles logs a warning.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::Sender;
+use std::sync::{Arc, Mutex};
 
 use sha2::{Digest, Sha256};
 
@@ -18,7 +27,7 @@ use super::executor::{Executor, Request, Undo};
 use super::journal::{Shared, lock};
 use super::stop::EmergencyStop;
 use crate::audit::AuditRecord;
-use crate::clock::{Clock, Time, WallClock};
+use crate::clock::{SharedClock, Time};
 use crate::decide::{Decision, Incident, ServiceKey};
 use crate::gate::Promotion;
 use crate::metrics::phase::Phase;
@@ -70,6 +79,32 @@ pub struct Controller {
     pub executor: Arc<dyn Executor>,
     pub stop: EmergencyStop,
     pub journal: Shared,
+    /// Where `now` comes from: the wall clock in live mode, a manual one in tests.
+    pub clock: SharedClock,
+    /// Applied actions waiting for their verification window to end.
+    pub verifications: Verifications,
+}
+
+type Queue = BTreeMap<(Time, u64), (Pending, Sender<Trip>)>;
+
+/// The verification timer queue: (deadline, arrival) → the action and where a failed
+/// verification sends its breaker. Ordered, so equal deadlines run in arrival order.
+#[derive(Default)]
+pub struct Verifications {
+    queue: Mutex<Queue>,
+    seq: AtomicU64,
+}
+
+impl Verifications {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Verifications waiting, and the earliest deadline.
+    pub fn waiting(&self) -> (usize, Option<Time>) {
+        let q = self.lock();
+        (q.len(), q.keys().next().map(|k| k.0))
+    }
 }
 
 /// The idempotency key of a decision: the same alert decided again (a restart, a repeated
@@ -84,10 +119,10 @@ fn action_id_of(fingerprint: &str, namespace: &str, service: &str, incident_type
 }
 
 impl Controller {
-    /// Handle one executed decision. Verification runs on its own thread after the window;
-    /// a failure sends the breaker to trip on `trips`.
+    /// Handle one executed decision. An applied action is queued for verification at the end
+    /// of its window; a failure sends the breaker to trip on `trips`.
     pub fn handle(&self, _inc: &Incident, d: &Decision, trips: &Sender<Trip>) -> std::io::Result<()> {
-        let now = WallClock.now();
+        let now = self.clock.now();
         if self.allow_unsigned {
             tracing::warn!(
                 service = %d.service,
@@ -173,7 +208,7 @@ impl Controller {
             tracing::warn!(%service, %namespace, "an action decided before the restart has no outcome: escalating");
             lock(&self.journal).record(&AuditRecord::Outcome {
                 policy_fingerprint: self.fingerprint.clone(),
-                at: WallClock.now(),
+                at: self.clock.now(),
                 id,
                 action_id: action_id.clone(),
                 service: service.clone(),
@@ -206,69 +241,104 @@ impl Controller {
             .policy
             .remediation(&d.incident_type)
             .map_or(std::time::Duration::from_secs(300), |r| r.verification_window);
-        let acted = d.acted;
-        let due = acted.saturating_add(window);
-        let executor = Arc::clone(&self.executor);
-        let journal = Arc::clone(&self.journal);
-        let fingerprint = self.fingerprint.clone();
-        std::thread::spawn(move || {
-            std::thread::sleep(due.since(WallClock.now()));
-            let checks = executor.verify(&d.namespace, &d.service, acted);
-            let passed = !checks.is_empty() && checks.iter().all(|c| c.passed);
-            if !passed {
-                let failed: Vec<&str> = checks.iter().filter(|c| !c.passed).map(|c| c.name).collect();
-                let _ = trips.send((
-                    ServiceKey::new(&d.namespace, &d.service),
-                    format!("verification failed after {}: {}", d.command, failed.join(", ")),
-                ));
-            }
-            // rollback_if_failed: put back what the action changed, through the same executor,
-            // and say so before the verification record escalates with the whole history.
-            let mut rolled_back = false;
-            if let (false, Some(undo)) = (passed, &d.undo) {
-                let done = executor.undo(&d.action_id, &d.namespace, &d.service, undo);
-                rolled_back = done.is_ok();
-                let (status, detail) = match &done {
-                    Ok(x) => ("undone", x.detail().to_string()),
-                    Err(e) => ("undo-failed", e.to_string()),
-                };
-                tracing::warn!(service = %d.service, namespace = %d.namespace, status, "verification failed, undoing: {detail}");
-                let r = AuditRecord::Outcome {
-                    policy_fingerprint: fingerprint.clone(),
-                    at: WallClock.now(),
-                    id: d.id.clone(),
-                    action_id: d.action_id.clone(),
-                    service: d.service.clone(),
-                    namespace: d.namespace.clone(),
-                    incident_type: d.incident_type.clone(),
-                    command: undo.describe(&d.namespace, &d.service),
-                    status,
-                    detail,
-                    escalate: false,
-                    undo: None,
-                };
-                if let Err(e) = lock(&journal).record(&r) {
-                    tracing::error!(error = %e, "cannot write the undo record");
+        let due = d.acted.saturating_add(window);
+        let seq = self.verifications.seq.fetch_add(1, Ordering::Relaxed);
+        self.verifications.lock().insert((due, seq), (d, trips));
+    }
+
+    /// Run every verification due by `now`, earliest first; how many ran.
+    pub fn run_due(&self, now: Time) -> usize {
+        let mut n = 0;
+        loop {
+            let next = {
+                let mut q = self.verifications.lock();
+                match q.first_key_value() {
+                    Some((k, _)) if k.0 <= now => q.pop_first().map(|(_, v)| v),
+                    _ => None,
                 }
+            };
+            let Some((d, trips)) = next else { return n };
+            self.verify(&d, &trips);
+            n += 1;
+        }
+    }
+
+    /// Live mode's timer: a thread that runs verifications as the clock reaches their
+    /// deadlines (checked at least every second, so a newly queued one is never late by more).
+    pub fn spawn_timer(self: &Arc<Self>) -> std::thread::JoinHandle<()> {
+        let c = Arc::clone(self);
+        std::thread::spawn(move || {
+            loop {
+                let now = c.clock.now();
+                c.run_due(now);
+                let wait = match c.verifications.waiting().1 {
+                    Some(due) => due.since(c.clock.now()).min(std::time::Duration::from_secs(1)),
+                    None => std::time::Duration::from_secs(1),
+                };
+                std::thread::sleep(wait.max(std::time::Duration::from_millis(10)));
             }
-            let r = AuditRecord::Verification {
-                policy_fingerprint: fingerprint,
-                at: WallClock.now(),
+        })
+    }
+
+    /// The verification of one applied action: the executor's checks, the undo when it
+    /// failed and the policy asks for one, then the `verification` record.
+    fn verify(&self, d: &Pending, trips: &Sender<Trip>) {
+        let executor = &self.executor;
+        let checks = executor.verify(&d.namespace, &d.service, d.acted);
+        let passed = !checks.is_empty() && checks.iter().all(|c| c.passed);
+        if !passed {
+            let failed: Vec<&str> = checks.iter().filter(|c| !c.passed).map(|c| c.name).collect();
+            let _ = trips.send((
+                ServiceKey::new(&d.namespace, &d.service),
+                format!("verification failed after {}: {}", d.command, failed.join(", ")),
+            ));
+        }
+        // rollback_if_failed: put back what the action changed, through the same executor,
+        // and say so before the verification record escalates with the whole history.
+        let mut rolled_back = false;
+        if let (false, Some(undo)) = (passed, &d.undo) {
+            let done = executor.undo(&d.action_id, &d.namespace, &d.service, undo);
+            rolled_back = done.is_ok();
+            let (status, detail) = match &done {
+                Ok(x) => ("undone", x.detail().to_string()),
+                Err(e) => ("undo-failed", e.to_string()),
+            };
+            tracing::warn!(service = %d.service, namespace = %d.namespace, status, "verification failed, undoing: {detail}");
+            let r = AuditRecord::Outcome {
+                policy_fingerprint: self.fingerprint.clone(),
+                at: self.clock.now(),
                 id: d.id.clone(),
+                action_id: d.action_id.clone(),
                 service: d.service.clone(),
                 namespace: d.namespace.clone(),
                 incident_type: d.incident_type.clone(),
-                command: d.command.clone(),
-                passed,
-                checks,
-                rolled_back,
-                breaker_tripped: !passed,
-                escalate: !passed,
+                command: undo.describe(&d.namespace, &d.service),
+                status,
+                detail,
+                escalate: false,
+                undo: None,
             };
-            if let Err(e) = lock(&journal).record(&r) {
-                tracing::error!(error = %e, "cannot write the verification record");
+            if let Err(e) = lock(&self.journal).record(&r) {
+                tracing::error!(error = %e, "cannot write the undo record");
             }
-        });
+        }
+        let r = AuditRecord::Verification {
+            policy_fingerprint: self.fingerprint.clone(),
+            at: self.clock.now(),
+            id: d.id.clone(),
+            service: d.service.clone(),
+            namespace: d.namespace.clone(),
+            incident_type: d.incident_type.clone(),
+            command: d.command.clone(),
+            passed,
+            checks,
+            rolled_back,
+            breaker_tripped: !passed,
+            escalate: !passed,
+        };
+        if let Err(e) = lock(&self.journal).record(&r) {
+            tracing::error!(error = %e, "cannot write the verification record");
+        }
     }
 }
 
@@ -279,6 +349,7 @@ mod tests {
 
     use super::*;
     use crate::audit::Check;
+    use crate::clock::{Clock, ManualClock};
     use crate::decide::Pipeline;
     use crate::escalate::{Book, Context};
     use crate::live::audit_log::AuditLog;
@@ -336,10 +407,13 @@ mod tests {
             default_channel: "p1".into(),
             records: "audit.jsonl".into(),
             evidence_url: None,
+            repeat: Default::default(),
         });
         let journal = Journal::new(audit, book, Arc::new(outbox)).shared();
         let p = policy(rollback);
         let exec = Arc::new(Failing { replicas: Mutex::new(3), ..Failing::default() });
+        let t0 = Time::parse_rfc3339("2026-11-24T12:00:00Z").unwrap();
+        let clock = Arc::new(ManualClock::new(t0));
         let c = Controller {
             policy: p.clone(),
             fingerprint: p.fingerprint(),
@@ -348,9 +422,11 @@ mod tests {
             executor: exec.clone(),
             stop: EmergencyStop::default(),
             journal,
+            clock: clock.clone(),
+            verifications: Verifications::default(),
         };
         let inc = Incident {
-            at: WallClock.now(),
+            at: t0,
             service: "payment-api".into(),
             namespace: "prod".into(),
             incident_type: "cpu-spike".into(),
@@ -362,17 +438,22 @@ mod tests {
         let d = Pipeline::new(p).decide(inc.at, &inc);
         let (tx, trips) = std::sync::mpsc::channel();
         c.handle(&inc, &d, &tx).unwrap();
-        let trip = trips.recv_timeout(std::time::Duration::from_secs(10)).expect("the breaker trips");
-        assert_eq!(trip.0, ServiceKey::new("prod", "payment-api"));
-        // The verification record is the last thing the thread writes.
-        let records = loop {
-            let text = std::fs::read_to_string(&log).unwrap();
-            let r: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-            if r.iter().any(|x| x["record"] == "verification") {
-                break r;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
+        let read = || -> Vec<serde_json::Value> {
+            std::fs::read_to_string(&log).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
         };
+        // The window is 1 s of the controller's clock: nothing runs before it ends.
+        assert_eq!(c.verifications.waiting(), (1, Some(t0.saturating_add(std::time::Duration::from_secs(1)))));
+        clock.advance_to(t0.saturating_add(std::time::Duration::from_millis(999)));
+        assert_eq!(c.run_due(clock.now()), 0);
+        assert!(trips.try_recv().is_err() && read().len() == 1, "verified before its window ended");
+        clock.advance_to(t0.saturating_add(std::time::Duration::from_secs(1)));
+        assert_eq!(c.run_due(clock.now()), 1);
+        assert_eq!(c.verifications.waiting(), (0, None));
+        let trip = trips.try_recv().expect("the breaker trips");
+        assert_eq!(trip.0, ServiceKey::new("prod", "payment-api"));
+        let records = read();
+        let at = Time::parse_rfc3339(records.last().unwrap()["at"].as_str().unwrap()).unwrap();
+        assert_eq!(at, clock.now(), "the verification is dated by the controller's clock");
         let replicas = *exec.replicas.lock().unwrap();
         let undos = exec.undos.lock().unwrap().len();
         (records, replicas, undos)

@@ -8,7 +8,7 @@
 //! token get 401 and change nothing.
 
 use std::io::Write;
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 
 use axum::Router;
 use axum::extract::State;
@@ -76,6 +76,11 @@ pub fn spawn_worker<C: Classifier + 'static>(
                 tracing::error!(error = %e, "cannot record the actions left in flight before the restart");
             }
             c.resume(unverified, &trip_tx);
+        }
+        // Verifications run on the controller's timer, never on this thread.
+        let controller = controller.map(Arc::new);
+        if let Some(c) = &controller {
+            c.spawn_timer();
         }
         while let Ok(msg) = rx.recv() {
             for (key, why) in trips.try_iter() {

@@ -189,6 +189,9 @@ pub struct Metrics {
     pub pages: usize,
     /// Escalations about an incident already escalated (alert fatigue).
     pub repeat_escalations: usize,
+    /// Escalations sent to a person after the channels' `repeat:` rules (the rest are in
+    /// each incident's history and count, not sent again).
+    pub escalations_sent: usize,
     /// The most escalations any one incident produced.
     pub max_escalations_per_incident: usize,
     /// Causes that came back after a recovery (mitigated, not fixed).
@@ -270,6 +273,7 @@ pub fn compute(incidents: &[&IncidentRecord], seed: u64) -> Metrics {
         escalations: incidents.iter().map(|i| i.escalations as usize).sum(),
         pages: incidents.iter().map(|i| i.pages as usize).sum(),
         repeat_escalations: incidents.iter().map(|i| i.escalations.saturating_sub(1) as usize).sum(),
+        escalations_sent: incidents.iter().map(|i| i.sent as usize).sum(),
         max_escalations_per_incident: incidents.iter().map(|i| i.escalations as usize).max().unwrap_or(0),
         relapses: incidents.iter().map(|i| i.relapses as usize).sum(),
         calibration: calibration(incidents),
@@ -510,7 +514,7 @@ pub fn evaluate(records: &[IncidentRecord], seed: u64) -> Evaluation {
 }
 
 /// What each metric means, printed in every report.
-pub const DEFINITIONS: [(&str, &str); 21] = [
+pub const DEFINITIONS: [(&str, &str); 22] = [
     (
         "incident",
         "one fault episode on one service (a campaign counts as a traffic-surge episode), seen by every arm on the same fault instances and human draws",
@@ -559,7 +563,11 @@ pub const DEFINITIONS: [(&str, &str); 21] = [
     ("pages", "escalations that brought a person in (nobody was engaged on the incident yet); per arm in arms.*.pages"),
     (
         "repeat_escalations",
-        "escalations of an incident after its first (alert fatigue): PagerDuty folds them into one page by dedup_key, Slack and webhooks show each; every one is in escalations.jsonl",
+        "escalations of an incident after its first (alert fatigue), counted whether or not they were sent",
+    ),
+    (
+        "escalations_sent",
+        "escalations sent to a person (escalations.jsonl): a channel's `repeat:` rule (default on-change) holds back a repeat on an open page that says the same as the last one sent, or (`every: 15m`) comes sooner than that",
     ),
     (
         "relapses",

@@ -130,8 +130,8 @@ pub fn page(
         a.policy.pages.to_string(),
         "pages to people",
         format!(
-            "today {}; {} escalations, {} repeats (most on one incident: {})",
-            a.baseline.pages, m.escalations, m.repeat_escalations, m.max_escalations_per_incident
+            "today {}; {} escalations, {} repeats (most on one incident: {}), {} sent after the channels' repeat rules",
+            a.baseline.pages, m.escalations, m.repeat_escalations, m.max_escalations_per_incident, m.escalations_sent
         ),
     );
     let _ = writeln!(h, "</div>");

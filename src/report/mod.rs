@@ -371,8 +371,8 @@ pub fn markdown(b: &Bundle<'_>) -> String {
     }
     let _ = writeln!(
         s,
-        "\nActions executed: {}. Escalations: {}; pages: {}; repeats: {} (escalations about an incident already escalated; at most {} on one incident).\n",
-        m.actions, m.escalations, m.pages, m.repeat_escalations, m.max_escalations_per_incident,
+        "\nActions executed: {}. Escalations: {}; pages: {}; repeats: {} (escalations about an incident already escalated; at most {} on one incident); sent to a person after the channels' repeat rules: {}.\n",
+        m.actions, m.escalations, m.pages, m.repeat_escalations, m.max_escalations_per_incident, m.escalations_sent,
     );
     let _ = writeln!(s, "## Thresholds\n");
     let _ = writeln!(

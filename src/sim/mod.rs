@@ -190,6 +190,9 @@ pub struct IncidentRecord {
     /// Actions executed on this incident in the `policy` arm.
     pub actions: Vec<ActionRecord>,
     pub escalations: u32,
+    /// Escalations sent to a person: the channel's `repeat:` rule holds back a repeat that
+    /// says nothing new (`escalations` counts every one).
+    pub sent: u32,
     pub pages: u32,
     /// Times the cause came back after a recovery (a mitigated cause). Their impact is
     /// part of the policy arm's impact.

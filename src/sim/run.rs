@@ -231,6 +231,12 @@ fn run(
         }
     };
 
+    let mut sent: std::collections::BTreeMap<&str, u32> = std::collections::BTreeMap::new();
+    for e in auto.escalations.iter().filter(|e| e.event == crate::escalate::Event::Trigger) {
+        if let Some(id) = e.incident_id.as_deref() {
+            *sent.entry(id).or_default() += 1;
+        }
+    }
     let incidents = instances
         .iter()
         .enumerate()
@@ -249,10 +255,12 @@ fn run(
                     (base.result(i), rec_result, unp.as_ref().map(|u| u.result(i)), touched)
                 }
             };
+            let id = incident_id(scenario, rep, i);
             IncidentRecord {
                 scenario: scenario.name.clone(),
                 replication: rep,
-                id: incident_id(scenario, rep, i),
+                sent: sent.get(id.as_str()).copied().unwrap_or(0),
+                id,
                 service: svc.name.clone(),
                 namespace: svc.namespace.clone(),
                 truth: f.cause,
@@ -328,6 +336,7 @@ impl<'a> Arm<'a> {
                 default_channel: policy.channels.as_ref().map_or_else(|| "default".into(), |c| c.default.clone()),
                 records: "decisions.jsonl".into(),
                 evidence_url: None,
+                repeat: Context::repeats(policy.channels.as_ref()),
             }),
             escalations: Vec::new(),
             monitors: vec![Monitor::default(); s.services.len()],

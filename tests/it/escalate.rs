@@ -219,6 +219,9 @@ fn ten_escalations_for_one_incident_make_one_pagerduty_incident() {
         default_channel: channels.default.clone(),
         records: "audit.jsonl".into(),
         evidence_url: None,
+        // Every repeat sent, so PagerDuty's folding is what is tested.
+        repeat: [(channels.default.clone(), understudy::escalate::channels::Repeat::Every(Duration::from_secs(1)))]
+            .into(),
     });
     let (outbox, _) = Outbox::open(&dir.path().join("outbox.jsonl"), &dir.path().join("dead.jsonl")).unwrap();
     let outbox = Arc::new(outbox);
@@ -356,9 +359,18 @@ fn simulate_writes_every_escalation_and_counts_repeats() {
     let esc = jsonl(&out.join("escalations.jsonl"));
     let triggers: Vec<&Value> = esc.iter().filter(|e| e["event"] == "trigger").collect();
     assert!(!triggers.is_empty());
-    assert_eq!(triggers.len() as u64, m["escalations"].as_u64().unwrap(), "every escalation is in the file");
-    let repeats = triggers.iter().filter(|e| e["sequence"].as_u64().unwrap() > 1).count() as u64;
-    assert_eq!(repeats, m["repeat_escalations"].as_u64().unwrap());
+    assert_eq!(triggers.len() as u64, m["escalations_sent"].as_u64().unwrap(), "every escalation sent is in the file");
+    // A restart loop escalates the same incident over and over; on-change (the default)
+    // sends a repeat only when it says something new, and counts every one.
+    let (all, repeats) = (m["escalations"].as_u64().unwrap(), m["repeat_escalations"].as_u64().unwrap());
+    assert!((triggers.len() as u64) < all, "{} sent of {all}: repeats held back", triggers.len());
+    let sent_repeats = triggers.iter().filter(|e| e["sequence"].as_u64().unwrap() > 1).count() as u64;
+    assert!(sent_repeats < repeats, "{sent_repeats} repeats sent of {repeats}");
+    for pair in triggers.windows(2) {
+        if pair[0]["dedup_key"] == pair[1]["dedup_key"] {
+            assert_ne!(pair[0]["decision"], pair[1]["decision"], "a repeat sent says something new");
+        }
+    }
     for e in &triggers {
         assert_eq!(e["mode"], "simulate");
         assert_eq!(e["channel"], "pagerduty-p1");
@@ -389,6 +401,7 @@ fn a_slack_channel_gets_a_block_kit_message() {
         default_channel: "slack-sre".into(),
         records: "audit.jsonl".into(),
         evidence_url: None,
+        repeat: Default::default(),
     });
     let policy = crate::default_policy();
     let input = understudy::decide::Incident {

@@ -60,6 +60,7 @@ fn incident(id: &str, auto: ArmResult, base: ArmResult, actions: Vec<ActionRecor
         decisions: vec![],
         actions,
         escalations: 0,
+        sent: 0,
         pages: 0,
         relapses: 0,
         touched_by,
