@@ -52,6 +52,13 @@ pub enum AuditRecord {
     /// the decision record). Read back on start, so the same alert re-sent after a restart
     /// joins its incident again instead of being decided as a new one.
     Joined { id: String, service: String, namespace: String, signal: String, at: Time },
+    /// Shadow and live mode: one alert of the open incident `id` resolved (the incident stays
+    /// open while another fires).
+    AlertResolved { id: String, service: String, namespace: String, signal: String, at: Time },
+    /// Shadow and live mode: incident `id` closed (its alerts resolved, or it went quiet). With
+    /// `joined` and `alert-resolved`, a restarted process knows which incidents are still
+    /// open, so a new alert on their service joins them as it would have.
+    Closed { id: String, service: String, namespace: String, at: Time },
     /// What became of an executed decision in live or shadow mode.
     Outcome {
         policy_fingerprint: String,
@@ -100,6 +107,23 @@ pub trait Sink {
         Ok(())
     }
 
+    /// Alert `signal` of the open incident `id` resolved.
+    fn alert_resolved(
+        &mut self,
+        _id: &str,
+        _namespace: &str,
+        _service: &str,
+        _signal: &str,
+        _at: Time,
+    ) -> std::io::Result<()> {
+        Ok(())
+    }
+
+    /// Incident `id` closed at `at`.
+    fn closed(&mut self, _id: &str, _namespace: &str, _service: &str, _at: Time) -> std::io::Result<()> {
+        Ok(())
+    }
+
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
@@ -135,6 +159,21 @@ impl<S: Sink + ?Sized> Sink for &mut S {
 
     fn joined(&mut self, id: &str, namespace: &str, service: &str, signal: &str, at: Time) -> std::io::Result<()> {
         (**self).joined(id, namespace, service, signal, at)
+    }
+
+    fn alert_resolved(
+        &mut self,
+        id: &str,
+        namespace: &str,
+        service: &str,
+        signal: &str,
+        at: Time,
+    ) -> std::io::Result<()> {
+        (**self).alert_resolved(id, namespace, service, signal, at)
+    }
+
+    fn closed(&mut self, id: &str, namespace: &str, service: &str, at: Time) -> std::io::Result<()> {
+        (**self).closed(id, namespace, service, at)
     }
 
     fn flush(&mut self) -> std::io::Result<()> {

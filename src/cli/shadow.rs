@@ -215,9 +215,10 @@ pub fn serve(
     }
     if restored.decisions > 0 {
         eprintln!(
-            "restored from {}: {} decision(s), {} action(s) counted against cooldowns and attempt caps, {} applied action(s) still to verify, {} breaker(s) still tripped{}; episodes continue after e{}",
+            "restored from {}: {} decision(s), {} incident(s) still open, {} action(s) counted against cooldowns and attempt caps, {} applied action(s) still to verify, {} breaker(s) still tripped{}; episodes continue after e{}",
             c.audit_log.display(),
             restored.decisions,
+            restored.open.len(),
             restored.actions.len(),
             restored.unverified.len(),
             restored.breakers.len(),

@@ -215,7 +215,10 @@ impl Book {
         }
         let (seed, step, escalate, why) = match rec {
             // A person's reset escalates nothing.
-            AuditRecord::BreakerReset { .. } | AuditRecord::Joined { .. } => return None,
+            AuditRecord::BreakerReset { .. }
+            | AuditRecord::Joined { .. }
+            | AuditRecord::AlertResolved { .. }
+            | AuditRecord::Closed { .. } => return None,
             AuditRecord::Decision { policy_fingerprint, input, decision: d } => {
                 let seed = Seed {
                     id: d.id.as_deref(),

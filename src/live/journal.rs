@@ -73,6 +73,34 @@ impl Journal {
         Ok(())
     }
 
+    /// One alert of an open incident resolved: kept for a restarted process.
+    pub fn alert_resolved(
+        &mut self,
+        id: &str,
+        namespace: &str,
+        service: &str,
+        signal: &str,
+        at: Time,
+    ) -> std::io::Result<()> {
+        self.log.append(&AuditRecord::AlertResolved {
+            id: id.to_string(),
+            service: service.to_string(),
+            namespace: namespace.to_string(),
+            signal: signal.to_string(),
+            at,
+        })
+    }
+
+    /// An incident closed: kept for a restarted process.
+    pub fn closed(&mut self, id: &str, namespace: &str, service: &str, at: Time) -> std::io::Result<()> {
+        self.log.append(&AuditRecord::Closed {
+            id: id.to_string(),
+            service: service.to_string(),
+            namespace: namespace.to_string(),
+            at,
+        })
+    }
+
     /// An alert joined an open incident: nobody is told, but a restarted process must know.
     pub fn joined(&mut self, id: &str, namespace: &str, service: &str, signal: &str, at: Time) -> std::io::Result<()> {
         self.log.append(&AuditRecord::Joined {
@@ -103,5 +131,20 @@ impl Sink for Writer {
 
     fn joined(&mut self, id: &str, namespace: &str, service: &str, signal: &str, at: Time) -> std::io::Result<()> {
         lock(&self.0).joined(id, namespace, service, signal, at)
+    }
+
+    fn alert_resolved(
+        &mut self,
+        id: &str,
+        namespace: &str,
+        service: &str,
+        signal: &str,
+        at: Time,
+    ) -> std::io::Result<()> {
+        lock(&self.0).alert_resolved(id, namespace, service, signal, at)
+    }
+
+    fn closed(&mut self, id: &str, namespace: &str, service: &str, at: Time) -> std::io::Result<()> {
+        lock(&self.0).closed(id, namespace, service, at)
     }
 }

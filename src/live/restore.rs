@@ -4,8 +4,10 @@
 //! Owns reading the log back: executed decisions (attempts, cooldowns, hourly caps and the
 //! loop breaker count them exactly as the running pipeline did when it made them), breakers
 //! tripped by a failed verification and lifted by a `breaker-reset` record, the highest
-//! episode number used, and which alerts were already decided or joined an episode
-//! (Alertmanager re-sends firing alerts; one seen before a restart is not decided again). Applies nothing itself: the
+//! episode number used, the incidents still open (with their alerts still firing: a new
+//! alert on their service joins them, as it would have without the restart) and which alerts
+//! were already decided or joined an episode (Alertmanager re-sends firing alerts; one seen
+//! before a restart is not decided again). Applies nothing itself: the
 //! replayer takes a [`Restored`] and folds it into its pipeline. Lines that are not records
 //! of a known kind are skipped here, because opening the log already reported them.
 
@@ -27,6 +29,9 @@ pub struct Restored {
     pub breakers: BTreeMap<ServiceKey, String>,
     /// The highest episode number in a decision id (`e17` → 17).
     pub last_episode: usize,
+    /// Incidents still open at the end of the log, one per service (shadow and live open at
+    /// most one per service): a new alert on the service after the restart joins it.
+    pub open: BTreeMap<ServiceKey, OpenIncident>,
     /// Alerts that produced a decision or joined an episode → that episode's id.
     pub decided: BTreeMap<Decided, String>,
     /// Decision records read.
@@ -38,6 +43,17 @@ pub struct Restored {
     /// between deciding and recording what the executor did), `acted` being the decision's
     /// time. Nobody knows whether they were applied, so a person is told.
     pub in_flight: Vec<Pending>,
+}
+
+/// An incident the log shows open: its id, when it started, its latest alert, and which of
+/// its alerts (name, startsAt) are still firing.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OpenIncident {
+    pub id: String,
+    pub start: Time,
+    pub last: Time,
+    pub firing: std::collections::BTreeSet<String>,
+    pub alerts: std::collections::BTreeSet<(String, Time)>,
 }
 
 impl Restored {
@@ -73,6 +89,12 @@ impl Restored {
                 }
                 if let (Some(at), Some(signal), Some(id)) = (t("/input/at"), s("/input/signal"), id) {
                     self.decided.insert((key.clone(), at, signal.to_string()), id.to_string());
+                    let o = self.open.entry(key.clone()).or_default();
+                    if o.id != id {
+                        *o = OpenIncident { id: id.to_string(), start: at, last: at, ..OpenIncident::default() };
+                    }
+                    o.firing.insert(signal.to_string());
+                    o.alerts.insert((signal.to_string(), at));
                 }
                 if s("/decision/status") == Some("execute")
                     && let (Some(ty), Some(at)) = (s("/decision/incident_type"), t("/decision/at"))
@@ -141,11 +163,29 @@ impl Restored {
                 );
                 self.breakers.insert(ServiceKey::new(ns, svc), why);
             }
-            Some("joined") => {
-                if let (Some(ns), Some(svc), Some(at), Some(signal), Some(id)) =
-                    (s("/namespace"), s("/service"), t("/at"), s("/signal"), s("/id"))
-                {
-                    self.decided.insert((ServiceKey::new(ns, svc), at, signal.to_string()), id.to_string());
+            Some(kind @ ("joined" | "alert-resolved" | "closed")) => {
+                let (Some(ns), Some(svc), Some(id)) = (s("/namespace"), s("/service"), s("/id")) else { return };
+                let key = ServiceKey::new(ns, svc);
+                let (at, signal) = (t("/at"), s("/signal"));
+                if let (Some(at), Some(signal), "joined") = (at, signal, kind) {
+                    self.decided.insert((key.clone(), at, signal.to_string()), id.to_string());
+                }
+                let Some(o) = self.open.get_mut(&key).filter(|o| o.id == id) else { return };
+                match (kind, signal) {
+                    ("joined", Some(signal)) => {
+                        o.firing.insert(signal.to_string());
+                        if let Some(at) = at {
+                            o.alerts.insert((signal.to_string(), at));
+                            o.last = o.last.max(at);
+                        }
+                    }
+                    ("alert-resolved", Some(signal)) => {
+                        o.firing.remove(signal);
+                    }
+                    ("closed", _) => {
+                        self.open.remove(&key);
+                    }
+                    _ => {}
                 }
             }
             Some("breaker-reset") => {
