@@ -348,9 +348,14 @@ fn repeat(p: &mut Problems, path: &[Seg], raw: Option<&RawRepeat>) -> Repeat {
         (_, Some(serde_json::Value::String(d))) => {
             p.duration(at(path, "every"), d, true).map_or(Repeat::OnChange, Repeat::Every)
         }
-        (_, Some(other)) => {
-            p.err(at(path, "every"), Code::BadValue, format!("`every: {other}` has no unit"))
-                .hint(format!("did you mean `every: {other}m`? write a number and a unit: 30s, 15m, 1h"));
+        (_, Some(n @ serde_json::Value::Number(_))) => {
+            p.err(at(path, "every"), Code::BadValue, format!("`every: {n}` has no unit"))
+                .hint(format!("did you mean `every: {n}m`? write a number and a unit: 30s, 15m, 1h"));
+            Repeat::OnChange
+        }
+        (_, Some(_)) => {
+            p.err(at(path, "every"), Code::BadValue, "`every` must be a duration")
+                .hint("e.g. `repeat: { every: 15m }`");
             Repeat::OnChange
         }
         (Some(v), None) => {

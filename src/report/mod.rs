@@ -375,10 +375,14 @@ pub fn markdown(b: &Bundle<'_>) -> String {
         m.actions, m.escalations, m.pages, m.repeat_escalations, m.max_escalations_per_incident, m.escalations_sent,
     );
     let _ = writeln!(s, "## Thresholds\n");
-    let _ = writeln!(
-        s,
-        "| incident type | threshold | automated recovery | made worse by automation | actions on label | wrong label |\n|---|---|---|---|---|---|"
-    );
+    if b.curves.is_empty() {
+        let _ = writeln!(s, "Not computed (`--sweep-replications 0`).");
+    } else {
+        let _ = writeln!(
+            s,
+            "| incident type | threshold | automated recovery | made worse by automation | actions on label | wrong label |\n|---|---|---|---|---|---|"
+        );
+    }
     for c in b.curves {
         for p in &c.points {
             let mark = if (p.threshold - c.current).abs() < 1e-9 { " (policy)" } else { "" };
@@ -415,16 +419,27 @@ pub fn markdown(b: &Bundle<'_>) -> String {
                 )
             })
             .collect();
+        // Harm is impact (degraded seconds × severity), which a shorter recovery can still
+        // carry more of; and an incident with no action of its own was touched by another's.
+        let touched: Vec<String> = i
+            .touched_by
+            .iter()
+            .filter(|t| t.kind == crate::sim::TouchKind::Action && t.by_incident != i.id)
+            .map(|t| format!("{} for {} at {}", t.what, t.by_incident, t.at))
+            .collect();
+        let own = if acts.is_empty() { "no action of its own".to_string() } else { acts.join("; ") };
+        let others = if touched.is_empty() { String::new() } else { format!("; touched by {}", touched.join("; ")) };
         let _ = writeln!(
             s,
-            "- `{}` {} on {}: {} with the policy vs {} today; made worse by automation: {}; {}",
+            "- `{}` {} on {}: {} with the policy vs {} today, impact {:.0} vs {:.0} with the same pages and no action (severity × seconds); made worse by automation: {}; {own}{others}",
             i.id,
             i.truth,
             i.service,
             mins(i.arms.policy.ttr_seconds),
             mins(i.arms.baseline.ttr_seconds),
+            i.arms.policy.impact,
+            i.arms.recommend.impact,
             if i.made_worse() { "yes" } else { "no" },
-            if acts.is_empty() { "no action on it".to_string() } else { acts.join("; ") }
         );
     }
     let _ = writeln!(s, "\n## Confusion matrix (rows: true cause, columns: label)\n");
