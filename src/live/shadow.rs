@@ -77,11 +77,23 @@ pub fn spawn_worker<C: Classifier + 'static>(
             }
             c.resume(unverified, &trip_tx);
         }
-        // Verifications run on the controller's timer, never on this thread.
+        // Verifications run on the controller's timer, and actions on a thread of their own:
+        // a hung Kubernetes API (each call bounded by the executor's timeouts) holds up the
+        // actions queued behind it, never the decisions on unrelated alerts.
         let controller = controller.map(Arc::new);
-        if let Some(c) = &controller {
+        let actions = controller.as_ref().map(|c| {
             c.spawn_timer();
-        }
+            let (tx, rx) = mpsc::channel::<(crate::decide::Incident, crate::decide::Decision)>();
+            let (c, trips) = (Arc::clone(c), trip_tx.clone());
+            let handle = std::thread::spawn(move || {
+                for (inc, d) in rx {
+                    if let Err(e) = c.handle(&inc, &d, &trips) {
+                        tracing::error!(error = %e, service = %d.service, "cannot record the action's outcome");
+                    }
+                }
+            });
+            (tx, handle)
+        });
         while let Ok(msg) = rx.recv() {
             for (key, why) in trips.try_iter() {
                 tracing::warn!(service = %key.service, namespace = %key.namespace, "breaker tripped: {why}");
@@ -96,11 +108,10 @@ pub fn spawn_worker<C: Classifier + 'static>(
                             result = Err(e.to_string());
                             break;
                         }
-                        if let Some(c) = &controller {
-                            for (inc, d) in replayer.take_executed() {
-                                if let Err(e) = c.handle(&inc, &d, &trip_tx) {
-                                    result = Err(e.to_string());
-                                }
+                        if let Some((tx, _)) = &actions {
+                            for x in replayer.take_executed() {
+                                // The decision is in the audit log; its action follows.
+                                let _ = tx.send(x);
                             }
                         }
                         n += 1;
@@ -108,6 +119,12 @@ pub fn spawn_worker<C: Classifier + 'static>(
                     let _ = reply.send(result.map(|_: usize| n));
                 }
                 Msg::Finish(reply) => {
+                    // Actions already decided are carried out (each call bounded) before the
+                    // worker stops; verifications still waiting resume on the next start.
+                    if let Some((tx, handle)) = actions {
+                        drop(tx);
+                        let _ = handle.join();
+                    }
                     let r = replayer.finish().map(|m| m.episodes).map_err(|e| e.to_string());
                     let _ = reply.send(r);
                     return;
@@ -259,4 +276,136 @@ pub async fn serve(
 /// The HTTP routes.
 pub fn router(receiver: Receiver) -> Router {
     Router::new().route("/webhook/alertmanager", post(webhook)).with_state(receiver)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::path::Path;
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::audit::Check;
+    use crate::classify::{Classification, Evidence};
+    use crate::clock::{ManualClock, Time};
+    use crate::escalate::{Book, Context};
+    use crate::live::audit_log::AuditLog;
+    use crate::live::executor::{Done, Executor, Failed, Request};
+    use crate::live::journal::Journal;
+    use crate::live::outbox::Outbox;
+    use crate::live::stop::{EmergencyStop, Stopped};
+    use crate::trace::AlertStatus;
+
+    /// A cluster API that hangs: every action waits until the test lets it through.
+    struct Hung(Mutex<mpsc::Receiver<()>>);
+
+    impl Executor for Hung {
+        fn execute(&self, _: &Request) -> Result<Done, Failed> {
+            let _ = self.0.lock().unwrap().recv();
+            Ok(Done::Applied("restarted".into()))
+        }
+        fn stopped(&self) -> Option<Stopped> {
+            None
+        }
+        fn verify(&self, _: &str, _: &str, _: Time) -> Vec<Check> {
+            Vec::new()
+        }
+    }
+
+    struct ByName;
+
+    impl Classifier for ByName {
+        fn classify(&self, ev: &Evidence<'_>, _: &mut dyn rand::RngCore) -> Classification {
+            let ty = if ev.signal == "OOMKilled" { "memory-leak" } else { "unknown" };
+            Classification { incident_type: ty.into(), confidence: 0.99 }
+        }
+    }
+
+    fn alert(svc: &str, name: &str) -> Record {
+        Record::Alert {
+            at: Time::parse_rfc3339("2026-11-25T10:00:00Z").unwrap(),
+            name: name.into(),
+            status: AlertStatus::Firing,
+            service: Some(svc.into()),
+            namespace: Some("prod".into()),
+            labels: BTreeMap::new(),
+            annotations: BTreeMap::new(),
+            fingerprint: None,
+        }
+    }
+
+    fn send(tx: &mpsc::Sender<Msg>, r: Record) -> Result<usize, String> {
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        tx.send(Msg::Records(vec![r], reply)).unwrap();
+        // A failure detector, not a speed target: a pipeline stuck behind the hung action
+        // never answers.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let mut rx = rx;
+        loop {
+            match rx.try_recv() {
+                Ok(r) => return r,
+                Err(tokio::sync::oneshot::error::TryRecvError::Empty) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                Err(e) => panic!("the pipeline did not answer: {e}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_hung_cluster_api_holds_up_its_action_never_the_decisions_on_other_alerts() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("audit.jsonl");
+        let (audit, _) = AuditLog::open(&log).unwrap();
+        let (outbox, _) = Outbox::open(&dir.path().join("outbox.jsonl"), &dir.path().join("dead.jsonl")).unwrap();
+        let book = Book::new(Context {
+            mode: "live".into(),
+            scope: "live".into(),
+            key_by_id: false,
+            default_channel: "p1".into(),
+            records: "audit.jsonl".into(),
+            evidence_url: None,
+            repeat: Default::default(),
+        });
+        let journal = Journal::new(audit, book, Arc::new(outbox)).shared();
+        let policy = Policy::from_yaml(
+            Path::new("p.yaml"),
+            "remediation_policy: { incident_type: memory-leak, auto_execute: true, confidence_threshold: 0.9, max_attempts: 2, cooldown_after_action: 10m, verification_window: 5m, rollback_if_failed: false, escalation_channel: p1, action: { kind: restart } }\nguardrails: { namespaces: [prod] }\n",
+        )
+        .unwrap()
+        .policy;
+        let (release, gate) = mpsc::channel();
+        let controller = Controller {
+            policy: policy.clone(),
+            fingerprint: policy.fingerprint(),
+            promotion: None,
+            allow_unsigned: false,
+            executor: Arc::new(Hung(Mutex::new(gate))),
+            stop: EmergencyStop::default(),
+            journal: Arc::clone(&journal),
+            clock: Arc::new(ManualClock::new(Time::parse_rfc3339("2026-11-25T10:00:05Z").unwrap())),
+            verifications: Default::default(),
+        };
+        let episodes = Episodes { out: Box::new(std::io::sink()), header: false };
+        let (tx, worker) = spawn_worker(policy, || ByName, journal, episodes, Some(controller), Restored::default());
+        let kinds = || -> Vec<String> {
+            std::fs::read_to_string(&log)
+                .unwrap()
+                .lines()
+                .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["record"].as_str().unwrap().to_string())
+                .collect()
+        };
+        // The leak is decided and its restart hangs in the API.
+        assert_eq!(send(&tx, alert("payment-api", "OOMKilled")), Ok(1));
+        // Another service's alert is decided while the restart still hangs.
+        assert_eq!(send(&tx, alert("checkout-api", "KubeJobFailed")), Ok(1));
+        assert_eq!(kinds(), ["decision", "decision"], "both decided, the action still in the API");
+        // The API answers: the outcome follows, and stopping waits for it.
+        release.send(()).unwrap();
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        tx.send(Msg::Finish(reply)).unwrap();
+        worker.join().unwrap();
+        assert!(rx.blocking_recv().unwrap().is_ok());
+        assert_eq!(kinds(), ["decision", "decision", "outcome"]);
+    }
 }

@@ -292,6 +292,12 @@ fn twin_and_inbox(d: &Path) -> (PathBuf, Daemon, Inbox) {
     (kc, twin, Inbox::start(&[]))
 }
 
+/// The `n`-th outcome record (from 0) once the action thread has written it: the webhook is
+/// answered once the decision is in the log, the action follows on its own thread.
+fn outcome(audit: &Path, n: usize) -> Value {
+    eventually(30, &format!("outcome #{n}"), || jsonl(audit).into_iter().filter(|r| r["record"] == "outcome").nth(n))
+}
+
 fn post(addr: &str, body: &str, token: Option<&str>) -> u16 {
     let mut r = ureq::post(&format!("http://{addr}/webhook/alertmanager"));
     if let Some(t) = token {
@@ -338,9 +344,9 @@ fn live_mode_acts_only_with_its_promotion_in_scope_and_without_a_stop() {
     std::fs::write(&cm, r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"understudy-emergency-stop"},"data":{"reason":"game day"}}"#).unwrap();
     kubectl(&kc, &["create", "--validate=false", "-n", "understudy", "-f", cm.to_str().unwrap()]);
     assert_eq!(post(&live.addr, &oom, Some(TOKEN)), 200);
-    let outcome = jsonl(&audit_path).pop().unwrap();
-    assert_eq!(outcome["status"], "emergency-stop", "{outcome}");
-    assert!(outcome["detail"].as_str().unwrap().contains("game day"));
+    let stopped = outcome(&audit_path, 0);
+    assert_eq!(stopped["status"], "emergency-stop", "{stopped}");
+    assert!(stopped["detail"].as_str().unwrap().contains("game day"));
     kubectl(&kc, &["delete", "configmap", "understudy-emergency-stop", "-n", "understudy"]);
 
     // Emergency stop by local file.
@@ -349,20 +355,21 @@ fn live_mode_acts_only_with_its_promotion_in_scope_and_without_a_stop() {
         post(&live.addr, &alert("ContainerOOMKilled", "prod", "checkout-api", "2026-11-25T10:01:00Z"), Some(TOKEN)),
         200
     );
-    let outcome = jsonl(&audit_path).pop().unwrap();
-    assert_eq!(outcome["status"], "emergency-stop", "{outcome}");
-    assert!(outcome["detail"].as_str().unwrap().contains("hands off"));
+    let stopped = outcome(&audit_path, 1);
+    assert_eq!(stopped["status"], "emergency-stop", "{stopped}");
+    assert!(stopped["detail"].as_str().unwrap().contains("hands off"));
     std::fs::remove_file(d.join("STOP")).unwrap();
 
     // An incident type the promotion keeps at shadow: the policy would act, live does not.
     let mismatch = alert("KubeDeploymentReplicasMismatch", "prod", "worker-consumer", "2026-11-25T10:02:00Z");
     assert_eq!(post(&live.addr, &mismatch, Some(TOKEN)), 200);
+    let refused = outcome(&audit_path, 2);
     let records = jsonl(&audit_path);
-    let decision = &records[records.len() - 2];
+    let decision = records.iter().rfind(|r| r["record"] == "decision").unwrap();
     assert_eq!(decision["decision"]["status"], "execute", "{decision}");
-    let outcome = records.last().unwrap();
-    assert_eq!(outcome["status"], "not-promoted", "{outcome}");
-    assert_eq!(outcome["escalate"], true);
+    assert_eq!(refused["status"], "not-promoted", "{refused}");
+    assert_eq!(refused["service"], "worker-consumer");
+    assert_eq!(refused["escalate"], true);
 
     assert_eq!(generations(), before, "no Deployment changed");
 
@@ -579,8 +586,8 @@ fn allow_unsigned_warns_at_start_and_on_every_decision_the_controller_considers(
     for (i, svc) in ["payment-api", "checkout-api"].iter().enumerate() {
         let at = format!("2026-11-25T10:0{i}:00Z");
         assert_eq!(post(&live.addr, &alert("ContainerOOMKilled", "prod", svc, &at), Some(TOKEN)), 200);
-        let outcome = jsonl(&d.join("audit.jsonl")).pop().unwrap();
-        assert_eq!(outcome["status"], "emergency-stop", "{outcome}");
+        let stopped = outcome(&d.join("audit.jsonl"), i);
+        assert_eq!(stopped["status"], "emergency-stop", "{stopped}");
         eventually(10, "the per-decision warning", || {
             (log().matches("UNSIGNED promotion record").count() == i + 1).then_some(())
         });
@@ -621,6 +628,10 @@ fn guardrails_attempt_ids_and_decided_alerts_survive_kill_9() {
     assert_eq!(post(&first.addr, &oom("2026-11-25T12:11:00Z"), Some(TOKEN)), 200);
     let statuses: Vec<Value> = decisions().iter().map(|r| r["decision"]["status"].clone()).collect();
     assert_eq!(statuses, ["execute", "execute"], "{:?}", jsonl(&audit));
+    assert_eq!(
+        (outcome(&audit, 0)["status"].clone(), outcome(&audit, 1)["status"].clone()),
+        ("applied".into(), "applied".into())
+    );
     let after_two = generation();
     assert_ne!(after_two, before, "two restarts went to the cluster");
     drop(first); // SIGKILL: no shutdown path runs
