@@ -124,6 +124,15 @@ pub trait Sink {
         Ok(())
     }
 
+    /// Incidents closed together (`closed` records: id, namespace, service, time), written at
+    /// once where the sink can.
+    fn closed_all(&mut self, closed: &[(String, String, String, Time)]) -> std::io::Result<()> {
+        for (id, ns, svc, at) in closed {
+            self.closed(id, ns, svc, *at)?;
+        }
+        Ok(())
+    }
+
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
@@ -174,6 +183,10 @@ impl<S: Sink + ?Sized> Sink for &mut S {
 
     fn closed(&mut self, id: &str, namespace: &str, service: &str, at: Time) -> std::io::Result<()> {
         (**self).closed(id, namespace, service, at)
+    }
+
+    fn closed_all(&mut self, closed: &[(String, String, String, Time)]) -> std::io::Result<()> {
+        (**self).closed_all(closed)
     }
 
     fn flush(&mut self) -> std::io::Result<()> {

@@ -29,6 +29,10 @@ use crate::trace::{AlertStatus, Record};
 /// An alert already decided: service, the alert's start, and its signal (the alert name).
 pub type Decided = (ServiceKey, Time, String);
 
+/// At most this many episodes are open at once (a receiver flooded with incidents that never
+/// resolve keeps its memory bounded); the oldest is forgotten first.
+pub const MAX_OPEN: usize = 10_000;
+
 /// Replay settings.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -246,6 +250,9 @@ pub struct Replayer<'a, W: Write> {
     settings: Settings,
     fingerprint: String,
     open: BTreeMap<ServiceKey, Episode>,
+    /// (start, service) of every open episode: the oldest is forgotten first once
+    /// [`MAX_OPEN`] are open, found without a scan.
+    by_start: std::collections::BTreeSet<(Time, ServiceKey)>,
     truths: BTreeMap<ServiceKey, Vec<(Time, Option<Time>, String)>>,
     /// Closed episodes still collecting late human actions (for one quiet period).
     recent: Vec<Episode>,
@@ -302,6 +309,7 @@ impl<'a, W: Write> Replayer<'a, W> {
             classifier,
             settings,
             open: BTreeMap::new(),
+            by_start: std::collections::BTreeSet::new(),
             truths: BTreeMap::new(),
             recent: Vec::new(),
             next_id: 0,
@@ -321,7 +329,7 @@ impl<'a, W: Write> Replayer<'a, W> {
     /// cooldowns, attempt caps, hourly caps and the loop breaker; breakers it records as
     /// tripped (and not reset) stay tripped; episode numbers continue after the highest used;
     /// an alert it records as decided is not decided again when Alertmanager re-sends it.
-    pub fn restore(&mut self, r: crate::live::restore::Restored) {
+    pub fn restore(&mut self, r: crate::live::restore::Restored) -> std::io::Result<()> {
         let policy = self.pipeline.policy().clone();
         let state = self.pipeline.state_mut();
         for (key, incident_type, at) in r.actions {
@@ -356,9 +364,10 @@ impl<'a, W: Write> Replayer<'a, W> {
                 alerts: o.alerts,
                 restored: true,
             };
-            self.open.insert(key, e);
+            self.open_insert(key, e)?;
         }
         self.next_quiet_check = Time(i64::MIN);
+        Ok(())
     }
 
     /// Feed one record (records must come in time order).
@@ -508,7 +517,7 @@ impl<'a, W: Write> Replayer<'a, W> {
             // it) without a second decision.
             self.metrics.redelivered += 1;
             self.next_quiet_check = self.next_quiet_check.min(at.saturating_add(self.settings.quiet));
-            self.open.insert(key, e);
+            self.open_insert(key, e)?;
             return Ok(());
         }
         let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(self.next_id as u64);
@@ -541,8 +550,41 @@ impl<'a, W: Write> Replayer<'a, W> {
             decision: Box::new(d),
         })?;
         self.next_quiet_check = self.next_quiet_check.min(at.saturating_add(self.settings.quiet));
-        self.open.insert(key, e);
+        self.open_insert(key, e)
+    }
+
+    /// Open an episode. With [`MAX_OPEN`] already open, the oldest tenth is forgotten first,
+    /// together (one write of their `closed` records): each gets its episodes row (recovery
+    /// `forgotten`), and its page, if any, is left to the person (nothing says it recovered).
+    fn open_insert(&mut self, key: ServiceKey, e: Episode) -> std::io::Result<()> {
+        if self.open.len() >= MAX_OPEN {
+            let oldest: Vec<ServiceKey> =
+                self.by_start.iter().take(MAX_OPEN / 10 + self.open.len() - MAX_OPEN).map(|(_, k)| k.clone()).collect();
+            let mut gone = Vec::with_capacity(oldest.len());
+            for k in &oldest {
+                if let Some(mut old) = self.open_remove(k) {
+                    old.recovery = Some("forgotten");
+                    gone.push(old);
+                }
+            }
+            let records: Vec<(String, String, String, Time)> =
+                gone.iter().map(|o| (o.id.clone(), o.namespace.clone(), o.service.clone(), o.last_symptom)).collect();
+            self.audit.closed_all(&records)?;
+            for old in &gone {
+                self.emit(old)?;
+            }
+        }
+        self.by_start.insert((e.start, key.clone()));
+        if let Some(old) = self.open.insert(key.clone(), e) {
+            self.by_start.remove(&(old.start, key));
+        }
         Ok(())
+    }
+
+    fn open_remove(&mut self, key: &ServiceKey) -> Option<Episode> {
+        let e = self.open.remove(key)?;
+        self.by_start.remove(&(e.start, key.clone()));
+        Some(e)
     }
 
     fn close_quiet(&mut self, now: Time) -> std::io::Result<()> {
@@ -574,7 +616,7 @@ impl<'a, W: Write> Replayer<'a, W> {
     }
 
     fn close(&mut self, key: &ServiceKey, at: Time, how: &'static str) -> std::io::Result<()> {
-        let Some(mut e) = self.open.remove(key) else { return Ok(()) };
+        let Some(mut e) = self.open_remove(key) else { return Ok(()) };
         e.recovered_at = Some(at.max(e.start));
         e.recovery = Some(how);
         if e.restored {
@@ -689,7 +731,7 @@ impl<'a, W: Write> Replayer<'a, W> {
             match end {
                 Some(e) => self.close(&k, e, "truth")?,
                 None => {
-                    if let Some(e) = self.open.remove(&k) {
+                    if let Some(e) = self.open_remove(&k) {
                         self.recent.push(e);
                     }
                 }
@@ -862,6 +904,27 @@ guardrails: { namespaces: [prod], max_actions_per_hour: 4, loop_breaker: { max_a
         log.iter().filter(|v| v["record"] == kind).collect()
     }
 
+    #[test]
+    fn a_flood_of_incidents_that_never_resolve_keeps_at_most_max_open_open() {
+        let classifier = ByName;
+        let log = Log::default();
+        let mut r = replayer(&classifier, &log);
+        let t0 = 1_795_000_000_000_000_000i64;
+        for n in 0..=MAX_OPEN {
+            r.push(&alert(Time(t0 + n as i64 * 1_000_000), &format!("svc-{n}"), "HighCPU", true)).unwrap();
+        }
+        assert_eq!(r.open.len(), MAX_OPEN - MAX_OPEN / 10 + 1, "the oldest tenth went at once");
+        assert_eq!(r.open.len(), r.by_start.len(), "the index follows the open episodes");
+        let closed: Vec<String> =
+            kinds(&log.0.borrow(), "closed").iter().map(|v| v["service"].as_str().unwrap().to_string()).collect();
+        assert_eq!(closed.len(), MAX_OPEN / 10);
+        assert_eq!(closed.first().map(String::as_str), Some("svc-0"), "oldest first");
+        // The first service's incident was forgotten: its next alert is a new incident.
+        let decisions = kinds(&log.0.borrow(), "decision").len();
+        r.push(&alert(Time(t0 + 20_000_000_000_000), "svc-0", "OOMKilled", true)).unwrap();
+        assert_eq!(kinds(&log.0.borrow(), "decision").len(), decisions + 1);
+    }
+
     proptest! {
         /// A restart between any two webhooks, after which Alertmanager re-sends any of the
         /// alerts still firing (some, all or none, in any order) before new ones arrive, adds
@@ -895,7 +958,7 @@ guardrails: { namespaces: [prod], max_actions_per_hour: 4, loop_breaker: { max_a
             }
             let after = Log(before.0.clone());
             let mut r = replayer(&classifier, &after);
-            r.restore(restored);
+            r.restore(restored).unwrap();
             let firing = cut.checked_sub(1).map(|i| events[i].1.clone()).unwrap_or_default();
             let mut resend: Vec<Record> = events[..cut]
                 .iter()

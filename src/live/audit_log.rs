@@ -93,6 +93,23 @@ impl AuditLog {
         Ok(())
     }
 
+    /// Append several records with one write and one fsync (all or, on failure, none).
+    pub fn append_all(&mut self, records: &[AuditRecord]) -> std::io::Result<()> {
+        let mut buf = Vec::new();
+        for r in records {
+            serde_json::to_writer(&mut buf, r).map_err(std::io::Error::other)?;
+            buf.push(b'\n');
+        }
+        let result = self.file.write_all(&buf).and_then(|()| self.file.sync_data());
+        if let Err(e) = result {
+            let _ = self.file.set_len(self.len);
+            return Err(e);
+        }
+        self.len += buf.len() as u64;
+        self.written += records.len();
+        Ok(())
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }

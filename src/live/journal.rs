@@ -101,6 +101,20 @@ impl Journal {
         })
     }
 
+    /// Incidents closed together: one write, one fsync.
+    pub fn closed_all(&mut self, closed: &[(String, String, String, Time)]) -> std::io::Result<()> {
+        let records: Vec<AuditRecord> = closed
+            .iter()
+            .map(|(id, ns, svc, at)| AuditRecord::Closed {
+                id: id.clone(),
+                service: svc.clone(),
+                namespace: ns.clone(),
+                at: *at,
+            })
+            .collect();
+        self.log.append_all(&records)
+    }
+
     /// An alert joined an open incident: nobody is told, but a restarted process must know.
     pub fn joined(&mut self, id: &str, namespace: &str, service: &str, signal: &str, at: Time) -> std::io::Result<()> {
         self.log.append(&AuditRecord::Joined {
@@ -146,5 +160,9 @@ impl Sink for Writer {
 
     fn closed(&mut self, id: &str, namespace: &str, service: &str, at: Time) -> std::io::Result<()> {
         lock(&self.0).closed(id, namespace, service, at)
+    }
+
+    fn closed_all(&mut self, closed: &[(String, String, String, Time)]) -> std::io::Result<()> {
+        lock(&self.0).closed_all(closed)
     }
 }

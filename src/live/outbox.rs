@@ -82,10 +82,12 @@ struct State {
     next_seq: u64,
     /// Pending entries per channel, in order.
     queues: BTreeMap<String, VecDeque<Entry>>,
-    /// Ids ever put (pending or delivered): a second put of one is dropped.
+    /// Ids put (pending, or among the latest [`KEEP_SENT`] put): a second put of one is
+    /// dropped. `seen_order` is the order they were put in, to forget the oldest.
     seen: BTreeSet<String>,
+    seen_order: VecDeque<String>,
     /// Open pages by dedup key: the last trigger put, until a resolve is put.
-    pages: BTreeMap<String, serde_json::Value>,
+    pages: Pages,
     closed: bool,
 }
 
@@ -115,7 +117,7 @@ impl Outbox {
         let mut sent: Vec<String> = Vec::new();
         let mut next_seq = 0;
         let mut corrupt = Vec::new();
-        let mut pages = BTreeMap::new();
+        let mut pages = Pages::default();
         for (n, line) in text.lines().enumerate() {
             if line.trim().is_empty() {
                 continue;
@@ -123,10 +125,10 @@ impl Outbox {
             match serde_json::from_str::<Line>(line) {
                 Ok(Line::Put(e)) => {
                     next_seq = next_seq.max(e.seq + 1);
-                    track_page(&mut pages, &e.escalation);
+                    pages.track(&e.escalation);
                     puts.insert(e.seq, e);
                 }
-                Ok(Line::Page { escalation }) => track_page(&mut pages, &escalation),
+                Ok(Line::Page { escalation }) => pages.track(&escalation),
                 Ok(Line::Done { seq, result, .. }) => {
                     if let Some(e) = puts.remove(&seq)
                         && result == "delivered"
@@ -158,7 +160,7 @@ impl Outbox {
         {
             let mut f = std::fs::File::create(&tmp)?;
             let mut buf = Vec::new();
-            for escalation in pages.values() {
+            for (_, escalation) in pages.by_key.values() {
                 serde_json::to_writer(&mut buf, &Line::Page { escalation: escalation.clone() })?;
                 buf.push(b'\n');
             }
@@ -178,14 +180,15 @@ impl Outbox {
             std::fs::File::open(dir)?.sync_all()?;
         }
         let (log, _) = AuditLog::open(path)?;
-        let mut seen: BTreeSet<String> = sent.into_iter().collect();
+        let mut seen_order: VecDeque<String> = sent.into_iter().collect();
         let mut queues: BTreeMap<String, VecDeque<Entry>> = BTreeMap::new();
         for e in puts.into_values() {
-            seen.insert(e.id().to_string());
+            seen_order.push_back(e.id().to_string());
             queues.entry(e.channel.clone()).or_default().push_back(e);
         }
+        let seen: BTreeSet<String> = seen_order.iter().cloned().collect();
         opened.pending = queues.values().map(VecDeque::len).sum();
-        let state = State { log, next_seq, queues, seen, pages, closed: false };
+        let state = State { log, next_seq, queues, seen, seen_order, pages, closed: false };
         Ok((Outbox { state: Mutex::new(state), ready: Condvar::new(), dead_letter: dead_letter.to_path_buf() }, opened))
     }
 
@@ -208,8 +211,17 @@ impl Outbox {
             s.seen.remove(&e.id);
             return Err(err);
         }
-        track_page(&mut s.pages, &entry.escalation);
+        s.pages.track(&entry.escalation);
         s.queues.entry(channel.to_string()).or_default().push_back(entry);
+        // Remember the latest KEEP_SENT ids put, plus as many as are pending: an id is
+        // forgotten only once that many newer ones were put (a re-sent alert after a restart
+        // repeats recent escalations, not ones that old), so memory stays bounded.
+        s.seen_order.push_back(e.id.clone());
+        while s.seen_order.len() > KEEP_SENT + s.queues.values().map(VecDeque::len).sum::<usize>() {
+            if let Some(old) = s.seen_order.pop_front() {
+                s.seen.remove(&old);
+            }
+        }
         drop(s);
         self.ready.notify_all();
         Ok(true)
@@ -218,7 +230,7 @@ impl Outbox {
     /// Pages opened and not yet resolved (their last trigger), oldest dedup key first: what a
     /// restarted process must still resolve.
     pub fn open_pages(&self) -> Vec<Escalation> {
-        self.lock().pages.values().filter_map(|v| serde_json::from_value(v.clone()).ok()).collect()
+        self.lock().pages.by_key.values().filter_map(|(_, v)| serde_json::from_value(v.clone()).ok()).collect()
     }
 
     /// The oldest pending entry of `channel`, waiting up to `wait` for one. `None` on timeout
@@ -312,23 +324,42 @@ impl Outbox {
 /// At most this many open pages are remembered (the oldest trigger is forgotten first).
 const MAX_PAGES: usize = 10_000;
 
-/// A trigger opens (or refreshes) its page; a resolve closes it.
-fn track_page(pages: &mut BTreeMap<String, serde_json::Value>, e: &serde_json::Value) {
-    let Some(key) = e["dedup_key"].as_str() else { return };
-    match e["event"].as_str() {
-        Some("trigger") => {
-            pages.insert(key.to_string(), e.clone());
-            if pages.len() > MAX_PAGES
-                && let Some(oldest) =
-                    pages.iter().min_by_key(|(_, v)| v["at"].as_str().unwrap_or("").to_string()).map(|(k, _)| k.clone())
-            {
-                pages.remove(&oldest);
+/// Open pages by dedup key (the last trigger put), indexed by that trigger's time so the
+/// oldest is forgotten without a scan once [`MAX_PAGES`] are open.
+#[derive(Debug, Default)]
+struct Pages {
+    by_key: BTreeMap<String, (crate::clock::Time, serde_json::Value)>,
+    by_at: BTreeSet<(crate::clock::Time, String)>,
+}
+
+impl Pages {
+    /// A trigger opens (or refreshes) its page; a resolve closes it.
+    fn track(&mut self, e: &serde_json::Value) {
+        let Some(key) = e["dedup_key"].as_str() else { return };
+        match e["event"].as_str() {
+            Some("trigger") => {
+                let at = e["at"]
+                    .as_str()
+                    .and_then(|t| crate::clock::Time::parse_rfc3339(t).ok())
+                    .unwrap_or(crate::clock::Time(i64::MIN));
+                self.remove(key);
+                self.by_at.insert((at, key.to_string()));
+                self.by_key.insert(key.to_string(), (at, e.clone()));
+                if self.by_key.len() > MAX_PAGES
+                    && let Some((_, oldest)) = self.by_at.first().cloned()
+                {
+                    self.remove(&oldest);
+                }
             }
+            Some("resolve") => self.remove(key),
+            _ => {}
         }
-        Some("resolve") => {
-            pages.remove(key);
+    }
+
+    fn remove(&mut self, key: &str) {
+        if let Some((at, _)) = self.by_key.remove(key) {
+            self.by_at.remove(&(at, key.to_string()));
         }
-        _ => {}
     }
 }
 

@@ -66,7 +66,10 @@ pub fn spawn_worker<C: Classifier + 'static>(
         // Before any alert: what the audit log says was done counts, as if never restarted.
         let unverified = std::mem::take(&mut restored.unverified);
         let in_flight = std::mem::take(&mut restored.in_flight);
-        replayer.restore(restored);
+        if let Err(e) = replayer.restore(restored) {
+            tracing::error!(error = %e, "cannot write to the audit log while restoring");
+            return;
+        }
         if controller.is_some() {
             replayer.collect_executed();
         }
