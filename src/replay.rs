@@ -98,6 +98,33 @@ pub struct Episode {
     restored: bool,
 }
 
+impl Episode {
+    /// An episode opened at `start` by `evidence` (one symptom so far), nothing decided yet.
+    fn new(id: String, key: &ServiceKey, start: Time, evidence: String) -> Episode {
+        Episode {
+            id,
+            service: key.service.clone(),
+            namespace: key.namespace.clone(),
+            start,
+            evidence,
+            symptoms: 1,
+            last_symptom: start,
+            classification: None,
+            status: None,
+            command: None,
+            suggested_action: None,
+            policy_action: None,
+            human_actions: Vec::new(),
+            recovered_at: None,
+            recovery: None,
+            truth: None,
+            firing: BTreeMap::new(),
+            alerts: std::collections::BTreeSet::new(),
+            restored: false,
+        }
+    }
+}
+
 /// How the policy compares with what people did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -343,27 +370,13 @@ impl<'a, W: Write> Replayer<'a, W> {
         // Incidents open when the process stopped are open again: an alert on their service,
         // new or re-sent, joins them; their alerts' resolution closes them.
         for (key, o) in r.open {
-            let e = Episode {
-                id: o.id,
-                service: key.service.clone(),
-                namespace: key.namespace.clone(),
-                start: o.start,
-                evidence: o.alerts.iter().next().map(|(n, _)| n.clone()).unwrap_or_default(),
-                symptoms: o.alerts.len(),
-                last_symptom: o.last,
-                classification: None,
-                status: None,
-                command: None,
-                suggested_action: None,
-                policy_action: None,
-                human_actions: Vec::new(),
-                recovered_at: None,
-                recovery: None,
-                truth: None,
-                firing: o.firing.into_iter().map(|n| (n, ())).collect(),
-                alerts: o.alerts,
-                restored: true,
-            };
+            let mut e =
+                Episode::new(o.id, &key, o.start, o.alerts.iter().next().map(|(n, _)| n.clone()).unwrap_or_default());
+            e.symptoms = o.alerts.len();
+            e.last_symptom = o.last;
+            e.firing = o.firing.into_iter().map(|n| (n, ())).collect();
+            e.alerts = o.alerts;
+            e.restored = true;
             self.open_insert(key, e)?;
         }
         self.next_quiet_check = Time(i64::MIN);
@@ -486,27 +499,9 @@ impl<'a, W: Write> Replayer<'a, W> {
         let truth = self.truths.get(&key).and_then(|v| {
             v.iter().rev().find(|(s, end, _)| *s <= at && end.is_none_or(|e| e >= at)).map(|(_, _, t)| t.clone())
         });
-        let mut e = Episode {
-            id,
-            service: key.service.clone(),
-            namespace: key.namespace.clone(),
-            start: at,
-            evidence: name.to_string(),
-            symptoms: 1,
-            last_symptom: at,
-            classification: None,
-            status: None,
-            command: None,
-            suggested_action: None,
-            policy_action: None,
-            human_actions: Vec::new(),
-            recovered_at: None,
-            recovery: None,
-            truth,
-            firing: BTreeMap::new(),
-            alerts: std::collections::BTreeSet::new(),
-            restored: decided_before.is_some(),
-        };
+        let mut e = Episode::new(id, &key, at, name.to_string());
+        e.truth = truth;
+        e.restored = decided_before.is_some();
         if let Some(a) = alert {
             e.firing.insert(a.to_string(), ());
             e.alerts.insert((name.to_string(), at));

@@ -351,11 +351,7 @@ mod tests {
     use crate::audit::Check;
     use crate::clock::{Clock, ManualClock};
     use crate::decide::Pipeline;
-    use crate::escalate::{Book, Context};
-    use crate::live::audit_log::AuditLog;
     use crate::live::executor::{Done, Failed};
-    use crate::live::journal::Journal;
-    use crate::live::outbox::Outbox;
     use crate::live::stop::{EmergencyStop, Stopped};
 
     /// A cluster of one Deployment with 3 replicas whose verification always fails.
@@ -398,18 +394,7 @@ mod tests {
     fn run(rollback: bool) -> (Vec<serde_json::Value>, u32, usize) {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("audit.jsonl");
-        let (audit, _) = AuditLog::open(&log).unwrap();
-        let (outbox, _) = Outbox::open(&dir.path().join("outbox.jsonl"), &dir.path().join("dead.jsonl")).unwrap();
-        let book = Book::new(Context {
-            mode: "live".into(),
-            scope: "live".into(),
-            key_by_id: false,
-            default_channel: "p1".into(),
-            records: "audit.jsonl".into(),
-            evidence_url: None,
-            repeat: Default::default(),
-        });
-        let journal = Journal::new(audit, book, Arc::new(outbox)).shared();
+        let journal = crate::live::journal::for_tests(dir.path());
         let p = policy(rollback);
         let exec = Arc::new(Failing { replicas: Mutex::new(3), ..Failing::default() });
         let t0 = Time::parse_rfc3339("2026-11-24T12:00:00Z").unwrap();

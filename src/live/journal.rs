@@ -166,3 +166,21 @@ impl Sink for Writer {
         lock(&self.0).closed_all(closed)
     }
 }
+
+/// A live-mode journal in `dir` (audit.jsonl, outbox.jsonl, dead.jsonl) whose escalations go
+/// to channel `p1`: what the controller's and the worker's tests write through.
+#[cfg(test)]
+pub fn for_tests(dir: &std::path::Path) -> Shared {
+    let (audit, _) = AuditLog::open(&dir.join("audit.jsonl")).unwrap();
+    let (outbox, _) = Outbox::open(&dir.join("outbox.jsonl"), &dir.join("dead.jsonl")).unwrap();
+    let book = Book::new(crate::escalate::Context {
+        mode: "live".into(),
+        scope: "live".into(),
+        key_by_id: false,
+        default_channel: "p1".into(),
+        records: "audit.jsonl".into(),
+        evidence_url: None,
+        repeat: Default::default(),
+    });
+    Journal::new(audit, book, Arc::new(outbox)).shared()
+}

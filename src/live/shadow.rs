@@ -291,11 +291,7 @@ mod tests {
     use crate::audit::Check;
     use crate::classify::{Classification, Evidence};
     use crate::clock::{ManualClock, Time};
-    use crate::escalate::{Book, Context};
-    use crate::live::audit_log::AuditLog;
     use crate::live::executor::{Done, Executor, Failed, Request};
-    use crate::live::journal::Journal;
-    use crate::live::outbox::Outbox;
     use crate::live::stop::{EmergencyStop, Stopped};
     use crate::trace::AlertStatus;
 
@@ -359,18 +355,7 @@ mod tests {
     fn a_hung_cluster_api_holds_up_its_action_never_the_decisions_on_other_alerts() {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("audit.jsonl");
-        let (audit, _) = AuditLog::open(&log).unwrap();
-        let (outbox, _) = Outbox::open(&dir.path().join("outbox.jsonl"), &dir.path().join("dead.jsonl")).unwrap();
-        let book = Book::new(Context {
-            mode: "live".into(),
-            scope: "live".into(),
-            key_by_id: false,
-            default_channel: "p1".into(),
-            records: "audit.jsonl".into(),
-            evidence_url: None,
-            repeat: Default::default(),
-        });
-        let journal = Journal::new(audit, book, Arc::new(outbox)).shared();
+        let journal = crate::live::journal::for_tests(dir.path());
         let policy = Policy::from_yaml(
             Path::new("p.yaml"),
             "remediation_policy: { incident_type: memory-leak, auto_execute: true, confidence_threshold: 0.9, max_attempts: 2, cooldown_after_action: 10m, verification_window: 5m, rollback_if_failed: false, escalation_channel: p1, action: { kind: restart } }\nguardrails: { namespaces: [prod] }\n",
