@@ -45,7 +45,8 @@ table{border-collapse:collapse;margin:1em 0;font-size:.9em}td,th{border:1px soli
 th{background:#f5f5f5}td:first-child,th:first-child{text-align:left}
 .charts{display:flex;flex-wrap:wrap;gap:1em}.chart svg{max-width:100%;height:auto}
 .phase-auto-execute{color:#1b5e20;font-weight:600}.phase-recommend-only{color:#8a4b00;font-weight:600}.phase-shadow{color:#555;font-weight:600}
-.small{font-size:.85em;color:#555}";
+.small{font-size:.85em;color:#555}
+#phases{font-size:.8em;width:100%}#phases td,#phases th{padding:.25em .4em}#phases td:last-child{min-width:15em}";
 
 /// The whole page.
 pub fn page(
