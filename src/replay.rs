@@ -295,6 +295,11 @@ pub struct Replayer<'a, W: Write> {
     executed: Option<Vec<(Incident, crate::decide::Decision)>>,
     /// Alerts decided before a restart (from the audit log) → their episode id.
     decided: BTreeMap<Decided, String>,
+    /// Alerts (service, startsAt, name) of recently closed episodes, oldest first: a stale
+    /// re-delivery of one (Alertmanager retries, HA peers) reopens nothing and is not decided
+    /// again. At most [`MAX_OPEN`] are kept.
+    closed_alerts: std::collections::BTreeSet<Decided>,
+    closed_order: std::collections::VecDeque<Decided>,
 }
 
 impl<'a, W: Write> Replayer<'a, W> {
@@ -349,6 +354,8 @@ impl<'a, W: Write> Replayer<'a, W> {
             next_quiet_check: Time(i64::MIN),
             executed: None,
             decided: BTreeMap::new(),
+            closed_alerts: std::collections::BTreeSet::new(),
+            closed_order: std::collections::VecDeque::new(),
         })
     }
 
@@ -367,6 +374,9 @@ impl<'a, W: Write> Replayer<'a, W> {
         }
         self.next_id = self.next_id.max(r.last_episode);
         self.decided = r.decided;
+        for a in r.closed_alerts {
+            self.remember_closed(a);
+        }
         // Incidents open when the process stopped are open again: an alert on their service,
         // new or re-sent, joins them; their alerts' resolution closes them.
         for (key, o) in r.open {
@@ -411,6 +421,12 @@ impl<'a, W: Write> Replayer<'a, W> {
                         });
                         if let Some(id) = was_firing {
                             self.audit.alert_resolved(&id, &key.namespace, &key.service, name, at)?;
+                            // Its firing, delivered again later, is stale.
+                            let resolved: Vec<Time> =
+                                self.open[&key].alerts.iter().filter(|(n, _)| n == name).map(|(_, t)| *t).collect();
+                            for t in resolved {
+                                self.remember_closed((key.clone(), t, name.clone()));
+                            }
                         }
                         self.next_quiet_check = Time(i64::MIN);
                         if done {
@@ -472,6 +488,11 @@ impl<'a, W: Write> Replayer<'a, W> {
     }
 
     fn symptom(&mut self, key: ServiceKey, at: Time, name: &str, alert: Option<&str>) -> std::io::Result<()> {
+        if alert.is_some() && self.closed_alerts.contains(&(key.clone(), at, name.to_string())) {
+            // The firing of an alert whose incident is over, delivered again: nothing new.
+            self.metrics.redelivered += 1;
+            return Ok(());
+        }
         if let Some(e) = self.open.get_mut(&key) {
             e.symptoms += 1;
             e.last_symptom = at;
@@ -576,6 +597,17 @@ impl<'a, W: Write> Replayer<'a, W> {
         Ok(())
     }
 
+    fn remember_closed(&mut self, a: Decided) {
+        if self.closed_alerts.insert(a.clone()) {
+            self.closed_order.push_back(a);
+        }
+        while self.closed_order.len() > MAX_OPEN {
+            if let Some(old) = self.closed_order.pop_front() {
+                self.closed_alerts.remove(&old);
+            }
+        }
+    }
+
     fn open_remove(&mut self, key: &ServiceKey) -> Option<Episode> {
         let e = self.open.remove(key)?;
         self.by_start.remove(&(e.start, key.clone()));
@@ -612,6 +644,9 @@ impl<'a, W: Write> Replayer<'a, W> {
 
     fn close(&mut self, key: &ServiceKey, at: Time, how: &'static str) -> std::io::Result<()> {
         let Some(mut e) = self.open_remove(key) else { return Ok(()) };
+        for (name, t) in &e.alerts {
+            self.remember_closed((key.clone(), *t, name.clone()));
+        }
         e.recovered_at = Some(at.max(e.start));
         e.recovery = Some(how);
         if e.restored {
@@ -874,6 +909,7 @@ guardrails: { namespaces: [prod], max_actions_per_hour: 4, loop_breaker: { max_a
     fn traffic(steps: &[(i64, usize, usize, bool)]) -> Vec<(Record, Firing)> {
         let (services, names) = (["payment-api", "checkout-api"], ["OOMKilled", "KubePodCrashLooping", "HighCPU"]);
         let mut firing = BTreeMap::new();
+        let mut resolved = BTreeMap::new();
         let mut now = 1_795_000_000_000_000_000i64;
         let mut out = Vec::new();
         for &(gap, s, n, fire) in steps {
@@ -884,11 +920,16 @@ guardrails: { namespaces: [prod], max_actions_per_hour: 4, loop_breaker: { max_a
                     firing.insert((s, n), Time(now));
                     alert(Time(now), services[s], names[n], true)
                 }
-                (false, Some(_)) => {
+                (false, Some(start)) => {
                     firing.remove(&(s, n));
+                    resolved.insert((s, n), start);
                     alert(Time(now), services[s], names[n], false)
                 }
-                (false, None) => continue,
+                // A stale re-delivery of the firing of an alert already resolved.
+                (false, None) => match resolved.get(&(s, n)) {
+                    Some(start) => alert(*start, services[s], names[n], true),
+                    None => continue,
+                },
             };
             out.push((rec, firing.clone()));
         }
@@ -984,6 +1025,22 @@ guardrails: { namespaces: [prod], max_actions_per_hour: 4, loop_breaker: { max_a
             prop_assert_eq!(kinds(&restarted, "decision"), kinds(&never, "decision"));
             prop_assert_eq!(kinds(&restarted, "joined"), kinds(&never, "joined"));
             prop_assert_eq!(&*restarted, &*never, "the whole log, closes and resolved alerts included");
+            // Stale re-deliveries reopen nothing: an alert is decided once, and a closed
+            // incident gets no later record.
+            let decided: Vec<(String, String, String)> = kinds(&never, "decision")
+                .iter()
+                .map(|d| (d["input"]["service"].to_string(), d["input"]["at"].to_string(), d["input"]["signal"].to_string()))
+                .collect();
+            let unique: std::collections::BTreeSet<_> = decided.iter().collect();
+            prop_assert_eq!(unique.len(), decided.len(), "an alert decided twice: {:?}", decided);
+            let mut closed = std::collections::BTreeSet::new();
+            for r in never.iter() {
+                let id = r["id"].as_str().or_else(|| r["decision"]["id"].as_str()).unwrap_or_default().to_string();
+                prop_assert!(!closed.contains(&id), "a record after {} closed: {}", id, r);
+                if r["record"] == "closed" {
+                    closed.insert(id);
+                }
+            }
         }
     }
 }

@@ -32,6 +32,9 @@ pub struct Restored {
     /// Incidents still open at the end of the log, one per service (shadow and live open at
     /// most one per service): a new alert on the service after the restart joins it.
     pub open: BTreeMap<ServiceKey, OpenIncident>,
+    /// Alerts of incidents the log shows closed, in log order: a stale re-delivery of one
+    /// after the restart is not an incident.
+    pub closed_alerts: Vec<Decided>,
     /// Alerts that produced a decision or joined an episode → that episode's id.
     pub decided: BTreeMap<Decided, String>,
     /// Decision records read.
@@ -181,9 +184,14 @@ impl Restored {
                     }
                     ("alert-resolved", Some(signal)) => {
                         o.firing.remove(signal);
+                        let stale =
+                            o.alerts.iter().filter(|(n, _)| n == signal).map(|(n, t)| (key.clone(), *t, n.clone()));
+                        self.closed_alerts.extend(stale);
                     }
                     ("closed", _) => {
-                        self.open.remove(&key);
+                        if let Some(o) = self.open.remove(&key) {
+                            self.closed_alerts.extend(o.alerts.into_iter().map(|(n, t)| (key.clone(), t, n)));
+                        }
                     }
                     _ => {}
                 }
