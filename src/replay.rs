@@ -7,7 +7,10 @@
 //! action and the recovery. Figures come from the trace (onset, recovery, what people did)
 //! or from the model (the classifier's label, the policy's decision, and the assumption that
 //! the policy's action would have had the human's effect); the report says which is which.
-//! Streams: memory holds only open episodes and aggregates, never the trace.
+//! Streams: memory holds only open episodes (at most [`MAX_OPEN`]), the alerts of recently
+//! closed ones (so a stale re-delivery opens nothing) and aggregates, never the trace. In
+//! shadow and live the sink also gets `joined`, `alert-resolved` and `closed`, so a restarted
+//! process reopens what was open (`Replayer::restore`).
 
 use std::collections::BTreeMap;
 use std::io::Write;
