@@ -101,35 +101,10 @@ pub trait Sink {
         Ok(())
     }
 
-    /// An alert (`signal` at `at`) joined the open incident `id` on (namespace, service).
-    /// Only a log a restarted process reads back needs it; replay's files leave it out.
-    fn joined(&mut self, _id: &str, _namespace: &str, _service: &str, _signal: &str, _at: Time) -> std::io::Result<()> {
-        Ok(())
-    }
-
-    /// Alert `signal` of the open incident `id` resolved.
-    fn alert_resolved(
-        &mut self,
-        _id: &str,
-        _namespace: &str,
-        _service: &str,
-        _signal: &str,
-        _at: Time,
-    ) -> std::io::Result<()> {
-        Ok(())
-    }
-
-    /// Incident `id` closed at `at`.
-    fn closed(&mut self, _id: &str, _namespace: &str, _service: &str, _at: Time) -> std::io::Result<()> {
-        Ok(())
-    }
-
-    /// Incidents closed together (`closed` records: id, namespace, service, time), written at
-    /// once where the sink can.
-    fn closed_all(&mut self, closed: &[(String, String, String, Time)]) -> std::io::Result<()> {
-        for (id, ns, svc, at) in closed {
-            self.closed(id, ns, svc, *at)?;
-        }
+    /// Records only a restarted shadow or live process reads back (`joined`,
+    /// `alert-resolved`, `closed`), written together where the sink can (one write, one
+    /// fsync); replay's files leave them out.
+    fn for_restart(&mut self, _records: &[AuditRecord]) -> std::io::Result<()> {
         Ok(())
     }
 
@@ -166,27 +141,8 @@ impl<S: Sink + ?Sized> Sink for &mut S {
         (**self).resolved_elsewhere(namespace, service, at)
     }
 
-    fn joined(&mut self, id: &str, namespace: &str, service: &str, signal: &str, at: Time) -> std::io::Result<()> {
-        (**self).joined(id, namespace, service, signal, at)
-    }
-
-    fn alert_resolved(
-        &mut self,
-        id: &str,
-        namespace: &str,
-        service: &str,
-        signal: &str,
-        at: Time,
-    ) -> std::io::Result<()> {
-        (**self).alert_resolved(id, namespace, service, signal, at)
-    }
-
-    fn closed(&mut self, id: &str, namespace: &str, service: &str, at: Time) -> std::io::Result<()> {
-        (**self).closed(id, namespace, service, at)
-    }
-
-    fn closed_all(&mut self, closed: &[(String, String, String, Time)]) -> std::io::Result<()> {
-        (**self).closed_all(closed)
+    fn for_restart(&mut self, records: &[AuditRecord]) -> std::io::Result<()> {
+        (**self).for_restart(records)
     }
 
     fn flush(&mut self) -> std::io::Result<()> {

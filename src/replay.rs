@@ -102,6 +102,16 @@ pub struct Episode {
 }
 
 impl Episode {
+    /// The `closed` record of this episode, ended at `at`.
+    fn closed_record(&self, at: Time) -> AuditRecord {
+        AuditRecord::Closed {
+            id: self.id.clone(),
+            service: self.service.clone(),
+            namespace: self.namespace.clone(),
+            at,
+        }
+    }
+
     /// An episode opened at `start` by `evidence` (one symptom so far), nothing decided yet.
     fn new(id: String, key: &ServiceKey, start: Time, evidence: String) -> Episode {
         Episode {
@@ -423,7 +433,13 @@ impl<'a, W: Write> Replayer<'a, W> {
                             e.firing.is_empty()
                         });
                         if let Some(id) = was_firing {
-                            self.audit.alert_resolved(&id, &key.namespace, &key.service, name, at)?;
+                            self.audit.for_restart(&[AuditRecord::AlertResolved {
+                                id,
+                                service: key.service.clone(),
+                                namespace: key.namespace.clone(),
+                                signal: name.clone(),
+                                at,
+                            }])?;
                             // Its firing, delivered again later, is stale.
                             let resolved: Vec<Time> =
                                 self.open[&key].alerts.iter().filter(|(n, _)| n == name).map(|(_, t)| *t).collect();
@@ -506,7 +522,13 @@ impl<'a, W: Write> Replayer<'a, W> {
                     // the same alert re-sent alone would be decided as a new one.
                     // One the log already has (re-sent after a restart) is not written again.
                     if self.decided.remove(&(key.clone(), at, name.to_string())).is_none() {
-                        self.audit.joined(&e.id, &key.namespace, &key.service, name, at)?;
+                        self.audit.for_restart(&[AuditRecord::Joined {
+                            id: e.id.clone(),
+                            service: key.service.clone(),
+                            namespace: key.namespace.clone(),
+                            signal: name.to_string(),
+                            at,
+                        }])?;
                     }
                 }
             }
@@ -586,9 +608,8 @@ impl<'a, W: Write> Replayer<'a, W> {
                     gone.push(old);
                 }
             }
-            let records: Vec<(String, String, String, Time)> =
-                gone.iter().map(|o| (o.id.clone(), o.namespace.clone(), o.service.clone(), o.last_symptom)).collect();
-            self.audit.closed_all(&records)?;
+            let records: Vec<AuditRecord> = gone.iter().map(|o| o.closed_record(o.last_symptom)).collect();
+            self.audit.for_restart(&records)?;
             for old in &gone {
                 self.emit(old)?;
             }
@@ -657,7 +678,7 @@ impl<'a, W: Write> Replayer<'a, W> {
         } else {
             self.audit.resolved(&e.id, at.max(e.start))?;
         }
-        self.audit.closed(&e.id, &e.namespace, &e.service, at.max(e.start))?;
+        self.audit.for_restart(&[e.closed_record(at.max(e.start))])?;
         self.recent.push(e);
         Ok(())
     }
@@ -851,38 +872,8 @@ guardrails: { namespaces: [prod], max_actions_per_hour: 4, loop_breaker: { max_a
             Ok(())
         }
 
-        fn joined(&mut self, id: &str, namespace: &str, service: &str, signal: &str, at: Time) -> std::io::Result<()> {
-            let r = AuditRecord::Joined {
-                id: id.into(),
-                service: service.into(),
-                namespace: namespace.into(),
-                signal: signal.into(),
-                at,
-            };
-            self.record(&r)
-        }
-
-        fn alert_resolved(
-            &mut self,
-            id: &str,
-            namespace: &str,
-            service: &str,
-            signal: &str,
-            at: Time,
-        ) -> std::io::Result<()> {
-            let r = AuditRecord::AlertResolved {
-                id: id.into(),
-                service: service.into(),
-                namespace: namespace.into(),
-                signal: signal.into(),
-                at,
-            };
-            self.record(&r)
-        }
-
-        fn closed(&mut self, id: &str, namespace: &str, service: &str, at: Time) -> std::io::Result<()> {
-            let r = AuditRecord::Closed { id: id.into(), service: service.into(), namespace: namespace.into(), at };
-            self.record(&r)
+        fn for_restart(&mut self, records: &[AuditRecord]) -> std::io::Result<()> {
+            records.iter().try_for_each(|r| self.record(r))
         }
     }
 

@@ -83,13 +83,19 @@ impl AuditLog {
         let mut line = Vec::with_capacity(json.len() + 1);
         line.extend_from_slice(json);
         line.push(b'\n');
-        let result = self.file.write_all(&line).and_then(|()| self.file.sync_data());
+        self.write_synced(&line, 1)
+    }
+
+    /// Write `buf` (`records` whole lines) and fsync; a write that fails part-way is cut
+    /// back off.
+    fn write_synced(&mut self, buf: &[u8], records: usize) -> std::io::Result<()> {
+        let result = self.file.write_all(buf).and_then(|()| self.file.sync_data());
         if let Err(e) = result {
             let _ = self.file.set_len(self.len);
             return Err(e);
         }
-        self.len += line.len() as u64;
-        self.written += 1;
+        self.len += buf.len() as u64;
+        self.written += records;
         Ok(())
     }
 
@@ -100,14 +106,7 @@ impl AuditLog {
             serde_json::to_writer(&mut buf, r).map_err(std::io::Error::other)?;
             buf.push(b'\n');
         }
-        let result = self.file.write_all(&buf).and_then(|()| self.file.sync_data());
-        if let Err(e) = result {
-            let _ = self.file.set_len(self.len);
-            return Err(e);
-        }
-        self.len += buf.len() as u64;
-        self.written += records.len();
-        Ok(())
+        self.write_synced(&buf, records.len())
     }
 
     pub fn path(&self) -> &Path {

@@ -73,57 +73,10 @@ impl Journal {
         Ok(())
     }
 
-    /// One alert of an open incident resolved: kept for a restarted process.
-    pub fn alert_resolved(
-        &mut self,
-        id: &str,
-        namespace: &str,
-        service: &str,
-        signal: &str,
-        at: Time,
-    ) -> std::io::Result<()> {
-        self.log.append(&AuditRecord::AlertResolved {
-            id: id.to_string(),
-            service: service.to_string(),
-            namespace: namespace.to_string(),
-            signal: signal.to_string(),
-            at,
-        })
-    }
-
-    /// An incident closed: kept for a restarted process.
-    pub fn closed(&mut self, id: &str, namespace: &str, service: &str, at: Time) -> std::io::Result<()> {
-        self.log.append(&AuditRecord::Closed {
-            id: id.to_string(),
-            service: service.to_string(),
-            namespace: namespace.to_string(),
-            at,
-        })
-    }
-
-    /// Incidents closed together: one write, one fsync.
-    pub fn closed_all(&mut self, closed: &[(String, String, String, Time)]) -> std::io::Result<()> {
-        let records: Vec<AuditRecord> = closed
-            .iter()
-            .map(|(id, ns, svc, at)| AuditRecord::Closed {
-                id: id.clone(),
-                service: svc.clone(),
-                namespace: ns.clone(),
-                at: *at,
-            })
-            .collect();
-        self.log.append_all(&records)
-    }
-
-    /// An alert joined an open incident: nobody is told, but a restarted process must know.
-    pub fn joined(&mut self, id: &str, namespace: &str, service: &str, signal: &str, at: Time) -> std::io::Result<()> {
-        self.log.append(&AuditRecord::Joined {
-            id: id.to_string(),
-            service: service.to_string(),
-            namespace: namespace.to_string(),
-            signal: signal.to_string(),
-            at,
-        })
+    /// Records nobody is told of but a restarted process must read back: one write, one
+    /// fsync.
+    pub fn for_restart(&mut self, records: &[AuditRecord]) -> std::io::Result<()> {
+        self.log.append_all(records)
     }
 }
 
@@ -143,27 +96,8 @@ impl Sink for Writer {
         lock(&self.0).resolved_elsewhere(namespace, service, at)
     }
 
-    fn joined(&mut self, id: &str, namespace: &str, service: &str, signal: &str, at: Time) -> std::io::Result<()> {
-        lock(&self.0).joined(id, namespace, service, signal, at)
-    }
-
-    fn alert_resolved(
-        &mut self,
-        id: &str,
-        namespace: &str,
-        service: &str,
-        signal: &str,
-        at: Time,
-    ) -> std::io::Result<()> {
-        lock(&self.0).alert_resolved(id, namespace, service, signal, at)
-    }
-
-    fn closed(&mut self, id: &str, namespace: &str, service: &str, at: Time) -> std::io::Result<()> {
-        lock(&self.0).closed(id, namespace, service, at)
-    }
-
-    fn closed_all(&mut self, closed: &[(String, String, String, Time)]) -> std::io::Result<()> {
-        lock(&self.0).closed_all(closed)
+    fn for_restart(&mut self, records: &[AuditRecord]) -> std::io::Result<()> {
+        lock(&self.0).for_restart(records)
     }
 }
 
