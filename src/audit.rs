@@ -19,6 +19,10 @@ pub struct Check {
     pub passed: bool,
     pub observed: String,
     pub expected: String,
+    /// What the check reads could not be read (the API or Prometheus did not answer): it
+    /// neither passed nor failed. Written only when true.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub unknown: bool,
 }
 
 /// A line of the audit log.
@@ -38,6 +42,11 @@ pub enum AuditRecord {
         incident_type: String,
         command: String,
         passed: bool,
+        /// Live mode: the cluster could not be read on any try, so nobody knows whether the
+        /// action worked; a person is told and the breaker is left alone. Written only when
+        /// true.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        unknown: bool,
         checks: Vec<Check>,
         /// The action was undone (rollback_if_failed).
         rolled_back: bool,
@@ -45,6 +54,10 @@ pub enum AuditRecord {
         breaker_tripped: bool,
         escalate: bool,
     },
+    /// Shadow or live mode started on this log (after reading it back, before taking
+    /// alerts). A log is one mode's: live refuses a log shadow wrote (it would count shadow's
+    /// recommendations as actions taken) and shadow one live wrote.
+    Started { at: Time, mode: &'static str, policy_fingerprint: String, version: &'static str },
     /// A person lifted the breaker a failed verification tripped on a service
     /// (`understudy reset-breaker`); read back when live next starts.
     BreakerReset { at: Time, service: String, namespace: String, by: String, reason: String },

@@ -44,8 +44,16 @@ pub fn run(a: Args) -> anyhow::Result<u8> {
         eprintln!("  = hint: pass the --audit-log that live writes");
         return Ok(EXIT_BAD_INPUT);
     }
-    let restored = match Restored::from_log(&a.audit_log) {
-        Ok(r) => r,
+    // Opened (and locked) first: a live process running on the log would not see the reset
+    // until it restarts, and its next write could land in the middle of ours.
+    let mut restored = Restored::default();
+    let mut log = match AuditLog::open_with(&a.audit_log, |v| restored.fold(v)) {
+        Ok((log, _)) => log,
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+            eprintln!("error: {} is in use by a running understudy: {e}", a.audit_log.display());
+            eprintln!("  = hint: a reset takes effect when live starts: stop live, run reset-breaker, start live");
+            return Ok(EXIT_BAD_INPUT);
+        }
         Err(e) => {
             eprintln!("error: cannot read {}: {e}", a.audit_log.display());
             return Ok(EXIT_BAD_INPUT);
@@ -58,19 +66,17 @@ pub fn run(a: Args) -> anyhow::Result<u8> {
         eprintln!("  = hint: tripped: {}", if tripped.is_empty() { "none".to_string() } else { tripped.join(", ") });
         return Ok(EXIT_BAD_INPUT);
     };
-    let written = AuditLog::open(&a.audit_log).and_then(|(mut log, _)| {
-        log.append(&AuditRecord::BreakerReset {
-            at: WallClock.now(),
-            service: a.service.clone(),
-            namespace: a.namespace.clone(),
-            by: a.by.clone(),
-            reason: a.reason.clone(),
-        })
+    let written = log.append(&AuditRecord::BreakerReset {
+        at: WallClock.now(),
+        service: a.service.clone(),
+        namespace: a.namespace.clone(),
+        by: a.by.clone(),
+        reason: a.reason.clone(),
     });
     if let Err(e) = written {
         eprintln!("error: cannot append to {}: {e}; the breaker stays tripped", a.audit_log.display());
         return Ok(EXIT_BAD_INPUT);
     }
-    println!("breaker on {key} lifted by {} (it was tripped: {why}); restart live for it to take effect", a.by);
+    println!("breaker on {key} lifted by {} (it was tripped: {why}); it takes effect when live next starts", a.by);
     Ok(EXIT_OK)
 }

@@ -80,7 +80,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
 pub fn serve(
     c: &Common,
     policy: Policy,
-    mode: &str,
+    mode: &'static str,
     controller: impl FnOnce(journal::Shared) -> anyhow::Result<Option<Controller>>,
     banner: &str,
 ) -> anyhow::Result<u8> {
@@ -130,16 +130,30 @@ pub fn serve(
             }
         }
     }
-    let (log, recovery) = match AuditLog::open(&c.audit_log) {
+    // One pass over the log: checked, and read back into what a restart must remember.
+    let mut restored = Restored::default();
+    let (log, recovery) = match AuditLog::open_with(&c.audit_log, |v| restored.fold(v)) {
         Ok(x) => x,
         Err(e) => {
             eprintln!("error: cannot open the audit log {}: {e}", c.audit_log.display());
             eprintln!(
-                "  = hint: --audit-log must be a file this user can read and append to (it is created if missing)"
+                "  = hint: --audit-log must be a file this user can read and append to (it is created if missing), and no other understudy process may have it open"
             );
             return Ok(EXIT_BAD_INPUT);
         }
     };
+    if let Some(other) = restored.modes.iter().find(|m| *m != mode) {
+        eprintln!("error: {} was written by {other} mode; {mode} mode needs a log of its own", c.audit_log.display());
+        eprintln!(
+            "  = hint: {}; give {mode} its own --audit-log",
+            if mode == "live" {
+                "live would count the actions shadow only recommended against cooldowns and attempt caps"
+            } else {
+                "shadow would count the actions live took as its own recommendations"
+            }
+        );
+        return Ok(EXIT_BAD_INPUT);
+    }
     if let Some(t) = &recovery.torn {
         eprintln!(
             "warning: {} ended in a torn line at byte {} (a crash mid-write); kept in {} and cut from the log",
@@ -200,8 +214,6 @@ pub fn serve(
     }
     let journal = Journal::new(log, book, Arc::clone(&outbox)).shared();
     let controller = controller(Arc::clone(&journal))?;
-    let mut restored = Restored::from_log(&c.audit_log)
-        .map_err(|e| anyhow::anyhow!("cannot read back {}: {e}", c.audit_log.display()))?;
     // An action dated after now (a clock that was wrong, an edited log) would hold a cooldown
     // and an hourly slot for ever: it is not restored, and said so.
     let horizon = understudy::clock::Clock::now(&understudy::clock::WallClock).saturating_add(Duration::from_secs(300));
@@ -230,6 +242,12 @@ pub fn serve(
             restored.last_episode
         );
     }
+    journal::lock(&journal).record(&understudy::audit::AuditRecord::Started {
+        at: understudy::clock::Clock::now(&understudy::clock::WallClock),
+        mode,
+        policy_fingerprint: policy.fingerprint(),
+        version: env!("CARGO_PKG_VERSION"),
+    })?;
     let file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)

@@ -214,8 +214,9 @@ impl Book {
             }
         }
         let (seed, step, escalate, why) = match rec {
-            // A person's reset escalates nothing.
+            // A person's reset, or a process starting, escalates nothing.
             AuditRecord::BreakerReset { .. }
+            | AuditRecord::Started { .. }
             | AuditRecord::Joined { .. }
             | AuditRecord::AlertResolved { .. }
             | AuditRecord::Closed { .. } => return None,
@@ -274,6 +275,7 @@ impl Book {
                 incident_type,
                 command,
                 passed,
+                unknown,
                 checks,
                 rolled_back,
                 breaker_tripped,
@@ -281,7 +283,14 @@ impl Book {
             } => {
                 let seen: Vec<String> = checks
                     .iter()
-                    .map(|c| format!("{} {}: {}", c.name, if c.passed { "ok" } else { "FAILED" }, c.observed))
+                    .map(|c| {
+                        let verdict = match (c.passed, c.unknown) {
+                            (true, _) => "ok",
+                            (false, true) => "UNKNOWN",
+                            (false, false) => "FAILED",
+                        };
+                        format!("{} {verdict}: {}", c.name, c.observed)
+                    })
                     .collect();
                 let mut detail = seen.join("; ");
                 if *rolled_back {
@@ -294,11 +303,17 @@ impl Book {
                 let step = Step {
                     at: *at,
                     record: "verification".into(),
-                    status: if *passed { "passed" } else { "failed" }.to_string(),
+                    status: match (*passed, *unknown) {
+                        (true, _) => "passed",
+                        (false, true) => "unknown",
+                        (false, false) => "failed",
+                    }
+                    .to_string(),
                     command: Some(command.clone()),
                     detail: detail.clone(),
                 };
-                let why = ("verification-failed".to_string(), format!("after `{command}`: {detail}"), None);
+                let reason = if *unknown { "verification-unknown" } else { "verification-failed" };
+                let why = (reason.to_string(), format!("after `{command}`: {detail}"), None);
                 (seed, step, *escalate, why)
             }
         };
@@ -770,7 +785,9 @@ mod tests {
             incident_type: "memory-leak".into(),
             command: "kubectl rollout restart deployment/payment-api -n prod".into(),
             passed: false,
+            unknown: false,
             checks: vec![crate::audit::Check {
+                unknown: false,
                 name: "no_new_restarts",
                 passed: false,
                 observed: "OOMKilled at 10:07".into(),

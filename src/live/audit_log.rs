@@ -8,7 +8,7 @@
 //! dropped silently: the caller gets what was found and decides how to report it.
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{BufRead, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use crate::audit::AuditRecord;
@@ -44,28 +44,60 @@ pub struct AuditLog {
 impl AuditLog {
     /// Open (or create) the log for appending, checking what is already there.
     pub fn open(path: &Path) -> std::io::Result<(AuditLog, Recovery)> {
-        let mut file = OpenOptions::new().read(true).append(true).create(true).open(path)?;
-        let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes)?;
+        AuditLog::open_with(path, |_| ())
+    }
+
+    /// Open (or create) the log for appending, handing every record already there to `each`
+    /// in log order, one line in memory at a time. The log is locked for as long as the
+    /// handle lives: a second process opening it (another `live`, `shadow` on the same file,
+    /// `reset-breaker` while live runs) gets an error instead of interleaving lines or
+    /// cutting a record being written as "torn".
+    pub fn open_with(path: &Path, mut each: impl FnMut(&serde_json::Value)) -> std::io::Result<(AuditLog, Recovery)> {
+        let file = OpenOptions::new().read(true).append(true).create(true).open(path)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::WouldBlock,
+                    "another understudy process has it open (one process writes a log at a time)",
+                ));
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(e),
+        }
         let mut rec = Recovery::default();
-        let complete = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
-        for (n, line) in bytes[..complete].split(|b| *b == b'\n').enumerate() {
-            if line.is_empty() {
+        let mut reader = std::io::BufReader::new(&file);
+        let (mut line, mut complete, mut n) = (Vec::new(), 0u64, 0usize);
+        loop {
+            line.clear();
+            if reader.read_until(b'\n', &mut line)? == 0 {
+                break;
+            }
+            if line.last() != Some(&b'\n') {
+                break; // A torn last line: handled below.
+            }
+            n += 1;
+            complete += line.len() as u64;
+            let body = &line[..line.len() - 1];
+            if body.is_empty() {
                 continue;
             }
-            match serde_json::from_slice::<serde_json::Value>(line) {
-                Ok(v) if v.is_object() => rec.records += 1,
-                _ => rec.corrupt_lines.push(n + 1),
+            match serde_json::from_slice::<serde_json::Value>(body) {
+                Ok(v) if v.is_object() => {
+                    rec.records += 1;
+                    each(&v);
+                }
+                _ => rec.corrupt_lines.push(n),
             }
         }
-        if complete < bytes.len() {
-            let torn = bytes[complete..].to_vec();
+        drop(reader);
+        let mut file = file;
+        if !line.is_empty() && line.last() != Some(&b'\n') {
             let kept_in = path.with_extension(format!("torn-{complete}"));
-            std::fs::write(&kept_in, &torn)?;
+            std::fs::write(&kept_in, &line)?;
             // Cut the torn tail so the next record starts a clean line.
-            file.set_len(complete as u64)?;
+            file.set_len(complete)?;
             file.sync_all()?;
-            rec.torn = Some(Torn { offset: complete as u64, bytes: torn, kept_in });
+            rec.torn = Some(Torn { offset: complete, bytes: std::mem::take(&mut line), kept_in });
         }
         let len = file.seek(SeekFrom::End(0))?;
         Ok((AuditLog { file, path: path.to_path_buf(), len, written: 0 }, rec))
@@ -179,5 +211,24 @@ mod tests {
         let text = std::fs::read_to_string(&p).unwrap();
         assert_eq!(text.lines().count(), 2);
         assert!(text.lines().all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()));
+    }
+
+    #[test]
+    fn one_process_at_a_time_and_every_record_is_handed_over_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("audit.jsonl");
+        let (mut log, _) = AuditLog::open(&p).unwrap();
+        log.append(&record()).unwrap();
+        log.append(&AuditRecord::Closed { id: "e1".into(), service: "s".into(), namespace: "n".into(), at: Time(1) })
+            .unwrap();
+        let busy = AuditLog::open(&p).expect_err("a second writer is refused while the first holds it");
+        assert_eq!(busy.kind(), std::io::ErrorKind::WouldBlock, "{busy}");
+        drop(log);
+        std::fs::OpenOptions::new().append(true).open(&p).unwrap().write_all(b"not json\n\n{\"record\":").unwrap();
+        let mut seen = Vec::new();
+        let (_, rec) = AuditLog::open_with(&p, |v| seen.push(v["record"].as_str().unwrap().to_string())).unwrap();
+        assert_eq!(seen, ["decision", "closed"]);
+        assert_eq!((rec.records, rec.corrupt_lines.clone()), (2, vec![3]), "{rec:?}");
+        assert_eq!(rec.torn.map(|t| t.bytes), Some(b"{\"record\":".to_vec()));
     }
 }

@@ -32,41 +32,59 @@ use crate::decide::{Decision, Incident, ServiceKey};
 use crate::gate::Promotion;
 use crate::metrics::phase::Phase;
 use crate::policy::Policy;
+use crate::policy::action::Action;
 
 /// A breaker to trip, sent back to the thread that owns the pipeline.
 pub type Trip = (ServiceKey, String);
 
-/// An applied action waiting for its verification: from a decision just executed, or read
-/// back from the audit log after a restart (an `applied` outcome with no verification).
+/// An action on its way through the controller: from a decision just executed, or read
+/// back from the audit log after a restart (a decision with no outcome, or an `applied`
+/// outcome with no verification).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Pending {
     pub id: Option<String>,
-    /// The action's idempotency key.
+    /// The fingerprint of the policy that decided it.
+    pub fingerprint: String,
+    /// The action's idempotency key (empty when read from a decision record: derived then).
     pub action_id: String,
     pub namespace: String,
     pub service: String,
     pub incident_type: String,
     pub command: String,
-    /// When the executor applied it (wall time): the window counts from here.
+    pub target_replicas: Option<u32>,
+    /// When it was decided (in flight) or applied (waiting for verification): the
+    /// verification window counts from here.
     pub acted: Time,
     /// How to undo it when verification fails (`None`: it cannot be, or the policy does not).
     pub undo: Option<Undo>,
+    /// Verifications that could not read the cluster so far.
+    pub tries: u32,
 }
 
 impl Pending {
-    fn of(d: &Decision, action_id: &str, acted: Time, undo: Option<Undo>) -> Pending {
+    fn of(d: &Decision, fingerprint: &str, acted: Time) -> Pending {
         Pending {
-            action_id: action_id.to_string(),
-            undo,
+            action_id: action_id(fingerprint, d),
+            fingerprint: fingerprint.to_string(),
+            undo: None,
             id: d.id.clone(),
             namespace: d.namespace.clone(),
             service: d.service.clone(),
             incident_type: d.incident_type.clone(),
             command: d.command.clone().unwrap_or_default(),
+            target_replicas: d.target_replicas,
             acted,
+            tries: 0,
         }
     }
 }
+
+/// A verification that could not read the cluster is tried this many more times...
+pub const VERIFY_RETRIES: u32 = 3;
+/// ...this long apart, before a person is told that nobody knows whether the action worked.
+pub const VERIFY_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(30);
+/// Verifications run at once, each on its own thread, so one hung API call delays no other.
+const VERIFY_PARALLEL: usize = 8;
 
 pub struct Controller {
     pub policy: Policy,
@@ -122,107 +140,150 @@ impl Controller {
     /// Handle one executed decision. An applied action is queued for verification at the end
     /// of its window; a failure sends the breaker to trip on `trips`.
     pub fn handle(&self, _inc: &Incident, d: &Decision, trips: &Sender<Trip>) -> std::io::Result<()> {
-        let now = self.clock.now();
-        if self.allow_unsigned {
-            tracing::warn!(
-                service = %d.service,
-                namespace = %d.namespace,
-                incident_type = %d.incident_type,
-                "acting under an UNSIGNED promotion record (--allow-unsigned): nothing proves a gate allowed this"
-            );
-        }
-        let id = action_id(&self.fingerprint, d);
-        let record = |status: &'static str, detail: String, escalate: bool, undo: Option<&Undo>| AuditRecord::Outcome {
-            policy_fingerprint: self.fingerprint.clone(),
-            at: now,
-            id: d.id.clone(),
-            action_id: id.clone(),
-            service: d.service.clone(),
-            namespace: d.namespace.clone(),
-            incident_type: d.incident_type.clone(),
-            command: d.command.clone().unwrap_or_default(),
-            status,
-            detail,
-            escalate,
-            undo: undo.and_then(|u| serde_json::to_value(u).ok()),
-        };
         let Some(action) = d.action.clone() else { return Ok(()) };
-        let blocked = if let Some(s) = self.stop.check().or_else(|| self.executor.stopped()) {
+        self.carry_out(Pending::of(d, &self.fingerprint, self.clock.now()), action, false, trips)
+    }
+
+    /// Why an action may not run now: the emergency stop, the promotion, the scope.
+    fn blocked(&self, namespace: &str, incident_type: &str) -> Option<(&'static str, String)> {
+        if let Some(s) = self.stop.check().or_else(|| self.executor.stopped()) {
             Some(("emergency-stop", format!("emergency stop ({}): {}", s.source, s.reason)))
         } else if let Some(p) = &self.promotion
-            && p.phase(&d.incident_type) != Phase::AutoExecute
+            && p.phase(incident_type) != Phase::AutoExecute
         {
             Some((
                 "not-promoted",
                 format!(
-                    "{} is promoted to {}, not auto-execute: a person decides",
-                    d.incident_type,
-                    p.phase(&d.incident_type).as_str()
+                    "{incident_type} is promoted to {}, not auto-execute: a person decides",
+                    p.phase(incident_type).as_str()
                 ),
             ))
-        } else if !self.policy.guardrails.namespace_allowed(&d.namespace) {
-            Some(("out-of-scope", format!("namespace {} is outside guardrails.namespaces", d.namespace)))
+        } else if !self.policy.guardrails.namespace_allowed(namespace) {
+            Some(("out-of-scope", format!("namespace {namespace} is outside guardrails.namespaces")))
         } else {
             None
-        };
-        if let Some((status, detail)) = blocked {
-            tracing::warn!(service = %d.service, namespace = %d.namespace, status, "not acting: {detail}");
-            return lock(&self.journal).record(&record(status, detail, true, None));
+        }
+    }
+
+    /// The outcome record of `p`.
+    fn outcome(&self, p: &Pending, status: &'static str, detail: String, escalate: bool) -> AuditRecord {
+        AuditRecord::Outcome {
+            policy_fingerprint: p.fingerprint.clone(),
+            at: self.clock.now(),
+            id: p.id.clone(),
+            action_id: p.action_id.clone(),
+            service: p.service.clone(),
+            namespace: p.namespace.clone(),
+            incident_type: p.incident_type.clone(),
+            command: p.command.clone(),
+            status,
+            detail,
+            escalate,
+            undo: p.undo.as_ref().and_then(|u| serde_json::to_value(u).ok()),
+        }
+    }
+
+    /// The checks, the executor, the outcome record and, for an applied action, its place in
+    /// the verification queue. `restarted`: a decision from before a restart, carried out
+    /// now under its own idempotency key (one already applied is found so, not repeated).
+    fn carry_out(&self, mut p: Pending, action: Action, restarted: bool, trips: &Sender<Trip>) -> std::io::Result<()> {
+        if self.allow_unsigned {
+            tracing::warn!(
+                service = %p.service,
+                namespace = %p.namespace,
+                incident_type = %p.incident_type,
+                "acting under an UNSIGNED promotion record (--allow-unsigned): nothing proves a gate allowed this"
+            );
+        }
+        let when = if restarted { "after a restart: " } else { "" };
+        if let Some((status, detail)) = self.blocked(&p.namespace, &p.incident_type) {
+            tracing::warn!(service = %p.service, namespace = %p.namespace, status, "not acting: {when}{detail}");
+            return lock(&self.journal).record(&self.outcome(&p, status, format!("{when}{detail}"), true));
         }
         let req = Request {
-            action_id: id.clone(),
-            service: d.service.clone(),
-            namespace: d.namespace.clone(),
+            action_id: p.action_id.clone(),
+            service: p.service.clone(),
+            namespace: p.namespace.clone(),
             action,
-            target_replicas: d.target_replicas,
-            at: now,
+            target_replicas: p.target_replicas,
+            at: p.acted,
         };
         // What undoing it would take, read before it runs (only when the policy undoes it).
-        let undo = if self.policy.remediation(&d.incident_type).is_some_and(|r| r.rollback_if_failed) {
-            self.executor.before(&req)
-        } else {
-            None
-        };
+        if self.policy.remediation(&p.incident_type).is_some_and(|r| r.rollback_if_failed) {
+            p.undo = self.executor.before(&req);
+        }
         let done = self.executor.execute(&req);
-        let (status, detail, escalate) = match &done {
+        let (mut status, mut detail, escalate) = match &done {
             Ok(x) => (x.status(), x.detail().to_string(), false),
             Err(e) => (e.status(), e.to_string(), true),
         };
-        tracing::info!(service = %d.service, namespace = %d.namespace, status, "{detail}");
-        let applied = matches!(done, Ok(super::executor::Done::Applied(_)));
-        let undo = undo.filter(|_| applied);
-        lock(&self.journal).record(&record(status, detail, escalate, undo.as_ref()))?;
+        // Applied now, or (after a restart) found applied by this same decision before it:
+        // either way the action on the cluster is this decision's, so it is `applied` (and
+        // a later restart resumes its verification).
+        let applied = match done {
+            Ok(super::executor::Done::Applied(_)) => true,
+            Ok(super::executor::Done::AlreadyApplied(_)) if restarted => {
+                status = "applied";
+                detail = format!("found applied before the restart: {detail}");
+                true
+            }
+            _ => false,
+        };
+        tracing::info!(service = %p.service, namespace = %p.namespace, status, "{when}{detail}");
+        if !applied {
+            p.undo = None;
+        }
+        lock(&self.journal).record(&self.outcome(&p, status, format!("{when}{detail}"), escalate))?;
         if applied {
-            self.verify_later(Pending::of(d, &id, now, undo), trips.clone());
+            if matches!(done, Ok(super::executor::Done::Applied(_))) {
+                p.acted = self.clock.now();
+            }
+            self.verify_later(p, trips.clone());
         }
         Ok(())
     }
 
     /// Executed decisions the audit log shows with no outcome: the process stopped between
-    /// deciding and recording what the executor did. Whether the action reached the cluster
-    /// is unknown, so each gets an `unknown-after-restart` outcome that escalates, naming the
-    /// marker to look for; nothing is re-run blindly.
-    pub fn unsettled(&self, in_flight: Vec<Pending>) -> std::io::Result<()> {
-        for Pending { id, namespace, service, incident_type, command, acted, .. } in in_flight {
-            let action_id = action_id_of(&self.fingerprint, &namespace, &service, &incident_type, acted);
-            tracing::warn!(%service, %namespace, "an action decided before the restart has no outcome: escalating");
-            lock(&self.journal).record(&AuditRecord::Outcome {
-                policy_fingerprint: self.fingerprint.clone(),
-                at: self.clock.now(),
-                id,
-                action_id: action_id.clone(),
-                service: service.clone(),
-                namespace: namespace.clone(),
-                incident_type,
-                command,
-                status: "unknown-after-restart",
-                detail: format!(
-                    "understudy stopped between deciding and recording the result; check whether deployment/{service} -n {namespace} carries {}={action_id}",
-                    super::executor::ACTION_ID
-                ),
-                escalate: true,
-                undo: None,
-            })?;
+    /// deciding and recording what the executor did. One whose incident is still open, decided
+    /// by this same policy, with an action that can be repeated safely, is carried out now
+    /// under its own idempotency key: an action that reached the cluster before the crash is
+    /// found there (`already-applied`) and verified, one that did not is applied, so the
+    /// incident gets exactly one. The rest get an `unknown-after-restart` outcome that
+    /// escalates, naming the marker to look for; nothing is re-run blindly.
+    pub fn unsettled(
+        &self,
+        in_flight: Vec<Pending>,
+        still_open: impl Fn(&Pending) -> bool,
+        trips: &Sender<Trip>,
+    ) -> std::io::Result<()> {
+        for mut p in in_flight {
+            p.action_id = action_id_of(&p.fingerprint, &p.namespace, &p.service, &p.incident_type, p.acted);
+            let action = self.policy.remediation(&p.incident_type).map(|r| r.action.clone());
+            let why_not = match &action {
+                _ if p.fingerprint != self.fingerprint => Some("the policy changed since".to_string()),
+                _ if !still_open(&p) => Some("its incident closed since".to_string()),
+                None => Some(format!("the policy has no remediation for {}", p.incident_type)),
+                Some(a) if !a.repeatable() => Some(format!("a {} cannot safely be run twice", a.kind())),
+                Some(_) => None,
+            };
+            match (why_not, action) {
+                (None, Some(action)) => {
+                    tracing::warn!(service = %p.service, namespace = %p.namespace, "carrying out `{}` decided before the restart", p.command);
+                    self.carry_out(p, action, true, trips)?;
+                }
+                (why, _) => {
+                    let why = why.unwrap_or_default();
+                    tracing::warn!(service = %p.service, namespace = %p.namespace, "an action decided before the restart has no outcome ({why}): escalating");
+                    let detail = format!(
+                        "understudy stopped between deciding and recording the result, and does not carry it out now ({why}); check whether deployment/{} -n {} carries {}={}",
+                        p.service,
+                        p.namespace,
+                        super::executor::ACTION_ID,
+                        p.action_id
+                    );
+                    lock(&self.journal).record(&self.outcome(&p, "unknown-after-restart", detail, true))?;
+                }
+            }
         }
         Ok(())
     }
@@ -241,25 +302,43 @@ impl Controller {
             .policy
             .remediation(&d.incident_type)
             .map_or(std::time::Duration::from_secs(300), |r| r.verification_window);
-        let due = d.acted.saturating_add(window);
+        self.queue_at(d.acted.saturating_add(window), d, trips);
+    }
+
+    fn queue_at(&self, due: Time, d: Pending, trips: Sender<Trip>) {
         let seq = self.verifications.seq.fetch_add(1, Ordering::Relaxed);
         self.verifications.lock().insert((due, seq), (d, trips));
     }
 
-    /// Run every verification due by `now`, earliest first; how many ran.
+    /// Run every verification due by `now`, earliest first, up to [`VERIFY_PARALLEL`] at
+    /// once (each call is bounded by the executor's timeouts); how many ran.
     pub fn run_due(&self, now: Time) -> usize {
         let mut n = 0;
         loop {
-            let next = {
+            let due: Vec<(Pending, Sender<Trip>)> = {
                 let mut q = self.verifications.lock();
-                match q.first_key_value() {
-                    Some((k, _)) if k.0 <= now => q.pop_first().map(|(_, v)| v),
-                    _ => None,
+                let mut due = Vec::new();
+                while due.len() < VERIFY_PARALLEL {
+                    match q.first_key_value() {
+                        Some((k, _)) if k.0 <= now => due.extend(q.pop_first().map(|(_, v)| v)),
+                        _ => break,
+                    }
                 }
+                due
             };
-            let Some((d, trips)) = next else { return n };
-            self.verify(&d, &trips);
-            n += 1;
+            if due.is_empty() {
+                return n;
+            }
+            n += due.len();
+            if due.len() == 1 {
+                due.into_iter().for_each(|x| self.verify(x));
+            } else {
+                std::thread::scope(|s| {
+                    for x in due {
+                        s.spawn(move || self.verify(x));
+                    }
+                });
+            }
         }
     }
 
@@ -280,23 +359,34 @@ impl Controller {
         })
     }
 
-    /// The verification of one applied action: the executor's checks, the undo when it
-    /// failed and the policy asks for one, then the `verification` record.
-    fn verify(&self, d: &Pending, trips: &Sender<Trip>) {
+    /// The verification of one applied action: the executor's checks; when one could not
+    /// read the cluster and none failed, the same verification again later (up to
+    /// [`VERIFY_RETRIES`] times), then a person is told nobody knows and the breaker is left
+    /// alone; when a check failed, the undo the policy asks for and the breaker; then the
+    /// `verification` record.
+    fn verify(&self, (mut d, trips): (Pending, Sender<Trip>)) {
         let executor = &self.executor;
         let checks = executor.verify(&d.namespace, &d.service, d.acted);
-        let passed = !checks.is_empty() && checks.iter().all(|c| c.passed);
-        if !passed {
-            let failed: Vec<&str> = checks.iter().filter(|c| !c.passed).map(|c| c.name).collect();
+        let failed: Vec<&str> = checks.iter().filter(|c| !c.passed && !c.unknown).map(|c| c.name).collect();
+        let unknown = failed.is_empty() && (checks.is_empty() || checks.iter().any(|c| c.unknown));
+        if unknown && d.tries < VERIFY_RETRIES {
+            d.tries += 1;
+            tracing::warn!(service = %d.service, namespace = %d.namespace, try = d.tries, "cannot read the cluster to verify `{}`: trying again in {}s", d.command, VERIFY_RETRY_AFTER.as_secs());
+            self.queue_at(self.clock.now().saturating_add(VERIFY_RETRY_AFTER), d, trips);
+            return;
+        }
+        let passed = !unknown && failed.is_empty();
+        if !failed.is_empty() {
             let _ = trips.send((
                 ServiceKey::new(&d.namespace, &d.service),
                 format!("verification failed after {}: {}", d.command, failed.join(", ")),
             ));
         }
         // rollback_if_failed: put back what the action changed, through the same executor,
-        // and say so before the verification record escalates with the whole history.
+        // and say so before the verification record escalates with the whole history. An
+        // action whose effect is unknown is not undone: the undo could be the harm.
         let mut rolled_back = false;
-        if let (false, Some(undo)) = (passed, &d.undo) {
+        if let (false, Some(undo)) = (failed.is_empty(), &d.undo) {
             let done = executor.undo(&d.action_id, &d.namespace, &d.service, undo);
             rolled_back = done.is_ok();
             let (status, detail) = match &done {
@@ -304,26 +394,20 @@ impl Controller {
                 Err(e) => ("undo-failed", e.to_string()),
             };
             tracing::warn!(service = %d.service, namespace = %d.namespace, status, "verification failed, undoing: {detail}");
-            let r = AuditRecord::Outcome {
-                policy_fingerprint: self.fingerprint.clone(),
-                at: self.clock.now(),
-                id: d.id.clone(),
-                action_id: d.action_id.clone(),
-                service: d.service.clone(),
-                namespace: d.namespace.clone(),
-                incident_type: d.incident_type.clone(),
-                command: undo.describe(&d.namespace, &d.service),
-                status,
-                detail,
-                escalate: false,
-                undo: None,
-            };
+            let mut r = self.outcome(&d, status, detail, false);
+            if let AuditRecord::Outcome { command, undo: u, .. } = &mut r {
+                *command = undo.describe(&d.namespace, &d.service);
+                *u = None;
+            }
             if let Err(e) = lock(&self.journal).record(&r) {
                 tracing::error!(error = %e, "cannot write the undo record");
             }
         }
+        if unknown {
+            tracing::error!(service = %d.service, namespace = %d.namespace, "cannot verify `{}` after {} tries: escalating", d.command, d.tries + 1);
+        }
         let r = AuditRecord::Verification {
-            policy_fingerprint: self.fingerprint.clone(),
+            policy_fingerprint: d.fingerprint.clone(),
             at: self.clock.now(),
             id: d.id.clone(),
             service: d.service.clone(),
@@ -331,9 +415,10 @@ impl Controller {
             incident_type: d.incident_type.clone(),
             command: d.command.clone(),
             passed,
+            unknown,
             checks,
             rolled_back,
-            breaker_tripped: !passed,
+            breaker_tripped: !failed.is_empty(),
             escalate: !passed,
         };
         if let Err(e) = lock(&self.journal).record(&r) {
@@ -380,7 +465,13 @@ mod tests {
             None
         }
         fn verify(&self, _: &str, _: &str, _: Time) -> Vec<Check> {
-            vec![Check { name: "error_rate", passed: false, observed: "0.3".into(), expected: "≤ 0.01".into() }]
+            vec![Check {
+                name: "error_rate",
+                passed: false,
+                observed: "0.3".into(),
+                expected: "≤ 0.01".into(),
+                unknown: false,
+            }]
         }
     }
 
@@ -464,5 +555,240 @@ mod tests {
         assert!(records[0].get("undo").is_none());
         assert_eq!(records[1]["rolled_back"], false);
         assert_eq!((replicas, undos), (6, 0));
+    }
+
+    /// A cluster whose reads the test scripts: `verify` answers from `answers` in turn (the
+    /// last one again when they run out); `execute` finds the action applied when
+    /// `applied_before` says so. The service `slow` answers its verification only once
+    /// `release` is sent.
+    #[derive(Default)]
+    struct Scripted {
+        answers: Mutex<Vec<Vec<Check>>>,
+        applied_before: bool,
+        executed: Mutex<Vec<Request>>,
+        undos: Mutex<usize>,
+        release: Mutex<Option<std::sync::mpsc::Receiver<()>>>,
+    }
+
+    fn check(passed: bool, unknown: bool) -> Check {
+        Check { name: "pods_ready", passed, observed: "x".into(), expected: "y".into(), unknown }
+    }
+
+    impl Executor for Scripted {
+        fn execute(&self, req: &Request) -> Result<Done, Failed> {
+            self.executed.lock().unwrap().push(req.clone());
+            Ok(if self.applied_before {
+                Done::AlreadyApplied("marker found".into())
+            } else {
+                Done::Applied("scaled".into())
+            })
+        }
+        fn before(&self, _: &Request) -> Option<Undo> {
+            Some(Undo::Replicas { replicas: 3 })
+        }
+        fn undo(&self, _: &str, _: &str, _: &str, _: &Undo) -> Result<Done, Failed> {
+            *self.undos.lock().unwrap() += 1;
+            Ok(Done::Applied("scaled back".into()))
+        }
+        fn stopped(&self) -> Option<Stopped> {
+            None
+        }
+        fn verify(&self, _: &str, service: &str, _: Time) -> Vec<Check> {
+            if service == "slow"
+                && let Some(rx) = self.release.lock().unwrap().take()
+            {
+                rx.recv_timeout(std::time::Duration::from_secs(20))
+                    .expect("the fast verification never finished first");
+            }
+            let mut a = self.answers.lock().unwrap();
+            if a.len() > 1 { a.remove(0) } else { a[0].clone() }
+        }
+    }
+
+    struct Fixture {
+        c: Controller,
+        clock: Arc<ManualClock>,
+        log: std::path::PathBuf,
+        exec: Arc<Scripted>,
+        _dir: tempfile::TempDir,
+    }
+
+    impl Fixture {
+        fn new(exec: Scripted) -> Fixture {
+            let dir = tempfile::tempdir().unwrap();
+            let p = policy(true);
+            let exec = Arc::new(exec);
+            let clock = Arc::new(ManualClock::new(Time::parse_rfc3339("2026-11-24T12:00:00Z").unwrap()));
+            let c = Controller {
+                policy: p.clone(),
+                fingerprint: p.fingerprint(),
+                promotion: None,
+                allow_unsigned: false,
+                executor: exec.clone(),
+                stop: EmergencyStop::default(),
+                journal: crate::live::journal::for_tests(dir.path()),
+                clock: clock.clone(),
+                verifications: Verifications::default(),
+            };
+            Fixture { c, clock, log: dir.path().join("audit.jsonl"), exec, _dir: dir }
+        }
+
+        fn decide(&self, service: &str, trips: &Sender<Trip>) {
+            let inc = Incident {
+                at: self.clock.now(),
+                service: service.into(),
+                namespace: "prod".into(),
+                incident_type: "cpu-spike".into(),
+                confidence: 0.95,
+                signal: None,
+                replicas: Some(3),
+                id: Some(format!("e-{service}")),
+            };
+            let d = Pipeline::new(self.c.policy.clone()).decide(inc.at, &inc);
+            self.c.handle(&inc, &d, trips).unwrap();
+        }
+
+        fn advance(&self, d: std::time::Duration) -> usize {
+            self.clock.advance_to(self.clock.now().saturating_add(d));
+            self.c.run_due(self.clock.now())
+        }
+
+        fn records(&self) -> Vec<serde_json::Value> {
+            std::fs::read_to_string(&self.log).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+        }
+
+        fn pending(&self, id: &str, service: &str) -> Pending {
+            Pending {
+                id: Some(id.into()),
+                fingerprint: self.c.fingerprint.clone(),
+                action_id: String::new(),
+                namespace: "prod".into(),
+                service: service.into(),
+                incident_type: "cpu-spike".into(),
+                command: "kubectl scale deployment/payment-api -n prod --replicas=6".into(),
+                target_replicas: Some(6),
+                acted: self.clock.now(),
+                undo: None,
+                tries: 0,
+            }
+        }
+    }
+
+    #[test]
+    fn an_unreadable_cluster_is_verified_again_then_escalated_as_unknown_without_tripping_or_undoing() {
+        let f = Fixture::new(Scripted { answers: Mutex::new(vec![vec![check(false, true)]]), ..Scripted::default() });
+        let (tx, trips) = std::sync::mpsc::channel();
+        f.decide("payment-api", &tx);
+        assert_eq!(f.advance(std::time::Duration::from_secs(1)), 1, "the window ends: first try");
+        for _ in 0..VERIFY_RETRIES {
+            assert_eq!(f.records().len(), 1, "nothing recorded while trying again");
+            assert_eq!(f.advance(VERIFY_RETRY_AFTER - std::time::Duration::from_millis(1)), 0);
+            assert_eq!(f.advance(std::time::Duration::from_millis(1)), 1, "tried again after {VERIFY_RETRY_AFTER:?}");
+        }
+        let r = f.records();
+        assert_eq!(r.len(), 2, "{r:#?}");
+        assert_eq!(r[1]["record"], "verification");
+        assert_eq!((r[1]["passed"].as_bool(), r[1]["unknown"].as_bool()), (Some(false), Some(true)));
+        assert_eq!((r[1]["breaker_tripped"].as_bool(), r[1]["escalate"].as_bool()), (Some(false), Some(true)));
+        assert_eq!(r[1]["checks"][0]["unknown"], true);
+        assert!(trips.try_recv().is_err(), "no breaker: nothing says the action did harm");
+        assert_eq!(*f.exec.undos.lock().unwrap(), 0, "an action whose effect is unknown is not undone");
+        assert_eq!(f.c.verifications.waiting(), (0, None));
+    }
+
+    #[test]
+    fn a_cluster_readable_again_on_a_later_try_gives_that_try_s_verdict() {
+        for (second, passed, tripped) in [(check(true, false), true, false), (check(false, false), false, true)] {
+            let answers = vec![vec![check(false, true)], vec![second]];
+            let f = Fixture::new(Scripted { answers: Mutex::new(answers), ..Scripted::default() });
+            let (tx, trips) = std::sync::mpsc::channel();
+            f.decide("payment-api", &tx);
+            f.advance(std::time::Duration::from_secs(1));
+            assert_eq!(f.advance(VERIFY_RETRY_AFTER), 1);
+            let r = f.records();
+            let v = r.iter().find(|r| r["record"] == "verification").expect("verified");
+            assert_eq!((v["passed"].as_bool(), v.get("unknown")), (Some(passed), None), "{r:#?}");
+            assert_eq!(trips.try_recv().is_ok(), tripped);
+        }
+    }
+
+    #[test]
+    fn one_hung_verification_holds_up_no_other() {
+        let (release, wait) = std::sync::mpsc::channel();
+        let f = Fixture::new(Scripted {
+            answers: Mutex::new(vec![vec![check(true, false)]]),
+            release: Mutex::new(Some(wait)),
+            ..Scripted::default()
+        });
+        let (tx, _trips) = std::sync::mpsc::channel();
+        f.decide("slow", &tx);
+        f.decide("payment-api", &tx);
+        std::thread::scope(|s| {
+            let watcher = s.spawn(|| {
+                // The fast one's record appears while the slow one is still waiting.
+                for _ in 0..2000 {
+                    if f.records().iter().any(|r| r["record"] == "verification" && r["service"] == "payment-api") {
+                        release.send(()).unwrap();
+                        return true;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                let _ = release.send(());
+                false
+            });
+            assert_eq!(f.advance(std::time::Duration::from_secs(1)), 2);
+            assert!(watcher.join().unwrap(), "the fast verification waited for the hung one");
+        });
+        assert_eq!(f.records().iter().filter(|r| r["record"] == "verification").count(), 2);
+    }
+
+    #[test]
+    fn a_decision_left_in_flight_by_a_crash_is_carried_out_once_or_escalated() {
+        // Not applied before the crash: applied now, then verified.
+        let f = Fixture::new(Scripted { answers: Mutex::new(vec![vec![check(true, false)]]), ..Scripted::default() });
+        let (tx, _trips) = std::sync::mpsc::channel();
+        f.c.unsettled(vec![f.pending("e7", "payment-api")], |_| true, &tx).unwrap();
+        let r = f.records();
+        assert_eq!((r[0]["status"].as_str(), r[0]["id"].as_str()), (Some("applied"), Some("e7")), "{r:#?}");
+        assert!(r[0]["detail"].as_str().unwrap().starts_with("after a restart: "));
+        let executed = f.exec.executed.lock().unwrap().clone();
+        assert_eq!(executed.len(), 1);
+        let p = f.pending("e7", "payment-api");
+        assert_eq!(executed[0].action_id, action_id_of(&p.fingerprint, "prod", "payment-api", "cpu-spike", p.acted));
+        assert_eq!(
+            (executed[0].target_replicas, executed[0].at),
+            (Some(6), p.acted),
+            "the decision's own key and time"
+        );
+        assert_eq!(f.advance(std::time::Duration::from_secs(1)), 1, "and verified");
+
+        // Applied before the crash: found by its marker, not repeated, and verified.
+        let f = Fixture::new(Scripted {
+            answers: Mutex::new(vec![vec![check(true, false)]]),
+            applied_before: true,
+            ..Scripted::default()
+        });
+        f.c.unsettled(vec![f.pending("e7", "payment-api")], |_| true, &tx).unwrap();
+        let r = f.records();
+        assert_eq!(r[0]["status"], "applied", "{r:#?}");
+        assert!(r[0]["detail"].as_str().unwrap().contains("found applied before the restart"));
+        assert_eq!(f.advance(std::time::Duration::from_secs(1)), 1, "verified from the decision's time");
+
+        // Its incident closed meanwhile, or the policy changed: a person is told, nothing runs.
+        let f = Fixture::new(Scripted::default());
+        let mut changed = f.pending("e8", "payment-api");
+        changed.fingerprint = "sha256:another".into();
+        f.c.unsettled(vec![f.pending("e7", "payment-api"), changed], |p| p.id.as_deref() != Some("e7"), &tx).unwrap();
+        let r = f.records();
+        assert_eq!(r.len(), 2);
+        for (rec, why) in r.iter().zip(["its incident closed since", "the policy changed since"]) {
+            assert_eq!(
+                (rec["status"].as_str(), rec["escalate"].as_bool()),
+                (Some("unknown-after-restart"), Some(true))
+            );
+            assert!(rec["detail"].as_str().unwrap().contains(why), "{rec}");
+        }
+        assert!(f.exec.executed.lock().unwrap().is_empty());
+        assert_eq!(f.c.verifications.waiting().0, 0);
     }
 }

@@ -181,8 +181,11 @@ pub struct Prometheus {
 const API_TIMEOUT: Duration = Duration::from_secs(10);
 /// The stop ConfigMap is read before every action: a hung API stops automation in this long.
 const STOP_TIMEOUT: Duration = Duration::from_secs(5);
-/// The longest a whole action (dry-run, then the write) or a verification may take.
+/// The longest a whole action (dry-run, then the write) may take.
 const ACTION_TIMEOUT: Duration = Duration::from_secs(60);
+/// The longest one verification (the Deployment, its pods, Prometheus) may take; one that
+/// does not finish is unknown and tried again.
+const VERIFY_TIMEOUT: Duration = Duration::from_secs(30);
 
 fn api_error(e: kube::Error) -> String {
     match e {
@@ -404,6 +407,7 @@ impl Kube {
                 let (want, ready, updated) =
                     (n("/spec/replicas"), n("/status/readyReplicas"), n("/status/updatedReplicas"));
                 checks.push(Check {
+                    unknown: false,
                     name: "pods_ready",
                     passed: ready >= want && updated >= want,
                     observed: format!("{ready}/{want} Ready, {updated} updated"),
@@ -411,6 +415,8 @@ impl Kube {
                 });
             }
             Err(e) => checks.push(Check {
+                // A Deployment that is gone failed; one the API would not show is unknown.
+                unknown: !matches!(&e, kube::Error::Api(s) if s.code == 404),
                 name: "pods_ready",
                 passed: false,
                 observed: api_error(e),
@@ -439,6 +445,7 @@ impl Kube {
                 late.sort();
                 late.dedup();
                 checks.push(Check {
+                    unknown: false,
                     name: "no_new_restarts",
                     passed: late.is_empty(),
                     observed: if late.is_empty() { "none".into() } else { late.join(", ") },
@@ -446,6 +453,7 @@ impl Kube {
                 });
             }
             Err(e) => checks.push(Check {
+                unknown: true,
                 name: "no_new_restarts",
                 passed: false,
                 observed: api_error(e),
@@ -464,7 +472,9 @@ fn prometheus_check(p: &Prometheus, ns: &str, service: &str, timeout: Duration) 
     let query = crate::policy::action::fill(&p.query, service, ns);
     let url = format!("{}/api/v1/query", p.url.trim_end_matches('/'));
     let agent = ureq::AgentBuilder::new().timeout(timeout).build();
+    // Prometheus not answering says nothing about the service.
     let fail = |observed: String| Check {
+        unknown: true,
         name: "prometheus",
         passed: false,
         observed,
@@ -485,6 +495,7 @@ fn prometheus_check(p: &Prometheus, ns: &str, service: &str, timeout: Duration) 
         .filter_map(|r| r.pointer("/value/1").and_then(Value::as_str).and_then(|s| s.parse().ok()))
         .collect();
     Check {
+        unknown: body["status"] != "success",
         name: "prometheus",
         passed: body["status"] == "success" && values.iter().all(|v| *v == 0.0),
         observed: if values.is_empty() { "no series".into() } else { format!("{values:?}") },
@@ -606,13 +617,14 @@ impl Executor for Kube {
 
     fn verify(&self, namespace: &str, service: &str, since: Time) -> Vec<Check> {
         match self.rt.block_on(async {
-            tokio::time::timeout(ACTION_TIMEOUT, self.verify_async(namespace, service, since)).await
+            tokio::time::timeout(VERIFY_TIMEOUT, self.verify_async(namespace, service, since)).await
         }) {
             Ok(checks) => checks,
             Err(_) => vec![Check {
+                unknown: true,
                 name: "api",
                 passed: false,
-                observed: format!("no answer within {}s", ACTION_TIMEOUT.as_secs()),
+                observed: format!("no answer within {}s", VERIFY_TIMEOUT.as_secs()),
                 expected: "the Deployment and its pods readable".into(),
             }],
         }

@@ -7,13 +7,13 @@
 //! episode number used, the incidents still open (with their alerts still firing: a new
 //! alert on their service joins them, as it would have without the restart) and which alerts
 //! were already decided or joined an episode (Alertmanager re-sends firing alerts; one seen
-//! before a restart is not decided again). Applies nothing itself: the
-//! replayer takes a [`Restored`] and folds it into its pipeline. Lines that are not records
-//! of a known kind are skipped here, because opening the log already reported them.
+//! before a restart is not decided again), and which modes started on the log. Reads no
+//! file: opening the audit log (`AuditLog::open_with`) hands each record to
+//! [`Restored::fold`] in the same pass that checks it (lines that are not records were
+//! reported there; records of another kind, or missing fields, are skipped here). Applies
+//! nothing itself: the replayer takes a [`Restored`] and folds it into its pipeline.
 
 use std::collections::BTreeMap;
-use std::io::BufRead;
-use std::path::Path;
 
 use super::controller::Pending;
 use crate::clock::Time;
@@ -39,6 +39,8 @@ pub struct Restored {
     pub decided: BTreeMap<Decided, String>,
     /// Decision records read.
     pub decisions: usize,
+    /// The modes that started on this log (`started` records), each once, first first.
+    pub modes: Vec<String>,
     /// Actions the log shows applied (an `applied` outcome) and not yet verified, in log
     /// order: a crash during the verification window must not leave them unchecked.
     pub unverified: Vec<Pending>,
@@ -60,23 +62,6 @@ pub struct OpenIncident {
 }
 
 impl Restored {
-    /// Read the audit log at `path` (absent: nothing to restore).
-    pub fn from_log(path: &Path) -> std::io::Result<Restored> {
-        let file = match std::fs::File::open(path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Restored::default()),
-            Err(e) => return Err(e),
-        };
-        let mut r = Restored::default();
-        for line in std::io::BufReader::new(file).split(b'\n') {
-            let line = line?;
-            if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&line) {
-                r.fold(&v);
-            }
-        }
-        Ok(r)
-    }
-
     /// Fold one audit record into what is remembered.
     pub fn fold(&mut self, v: &serde_json::Value) {
         let s = |p: &str| v.pointer(p).and_then(serde_json::Value::as_str);
@@ -104,13 +89,16 @@ impl Restored {
                 {
                     self.in_flight.push(Pending {
                         id: id.map(str::to_string),
+                        fingerprint: s("/policy_fingerprint").unwrap_or_default().to_string(),
                         action_id: String::new(),
                         namespace: ns.to_string(),
                         service: svc.to_string(),
                         incident_type: ty.to_string(),
                         command: s("/decision/command").unwrap_or_default().to_string(),
+                        target_replicas: replicas(v.pointer("/decision/target_replicas")),
                         acted: at,
                         undo: None,
+                        tries: 0,
                     });
                     self.actions.push((key, ty.to_string(), at));
                 }
@@ -128,6 +116,9 @@ impl Restored {
                 }
                 let (Some(ns), Some(svc), Some(at)) = (ns, svc, t("/at")) else { return };
                 self.unverified.push(Pending {
+                    fingerprint: s("/policy_fingerprint").unwrap_or_default().to_string(),
+                    target_replicas: None,
+                    tries: 0,
                     action_id: s("/action_id").unwrap_or_default().to_string(),
                     undo: v.get("undo").and_then(|u| serde_json::from_value(u.clone()).ok()),
                     id: s("/id").map(str::to_string),
@@ -196,6 +187,13 @@ impl Restored {
                     _ => {}
                 }
             }
+            Some("started") => {
+                if let Some(m) = s("/mode")
+                    && !self.modes.iter().any(|x| x == m)
+                {
+                    self.modes.push(m.to_string());
+                }
+            }
             Some("breaker-reset") => {
                 if let (Some(ns), Some(svc)) = (s("/namespace"), s("/service")) {
                     self.breakers.remove(&ServiceKey::new(ns, svc));
@@ -204,6 +202,11 @@ impl Restored {
             _ => {}
         }
     }
+}
+
+/// A replica count in a record (absent or not a `u32`: none).
+fn replicas(v: Option<&serde_json::Value>) -> Option<u32> {
+    v.and_then(serde_json::Value::as_u64).and_then(|n| u32::try_from(n).ok())
 }
 
 #[cfg(test)]
@@ -320,14 +323,19 @@ guardrails: { namespaces: [prod], max_actions_per_hour: 4, loop_breaker: { max_a
     }
 
     #[test]
-    fn a_missing_log_restores_nothing_and_other_records_are_ignored() {
-        let dir = tempfile::tempdir().unwrap();
-        assert_eq!(Restored::from_log(&dir.path().join("none.jsonl")).unwrap(), Restored::default());
-        let f = dir.path().join("audit.jsonl");
-        std::fs::write(&f, "{\"record\":\"outcome\",\"status\":\"applied\"}\nnot json\n{\"record\":\"decision\"}\n")
-            .unwrap();
-        let r = Restored::from_log(&f).unwrap();
-        assert!(r.actions.is_empty() && r.breakers.is_empty() && r.decided.is_empty());
+    fn incomplete_records_are_ignored_and_modes_listed_once() {
+        let mut r = Restored::default();
+        for v in [
+            serde_json::json!({"record": "outcome", "status": "applied"}),
+            serde_json::json!({"record": "decision"}),
+            serde_json::json!({"record": "started", "mode": "shadow"}),
+            serde_json::json!({"record": "started", "mode": "shadow"}),
+            serde_json::json!({"record": "started", "mode": "live"}),
+        ] {
+            r.fold(&v);
+        }
+        assert!(r.actions.is_empty() && r.breakers.is_empty() && r.decided.is_empty() && r.unverified.is_empty());
+        assert_eq!(r.modes, ["shadow", "live"]);
     }
 
     #[test]

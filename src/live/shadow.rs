@@ -66,6 +66,7 @@ pub fn spawn_worker<C: Classifier + 'static>(
         // Before any alert: what the audit log says was done counts, as if never restarted.
         let unverified = std::mem::take(&mut restored.unverified);
         let in_flight = std::mem::take(&mut restored.in_flight);
+        let open: std::collections::BTreeSet<String> = restored.open.values().map(|o| o.id.clone()).collect();
         if let Err(e) = replayer.restore(restored) {
             tracing::error!(error = %e, "cannot write to the audit log while restoring");
             return;
@@ -75,7 +76,8 @@ pub fn spawn_worker<C: Classifier + 'static>(
         }
         let (trip_tx, trips) = mpsc::channel::<super::controller::Trip>();
         if let Some(c) = &controller {
-            if let Err(e) = c.unsettled(in_flight) {
+            let still_open = |p: &super::controller::Pending| p.id.as_ref().is_some_and(|id| open.contains(id));
+            if let Err(e) = c.unsettled(in_flight, still_open, &trip_tx) {
                 tracing::error!(error = %e, "cannot record the actions left in flight before the restart");
             }
             c.resume(unverified, &trip_tx);

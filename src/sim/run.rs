@@ -774,6 +774,7 @@ impl<'a> Arm<'a> {
         let mut checks = Vec::new();
         if v.pods_ready {
             checks.push(Check {
+                unknown: false,
                 name: "pods_ready",
                 passed: sig.ready >= sig.desired && sig.pending == 0,
                 observed: format!("{}/{} Ready, {} Pending", sig.ready, sig.desired, sig.pending),
@@ -783,6 +784,7 @@ impl<'a> Arm<'a> {
         if v.no_new_restarts {
             let last = self.dy.world.services[svc].last_oom;
             checks.push(Check {
+                unknown: false,
                 name: "no_new_restarts",
                 passed: last.is_none_or(|t| t < rollout_end),
                 observed: last.filter(|t| *t >= rollout_end).map_or("none".into(), |t| format!("OOMKilled at {t}")),
@@ -791,6 +793,7 @@ impl<'a> Arm<'a> {
         }
         let limit = v.max_error_rate_ratio * spec.base_error_rate;
         checks.push(Check {
+            unknown: false,
             name: "error_rate",
             passed: sig.error_rate <= limit + 1e-12,
             observed: format!("{:.4}", sig.error_rate),
@@ -801,6 +804,7 @@ impl<'a> Arm<'a> {
         });
         if let Some(r) = v.max_latency_ratio {
             checks.push(Check {
+                unknown: false,
                 name: "latency",
                 passed: sig.latency_ms <= r * spec.base_latency_ms,
                 observed: format!("{:.0} ms", sig.latency_ms),
@@ -836,6 +840,7 @@ impl<'a> Arm<'a> {
             incident_type: act.incident_type.clone(),
             command: act.command.clone(),
             passed,
+            unknown: false,
             checks,
             rolled_back,
             breaker_tripped: tripped,

@@ -326,14 +326,16 @@ fn live_mode_acts_only_with_its_promotion_in_scope_and_without_a_stop() {
     let oom = alert("ContainerOOMKilled", "prod", "payment-api", "2026-11-25T10:00:00Z");
     assert_eq!(post(&live.addr, &oom, None), 401);
     assert_eq!(post(&live.addr, &oom, Some("not-the-token-0123456789")), 401);
-    assert!(jsonl(&audit_path).is_empty());
+    let started = jsonl(&audit_path);
+    assert_eq!(started.len(), 1, "only the start is recorded: {started:?}");
+    assert_eq!((started[0]["record"].as_str(), started[0]["mode"].as_str()), (Some("started"), Some("live")));
 
     // Outside the policy's namespaces: the pipeline blocks it, nothing acts.
     assert_eq!(
         post(&live.addr, &alert("ContainerOOMKilled", "staging", "payment-api", "2026-11-25T10:00:00Z"), Some(TOKEN)),
         200
     );
-    let r = jsonl(&audit_path);
+    let r: Vec<Value> = jsonl(&audit_path).into_iter().filter(|r| r["record"] != "started").collect();
     assert_eq!(r.len(), 1);
     assert_ne!(r[0]["decision"]["status"], "execute", "{}", r[0]);
 

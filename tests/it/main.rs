@@ -45,6 +45,13 @@ pub fn jsonl(path: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(path).unwrap_or_default().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
+/// An audit log's lines without the `started` records shadow and live write on each start
+/// (what replay of the same alerts writes), each with its newline.
+pub fn audit_text(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines().filter(|l| !l.starts_with(r#"{"record":"started""#)).map(|l| format!("{l}\n")).collect()
+}
+
 /// The lesson's policy as the lesson writes it (`fixtures/lesson-policy.yaml`): all three
 /// runbooks auto-execute.
 pub fn lesson_policy() -> understudy::policy::Policy {

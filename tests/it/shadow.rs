@@ -44,7 +44,9 @@ fn shadow_receives_real_alertmanager_webhooks_and_audits_what_replay_decides() {
         status(ureq::post(&url).set("Authorization", "Bearer wrong-token-0123456789abc").send_string(&body)),
         401
     );
-    assert_eq!(std::fs::read_to_string(&audit).unwrap_or_default(), "", "nothing audited without the token");
+    assert_eq!(crate::audit_text(&audit), "", "nothing audited without the token");
+    let started = crate::jsonl(&audit);
+    assert_eq!((started[0]["record"].as_str(), started[0]["mode"].as_str()), (Some("started"), Some("shadow")));
     assert_eq!(status(ureq::post(&url).set("Authorization", &format!("Bearer {TOKEN}")).send_string(&body)), 200);
     // No policy covers the alert: a person is told, through the default channel.
     crate::eventually(20, "the escalation", || (inbox.received().len() == 1).then_some(()));
@@ -55,7 +57,7 @@ fn shadow_receives_real_alertmanager_webhooks_and_audits_what_replay_decides() {
     Command::new("sh").args(["-c", &format!("kill -INT {}", child.id())]).status().unwrap();
     let exit = child.wait().unwrap();
     assert!(exit.success(), "{exit:?}");
-    let shadow = std::fs::read_to_string(&audit).unwrap();
+    let shadow = crate::audit_text(&audit);
     assert_eq!(shadow.lines().count(), 1, "{shadow}");
 
     // The same webhook imported as a trace and replayed gives the same bytes.
@@ -143,7 +145,7 @@ fn the_receiver_refuses_what_it_cannot_decide_and_what_would_hold_it_up() {
     let (status, text) = send(&serde_json::json!({ "alerts": many }).to_string());
     assert_eq!(status, 413, "{text}");
     assert!(text.contains("max_alerts"), "{text}");
-    assert_eq!(std::fs::read_to_string(dir.path().join("audit.jsonl")).unwrap_or_default(), "", "nothing decided");
+    assert_eq!(crate::audit_text(&dir.path().join("audit.jsonl")), "", "nothing decided");
 
     // No token: refused at once, before a (huge, never sent) body is waited for.
     let mut s = std::net::TcpStream::connect(&d.addr).unwrap();
@@ -308,4 +310,53 @@ fn reset_breaker_refuses_an_anonymous_reset_and_a_missing_log() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("is not an audit log file"));
     assert!(!missing.exists(), "nothing created");
+}
+
+#[test]
+fn a_log_is_one_process_s_and_one_mode_s() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut first = shadow_daemon(dir.path());
+    let log = dir.path().join("audit.jsonl");
+    let stderr = |o: &std::process::Output| String::from_utf8_lossy(&o.stderr).to_string();
+    // A second process on the log while the first runs: refused, nothing written.
+    let args = |n: &str| -> Vec<String> {
+        let p = |f: &str| dir.path().join(format!("{n}{f}")).to_str().unwrap().to_string();
+        ["shadow", "--listen", "127.0.0.1:0", "--audit-log", log.to_str().unwrap(), "--episodes", &p("episodes.csv")]
+            .into_iter()
+            .map(String::from)
+            .chain(["--channels".into(), p("channels.yaml"), "--outbox".into(), p("outbox.jsonl")])
+            .chain(["--dead-letter".into(), p("dead.jsonl")])
+            .collect()
+    };
+    std::fs::copy(dir.path().join("channels.yaml"), dir.path().join("2channels.yaml")).unwrap();
+    let before = std::fs::read(&log).unwrap();
+    let second = Command::new(env!("CARGO_BIN_EXE_understudy"))
+        .args(args("2"))
+        .env("UNDERSTUDY_WEBHOOK_TOKEN", TOKEN)
+        .output()
+        .unwrap();
+    assert_eq!(second.status.code(), Some(2), "{}", stderr(&second));
+    assert!(stderr(&second).contains("another understudy process has it open"), "{}", stderr(&second));
+    let reset =
+        crate::understudy(&["reset-breaker", "a", "-n", "b", "--audit-log", log.to_str().unwrap(), "--by", "me"]);
+    assert_eq!(reset.status.code(), Some(2));
+    assert!(stderr(&reset).contains("stop live, run reset-breaker, start live"), "{}", stderr(&reset));
+    assert_eq!(std::fs::read(&log).unwrap(), before, "neither wrote to the log");
+    assert!(first.stop().success());
+
+    // A log live wrote is not shadow's (nor the other way round): exit 2, the log untouched.
+    let mut text = std::fs::read_to_string(&log).unwrap();
+    text.push_str(
+        r#"{"record":"started","at":"2026-11-25T10:00:00Z","mode":"live","policy_fingerprint":"x","version":"0"}"#,
+    );
+    text.push('\n');
+    std::fs::write(&log, &text).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_understudy"))
+        .args(args("2"))
+        .env("UNDERSTUDY_WEBHOOK_TOKEN", TOKEN)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("was written by live mode; shadow mode needs a log of its own"), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), text);
 }
