@@ -145,6 +145,11 @@ impl AuditLog {
         &self.path
     }
 
+    /// Bytes in the log: where the next record starts.
+    pub fn end_offset(&self) -> u64 {
+        self.len
+    }
+
     /// Records appended through this handle.
     pub fn written(&self) -> usize {
         self.written

@@ -8,7 +8,9 @@
 //! without a `done` are pending and go first, in order. The file is then compacted (written
 //! aside, fsynced and renamed over, so a crash during compaction leaves the old file) to the
 //! pending entries and the ids of recent deliveries. Undeliverable escalations are appended,
-//! fsynced, to the dead-letter file before they are marked done.
+//! fsynced, to the dead-letter file before they are marked done. A channel keeps its first
+//! [`IN_MEMORY`] pending entries in memory; the rest are only their place in the file, read
+//! back when their turn comes, so a channel down for hours costs disk, not memory.
 //!
 //! Owns durability and order only: sending is `deliver`'s.
 
@@ -25,6 +27,42 @@ use crate::escalate::Escalation;
 
 /// Ids of delivered escalations kept across compactions (a day of a busy fleet).
 const KEEP_SENT: usize = 10_000;
+
+/// Pending entries a channel keeps in memory; the ones behind them (a channel down for
+/// hours under a flood of incidents) wait in the file and are read back when their turn
+/// comes, so memory stays bounded however long delivery lags.
+const IN_MEMORY: usize = 1_000;
+
+/// A pending entry: in memory, or (behind [`IN_MEMORY`] others) its `put` line in the file.
+#[derive(Debug, Clone)]
+enum Slot {
+    Mem(Entry),
+    File { seq: u64, offset: u64, len: usize },
+}
+
+impl Slot {
+    fn seq(&self) -> u64 {
+        match self {
+            Slot::Mem(e) => e.seq,
+            Slot::File { seq, .. } => *seq,
+        }
+    }
+}
+
+type Queues = BTreeMap<String, VecDeque<Slot>>;
+
+/// Read back the `put` line at `offset`.
+fn read_put(path: &Path, offset: u64, len: usize) -> std::io::Result<Entry> {
+    use std::io::{Read, Seek};
+    let mut f = std::fs::File::open(path)?;
+    f.seek(std::io::SeekFrom::Start(offset))?;
+    let mut buf = vec![0; len];
+    f.read_exact(&mut buf)?;
+    match serde_json::from_slice::<Line>(&buf) {
+        Ok(Line::Put(e)) => Ok(e),
+        _ => Err(std::io::Error::other(format!("{}: no put line at byte {offset}", path.display()))),
+    }
+}
 
 /// One escalation waiting for its channel.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -81,7 +119,7 @@ struct State {
     log: AuditLog,
     next_seq: u64,
     /// Pending entries per channel, in order.
-    queues: BTreeMap<String, VecDeque<Entry>>,
+    queues: Queues,
     /// Ids put (pending, or among the latest [`KEEP_SENT`] put): a second put of one is
     /// dropped. `seen_order` is the order they were put in, to forget the oldest.
     seen: BTreeSet<String>,
@@ -157,6 +195,7 @@ impl Outbox {
         }
         // Compact: pending puts and recent deliveries, written aside and renamed over.
         let tmp = path.with_extension("compacting");
+        let mut offsets: BTreeMap<u64, (u64, usize)> = BTreeMap::new();
         {
             let mut f = std::fs::File::create(&tmp)?;
             let mut buf = Vec::new();
@@ -168,8 +207,10 @@ impl Outbox {
                 serde_json::to_writer(&mut buf, &Line::Sent { id: id.clone() })?;
                 buf.push(b'\n');
             }
-            for e in puts.values() {
+            for e in puts.values_mut() {
+                let offset = buf.len() as u64;
                 serde_json::to_writer(&mut buf, &Line::Put(e.clone()))?;
+                offsets.insert(e.seq, (offset, buf.len() - offset as usize));
                 buf.push(b'\n');
             }
             f.write_all(&buf)?;
@@ -181,10 +222,14 @@ impl Outbox {
         }
         let (log, _) = AuditLog::open(path)?;
         let mut seen_order: VecDeque<String> = sent.into_iter().collect();
-        let mut queues: BTreeMap<String, VecDeque<Entry>> = BTreeMap::new();
+        let mut queues: Queues = BTreeMap::new();
         for e in puts.into_values() {
             seen_order.push_back(e.id().to_string());
-            queues.entry(e.channel.clone()).or_default().push_back(e);
+            let q = queues.entry(e.channel.clone()).or_default();
+            match offsets.get(&e.seq) {
+                Some(&(offset, len)) if q.len() >= IN_MEMORY => q.push_back(Slot::File { seq: e.seq, offset, len }),
+                _ => q.push_back(Slot::Mem(e)),
+            }
         }
         let seen: BTreeSet<String> = seen_order.iter().cloned().collect();
         opened.pending = queues.values().map(VecDeque::len).sum();
@@ -207,12 +252,18 @@ impl Outbox {
         let entry = Entry { seq: s.next_seq, channel: channel.to_string(), escalation: serde_json::to_value(e)? };
         s.next_seq += 1;
         let line = serde_json::to_vec(&Line::Put(entry.clone()))?;
+        let offset = s.log.end_offset();
         if let Err(err) = s.log.append_line(&line) {
             s.seen.remove(&e.id);
             return Err(err);
         }
         s.pages.track(&entry.escalation);
-        s.queues.entry(channel.to_string()).or_default().push_back(entry);
+        let q = s.queues.entry(channel.to_string()).or_default();
+        if q.len() >= IN_MEMORY {
+            q.push_back(Slot::File { seq: entry.seq, offset, len: line.len() });
+        } else {
+            q.push_back(Slot::Mem(entry));
+        }
         // Remember the latest KEEP_SENT ids put, plus as many as are pending: an id is
         // forgotten only once that many newer ones were put (a re-sent alert after a restart
         // repeats recent escalations, not ones that old), so memory stays bounded.
@@ -244,7 +295,35 @@ impl Outbox {
         if s.closed {
             return None;
         }
-        s.queues.get(channel).and_then(|q| q.front().cloned())
+        let mut s = s;
+        let path = s.log.path().to_path_buf();
+        let front = s.queues.get_mut(channel)?.front_mut()?;
+        if let Slot::File { seq, offset, len } = *front {
+            match read_put(&path, offset, len) {
+                Ok(e) if e.seq == seq => *front = Slot::Mem(e),
+                r => {
+                    // The file no longer holds it (edited under a running process): a dead
+                    // letter says which one, and the channel goes on rather than stall.
+                    let why = format!("cannot read it back from {} at byte {offset}: {:?}", path.display(), r.err());
+                    tracing::error!(seq, "a pending escalation is lost: {why}");
+                    let line = serde_json::json!({"channel": channel, "seq": seq, "reason": why}).to_string();
+                    let written = std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(&self.dead_letter)
+                        .and_then(|mut f| f.write_all(format!("{line}\n").as_bytes()).and_then(|()| f.sync_data()));
+                    if let Err(e) = written {
+                        tracing::error!(error = %e, "cannot write the dead letter either");
+                    }
+                    s.queues.get_mut(channel)?.pop_front();
+                    return None;
+                }
+            }
+        }
+        match s.queues.get(channel)?.front()? {
+            Slot::Mem(e) => Some(e.clone()),
+            Slot::File { .. } => None,
+        }
     }
 
     /// Mark the front entry of its channel finished: a dead letter is written (fsynced) to the
@@ -270,7 +349,7 @@ impl Outbox {
         let line = serde_json::to_vec(&Line::Done { seq: entry.seq, result: result.to_string(), attempts, detail })?;
         s.log.append_line(&line)?;
         if let Some(q) = s.queues.get_mut(&entry.channel)
-            && q.front().is_some_and(|f| f.seq == entry.seq)
+            && q.front().is_some_and(|f| f.seq() == entry.seq)
         {
             q.pop_front();
         }
@@ -417,6 +496,40 @@ mod tests {
         assert!(dead.contains(r#""reason":"HTTP 400""#) && dead.contains(r#""id":"b""#));
         let text = std::fs::read_to_string(&p).unwrap();
         assert_eq!(text.lines().count(), 3, "compacted to the open page, one sent id and one pending put: {text}");
+    }
+
+    #[test]
+    fn a_long_backlog_waits_in_the_file_and_is_delivered_in_order_after_a_restart_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let (p, d) = (dir.path().join("outbox.jsonl"), dir.path().join("dead.jsonl"));
+        let in_memory = |o: &Outbox| o.lock().queues.values().flatten().filter(|s| matches!(s, Slot::Mem(_))).count();
+        let n = IN_MEMORY + 700;
+        let (o, _) = Outbox::open(&p, &d).unwrap();
+        for i in 0..n {
+            o.put("pd", &esc(&format!("x{i}"))).unwrap();
+        }
+        assert_eq!((o.pending(), in_memory(&o)), (n, IN_MEMORY), "the backlog beyond the cap is in the file only");
+        let deliver = |o: &Outbox, from: usize, to: usize| {
+            for i in from..to {
+                let e = o.next("pd", Duration::ZERO).expect("pending");
+                assert_eq!(e.id(), format!("x{i}"), "in put order");
+                o.finish(&e, 1, &Finished::Delivered { status: 202 }).unwrap();
+                assert!(in_memory(&o) <= IN_MEMORY + 1);
+            }
+        };
+        deliver(&o, 0, 300);
+        drop(o);
+        let (o, opened) = Outbox::open(&p, &d).unwrap();
+        assert_eq!(
+            (opened.pending, in_memory(&o)),
+            (n - 300, IN_MEMORY),
+            "compacted: again in the file beyond the cap"
+        );
+        // New puts queue behind the backlog and come out after it.
+        o.put("pd", &esc(&format!("x{n}"))).unwrap();
+        deliver(&o, 300, n + 1);
+        assert_eq!(o.pending(), 0);
+        assert!(!d.exists(), "nothing dead-lettered");
     }
 
     #[test]
