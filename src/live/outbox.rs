@@ -514,7 +514,7 @@ mod tests {
                 let e = o.next("pd", Duration::ZERO).expect("pending");
                 assert_eq!(e.id(), format!("x{i}"), "in put order");
                 o.finish(&e, 1, &Finished::Delivered { status: 202 }).unwrap();
-                assert!(in_memory(&o) <= IN_MEMORY + 1);
+                assert!(in_memory(o) <= IN_MEMORY + 1);
             }
         };
         deliver(&o, 0, 300);
