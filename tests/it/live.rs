@@ -665,3 +665,56 @@ fn guardrails_attempt_ids_and_decided_alerts_survive_kill_9() {
     assert_eq!(verified, ["e1", "e2"]);
     drop(second);
 }
+
+#[test]
+fn a_decision_a_crash_left_without_its_outcome_becomes_exactly_one_action_after_the_restart() {
+    // kill -9 between deciding and recording the outcome, at both points of an action's life:
+    // before the write reached the cluster (payment-api: the stop held it) and after it
+    // (checkout-api: restarted). The audit log is cut back to what such a crash leaves — the
+    // decisions, no outcomes — and live starts again on it.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let promotion = promotion(d);
+    let (kc, _twin, inbox) = twin_and_inbox(d);
+    let generation =
+        |svc: &str| kubectl(&kc, &["get", "deployment", svc, "-n", "prod", "-o", "jsonpath={.metadata.generation}"]);
+    let audit = d.join("audit.jsonl");
+    let outcomes = || -> Vec<Value> { jsonl(&audit).into_iter().filter(|r| r["record"] == "outcome").collect() };
+    std::fs::write(d.join("STOP"), "maintenance\n").unwrap();
+    let first = live(d, &kc, &promotion, &inbox, &[]);
+    let (payment, checkout) = (generation("payment-api"), generation("checkout-api"));
+    assert_eq!(
+        post(&first.addr, &alert("ContainerOOMKilled", "prod", "payment-api", "2026-11-25T12:00:00Z"), Some(TOKEN)),
+        200
+    );
+    assert_eq!(outcome(&audit, 0)["status"], "emergency-stop");
+    std::fs::remove_file(d.join("STOP")).unwrap();
+    assert_eq!(
+        post(&first.addr, &alert("ContainerOOMKilled", "prod", "checkout-api", "2026-11-25T12:01:00Z"), Some(TOKEN)),
+        200
+    );
+    assert_eq!(outcome(&audit, 1)["status"], "applied");
+    let restarted = generation("checkout-api");
+    assert_ne!(restarted, checkout);
+    drop(first); // SIGKILL
+    let text = std::fs::read_to_string(&audit).unwrap();
+    let cut: String = text.lines().filter(|l| !l.contains(r#""record":"outcome""#)).map(|l| format!("{l}\n")).collect();
+    std::fs::write(&audit, cut).unwrap();
+
+    let second = live(d, &kc, &promotion, &inbox, &[]);
+    let after = eventually(30, "both decisions settled", || {
+        let o = outcomes();
+        (o.len() == 2).then_some(o)
+    });
+    let by = |svc: &str| after.iter().find(|o| o["service"] == svc).unwrap_or_else(|| panic!("{after:?}")).clone();
+    let (p, c) = (by("payment-api"), by("checkout-api"));
+    assert_eq!((p["status"].as_str(), p["id"].as_str()), (Some("applied"), Some("e1")), "{p}");
+    assert!(p["detail"].as_str().unwrap().starts_with("after a restart: "), "{p}");
+    assert_ne!(generation("payment-api"), payment, "held by the stop before the crash: applied now");
+    assert_eq!((c["status"].as_str(), c["id"].as_str()), (Some("applied"), Some("e2")), "{c}");
+    assert!(c["detail"].as_str().unwrap().contains("found applied before the restart"), "{c}");
+    assert_eq!(generation("checkout-api"), restarted, "applied before the crash: not restarted twice");
+    // Nothing was decided again.
+    assert_eq!(jsonl(&audit).iter().filter(|r| r["record"] == "decision").count(), 2);
+    drop(second);
+}
