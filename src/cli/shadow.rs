@@ -132,6 +132,11 @@ pub fn serve(
     }
     // One pass over the log: checked, and read back into what a restart must remember.
     let mut restored = Restored::default();
+    restored.last_written = std::fs::metadata(&c.audit_log)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| understudy::clock::Time(i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)));
     let (log, recovery) = match AuditLog::open_with(&c.audit_log, |v| restored.fold(v)) {
         Ok(x) => x,
         Err(e) => {
@@ -224,6 +229,19 @@ pub fn serve(
             c.audit_log.display()
         );
         restored.actions.retain(|(_, _, at)| *at <= horizon);
+    }
+    if restored.decisions > 0 && restored.modes.is_empty() {
+        eprintln!(
+            "warning: {} holds decisions but no `started` record (written by an older understudy): if shadow wrote it, give {mode} a log of its own",
+            c.audit_log.display()
+        );
+    }
+    if restored.unowned > 0 && mode == "live" {
+        eprintln!(
+            "warning: {} executed decision(s) in {} without an outcome were not written by live (shadow's, or from before modes were recorded): counted against the guardrails, not carried out",
+            restored.unowned,
+            c.audit_log.display()
+        );
     }
     if restored.decisions > 0 {
         eprintln!(

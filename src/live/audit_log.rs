@@ -121,6 +121,7 @@ impl AuditLog {
     /// Write `buf` (`records` whole lines) and fsync; a write that fails part-way is cut
     /// back off.
     fn write_synced(&mut self, buf: &[u8], records: usize) -> std::io::Result<()> {
+        self.unchanged()?;
         let result = self.file.write_all(buf).and_then(|()| self.file.sync_data());
         if let Err(e) = result {
             let _ = self.file.set_len(self.len);
@@ -128,6 +129,32 @@ impl AuditLog {
         }
         self.len += buf.len() as u64;
         self.written += records;
+        Ok(())
+    }
+
+    /// The file is still the one opened, at the length this handle wrote it to: a log
+    /// removed, replaced or written by another program while open would take records nobody
+    /// reads back (a restart would forget them), so nothing more is written and the caller
+    /// sees why.
+    fn unchanged(&self) -> std::io::Result<()> {
+        use std::os::unix::fs::MetadataExt;
+        let ours = self.file.metadata()?;
+        let named = std::fs::metadata(&self.path).ok();
+        let same = named.as_ref().is_some_and(|m| m.ino() == ours.ino() && m.dev() == ours.dev());
+        if !same {
+            return Err(std::io::Error::other(format!(
+                "{} was removed or replaced while understudy had it open; nothing more is written to it (restart to continue on the file now at that path)",
+                self.path.display()
+            )));
+        }
+        if ours.len() != self.len {
+            return Err(std::io::Error::other(format!(
+                "{} was changed by another program while understudy had it open ({} bytes, {} expected); nothing more is written to it",
+                self.path.display(),
+                ours.len(),
+                self.len
+            )));
+        }
         Ok(())
     }
 
@@ -235,5 +262,28 @@ mod tests {
         assert_eq!(seen, ["decision", "closed"]);
         assert_eq!((rec.records, rec.corrupt_lines.clone()), (2, vec![3]), "{rec:?}");
         assert_eq!(rec.torn.map(|t| t.bytes), Some(b"{\"record\":".to_vec()));
+    }
+
+    #[test]
+    fn a_log_removed_replaced_or_written_behind_its_back_takes_no_more_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("audit.jsonl");
+        for tamper in ["remove", "replace", "append", "truncate"] {
+            let (mut log, _) = AuditLog::open(&p).unwrap();
+            log.append(&record()).unwrap();
+            match tamper {
+                "remove" => std::fs::remove_file(&p).unwrap(),
+                "replace" => {
+                    std::fs::write(dir.path().join("new"), "").unwrap();
+                    std::fs::rename(dir.path().join("new"), &p).unwrap();
+                }
+                "append" => std::fs::OpenOptions::new().append(true).open(&p).unwrap().write_all(b"{}\n").unwrap(),
+                _ => std::fs::OpenOptions::new().write(true).open(&p).unwrap().set_len(0).unwrap(),
+            }
+            let e = log.append(&record()).expect_err(tamper);
+            assert!(e.to_string().contains("while understudy had it open"), "{tamper}: {e}");
+            drop(log);
+            let _ = std::fs::remove_file(&p);
+        }
     }
 }

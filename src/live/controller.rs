@@ -85,6 +85,9 @@ pub const VERIFY_RETRIES: u32 = 3;
 pub const VERIFY_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(30);
 /// Verifications run at once, each on its own thread, so one hung API call delays no other.
 const VERIFY_PARALLEL: usize = 8;
+/// A decision a crash left in flight is carried out after the restart only if the process
+/// was down for at most this long; otherwise it is escalated instead.
+pub const MAX_REDRIVE_AGE: std::time::Duration = std::time::Duration::from_secs(600);
 
 pub struct Controller {
     pub policy: Policy,
@@ -111,6 +114,8 @@ type Queue = BTreeMap<(Time, u64), (Pending, Sender<Trip>)>;
 pub struct Verifications {
     queue: Mutex<Queue>,
     seq: AtomicU64,
+    /// Verifications the timer has started and that have not finished.
+    running: std::sync::atomic::AtomicUsize,
 }
 
 impl Verifications {
@@ -250,18 +255,31 @@ impl Controller {
     /// found there (`already-applied`) and verified, one that did not is applied, so the
     /// incident gets exactly one. The rest get an `unknown-after-restart` outcome that
     /// escalates, naming the marker to look for; nothing is re-run blindly.
+    ///
+    /// `held(p)` says why the pipeline would not let `p` run now (its incident closed, its
+    /// service's breaker tripped). `last_written` is when the log was last written before
+    /// this start (its modification time): a process down for longer than
+    /// [`MAX_REDRIVE_AGE`] carries out nothing it decided before (a decision record carries
+    /// the alert's time, not the wall time it was made at; none was made after the last write).
     pub fn unsettled(
         &self,
         in_flight: Vec<Pending>,
-        still_open: impl Fn(&Pending) -> bool,
+        held: impl Fn(&Pending) -> Option<String>,
+        last_written: Option<Time>,
         trips: &Sender<Trip>,
     ) -> std::io::Result<()> {
+        let down = last_written.map(|t| self.clock.now().since(t));
         for mut p in in_flight {
             p.action_id = action_id_of(&p.fingerprint, &p.namespace, &p.service, &p.incident_type, p.acted);
             let action = self.policy.remediation(&p.incident_type).map(|r| r.action.clone());
             let why_not = match &action {
                 _ if p.fingerprint != self.fingerprint => Some("the policy changed since".to_string()),
-                _ if !still_open(&p) => Some("its incident closed since".to_string()),
+                _ if down.is_none_or(|d| d > MAX_REDRIVE_AGE) => Some(format!(
+                    "understudy was down for {}, over {}: the world has moved on",
+                    down.map_or("an unknown time".into(), crate::clock::format_duration),
+                    crate::clock::format_duration(MAX_REDRIVE_AGE)
+                )),
+                _ if held(&p).is_some() => held(&p),
                 None => Some(format!("the policy has no remediation for {}", p.incident_type)),
                 Some(a) if !a.repeatable() => Some(format!("a {} cannot safely be run twice", a.kind())),
                 Some(_) => None,
@@ -342,17 +360,42 @@ impl Controller {
         }
     }
 
-    /// Live mode's timer: a thread that runs verifications as the clock reaches their
-    /// deadlines (checked at least every second, so a newly queued one is never late by more).
+    /// Start, each on a thread of its own, the verifications due by `now`, as long as fewer
+    /// than [`VERIFY_PARALLEL`] are running: a hung call holds up only its own verification
+    /// (those behind it start as soon as any running one ends).
+    fn start_due(self: &Arc<Self>, now: Time) {
+        loop {
+            if self.verifications.running.load(Ordering::Acquire) >= VERIFY_PARALLEL {
+                return;
+            }
+            let next = {
+                let mut q = self.verifications.lock();
+                match q.first_key_value() {
+                    Some((k, _)) if k.0 <= now => q.pop_first().map(|(_, v)| v),
+                    _ => None,
+                }
+            };
+            let Some(x) = next else { return };
+            self.verifications.running.fetch_add(1, Ordering::AcqRel);
+            let c = Arc::clone(self);
+            std::thread::spawn(move || {
+                c.verify(x);
+                c.verifications.running.fetch_sub(1, Ordering::AcqRel);
+            });
+        }
+    }
+
+    /// Live mode's timer: a thread that starts verifications as the clock reaches their
+    /// deadlines (checked every 100 ms, so a newly queued one or a free slot waits no longer).
     pub fn spawn_timer(self: &Arc<Self>) -> std::thread::JoinHandle<()> {
         let c = Arc::clone(self);
         std::thread::spawn(move || {
             loop {
                 let now = c.clock.now();
-                c.run_due(now);
+                c.start_due(now);
                 let wait = match c.verifications.waiting().1 {
-                    Some(due) => due.since(c.clock.now()).min(std::time::Duration::from_secs(1)),
-                    None => std::time::Duration::from_secs(1),
+                    Some(due) => due.since(c.clock.now()).min(std::time::Duration::from_millis(100)),
+                    None => std::time::Duration::from_millis(100),
                 };
                 std::thread::sleep(wait.max(std::time::Duration::from_millis(10)));
             }
@@ -743,11 +786,45 @@ mod tests {
     }
 
     #[test]
+    fn the_timer_starts_each_due_verification_without_waiting_for_a_hung_one() {
+        let (release, wait) = std::sync::mpsc::channel();
+        let f = Fixture::new(Scripted {
+            answers: Mutex::new(vec![vec![check(true, false)]]),
+            release: Mutex::new(Some(wait)),
+            ..Scripted::default()
+        });
+        let (tx, _trips) = std::sync::mpsc::channel();
+        f.decide("slow", &tx);
+        let fast: Vec<String> = (0..VERIFY_PARALLEL + 2).map(|i| format!("svc-{i}")).collect();
+        for s in &fast {
+            f.decide(s, &tx);
+        }
+        f.clock.advance_to(f.clock.now().saturating_add(std::time::Duration::from_secs(1)));
+        let Fixture { c, clock, log, _dir, .. } = f;
+        let c = Arc::new(c);
+        let verified = || {
+            std::fs::read_to_string(&log).unwrap().lines().filter(|l| l.contains(r#""record":"verification""#)).count()
+        };
+        // More fast ones than slots: they must all finish while the slow one still hangs.
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while verified() < fast.len() && std::time::Instant::now() < end {
+            c.start_due(clock.now());
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert_eq!(verified(), fast.len(), "the fast verifications waited for the hung one");
+        release.send(()).unwrap();
+        while verified() < fast.len() + 1 && std::time::Instant::now() < end {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert_eq!(verified(), fast.len() + 1);
+    }
+
+    #[test]
     fn a_decision_left_in_flight_by_a_crash_is_carried_out_once_or_escalated() {
         // Not applied before the crash: applied now, then verified.
         let f = Fixture::new(Scripted { answers: Mutex::new(vec![vec![check(true, false)]]), ..Scripted::default() });
         let (tx, _trips) = std::sync::mpsc::channel();
-        f.c.unsettled(vec![f.pending("e7", "payment-api")], |_| true, &tx).unwrap();
+        f.c.unsettled(vec![f.pending("e7", "payment-api")], |_| None, Some(f.clock.now()), &tx).unwrap();
         let r = f.records();
         assert_eq!((r[0]["status"].as_str(), r[0]["id"].as_str()), (Some("applied"), Some("e7")), "{r:#?}");
         assert!(r[0]["detail"].as_str().unwrap().starts_with("after a restart: "));
@@ -768,20 +845,24 @@ mod tests {
             applied_before: true,
             ..Scripted::default()
         });
-        f.c.unsettled(vec![f.pending("e7", "payment-api")], |_| true, &tx).unwrap();
+        f.c.unsettled(vec![f.pending("e7", "payment-api")], |_| None, Some(f.clock.now()), &tx).unwrap();
         let r = f.records();
         assert_eq!(r[0]["status"], "applied", "{r:#?}");
         assert!(r[0]["detail"].as_str().unwrap().contains("found applied before the restart"));
         assert_eq!(f.advance(std::time::Duration::from_secs(1)), 1, "verified from the decision's time");
 
-        // Its incident closed meanwhile, or the policy changed: a person is told, nothing runs.
+        // Held by the pipeline (its incident closed, its breaker tripped), the policy changed,
+        // or decided too long ago: a person is told, nothing runs.
         let f = Fixture::new(Scripted::default());
         let mut changed = f.pending("e8", "payment-api");
         changed.fingerprint = "sha256:another".into();
-        f.c.unsettled(vec![f.pending("e7", "payment-api"), changed], |p| p.id.as_deref() != Some("e7"), &tx).unwrap();
+        let held = |p: &Pending| (p.id.as_deref() == Some("e7")).then(|| "its incident closed since".to_string());
+        f.c.unsettled(vec![f.pending("e7", "payment-api"), changed], held, Some(f.clock.now()), &tx).unwrap();
+        let long_ago = f.clock.now().saturating_sub(MAX_REDRIVE_AGE + std::time::Duration::from_secs(1));
+        f.c.unsettled(vec![f.pending("e9", "payment-api")], |_| None, Some(long_ago), &tx).unwrap();
         let r = f.records();
-        assert_eq!(r.len(), 2);
-        for (rec, why) in r.iter().zip(["its incident closed since", "the policy changed since"]) {
+        assert_eq!(r.len(), 3);
+        for (rec, why) in r.iter().zip(["its incident closed since", "the policy changed since", "down for 10m1s"]) {
             assert_eq!(
                 (rec["status"].as_str(), rec["escalate"].as_bool()),
                 (Some("unknown-after-restart"), Some(true))

@@ -51,6 +51,21 @@ impl Slot {
 
 type Queues = BTreeMap<String, VecDeque<Slot>>;
 
+/// `path` with its symlinks resolved (its folder's, when the file does not exist yet).
+fn real_path(path: &Path) -> std::io::Result<PathBuf> {
+    match std::fs::canonicalize(path) {
+        Ok(p) => Ok(p),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            let name = path
+                .file_name()
+                .ok_or_else(|| std::io::Error::other(format!("{} is not a file name", path.display())))?;
+            Ok(std::fs::canonicalize(dir)?.join(name))
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// Read back the `put` line at `offset`.
 fn read_put(path: &Path, offset: u64, len: usize) -> std::io::Result<Entry> {
     use std::io::{Read, Seek};
@@ -134,6 +149,8 @@ pub struct Outbox {
     state: Mutex<State>,
     ready: Condvar,
     dead_letter: PathBuf,
+    /// Held (locked) for the outbox's life.
+    _lock: std::fs::File,
 }
 
 /// How an entry ended.
@@ -144,97 +161,143 @@ pub enum Finished {
 }
 
 impl Outbox {
-    /// Open (or create) the outbox at `path`, recover what it holds, compact it.
+    /// Open (or create) the outbox at `path`, recover what it holds, compact it. Reads the
+    /// file a line at a time and keeps only each pending entry's place in it (and the first
+    /// [`IN_MEMORY`] per channel), so a backlog from a long outage opens in bounded memory.
+    /// The path's symlinks are resolved first, so compaction replaces the real file; a
+    /// `<outbox>.lock` file held for the outbox's life keeps a second process off it.
     pub fn open(path: &Path, dead_letter: &Path) -> std::io::Result<(Outbox, Opened)> {
+        use std::io::{BufRead, Read, Seek, SeekFrom};
+        let path = &real_path(path)?;
+        let lock =
+            std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(path.with_extension("lock"))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::WouldBlock,
+                    "another understudy process has it open (one process delivers an outbox at a time)",
+                ));
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(e),
+        }
         // The audit log's open reports and keeps aside a torn last line.
         let (log, recovery) = AuditLog::open(path)?;
         drop(log);
         let mut opened = Opened { torn_kept_in: recovery.torn.map(|t| t.kept_in), ..Opened::default() };
-        let text = std::fs::read_to_string(path)?;
-        let mut puts: BTreeMap<u64, Entry> = BTreeMap::new();
-        let mut sent: Vec<String> = Vec::new();
+        // Pending puts: seq → (offset, length, channel, id).
+        let mut puts: BTreeMap<u64, (u64, usize, String, String)> = BTreeMap::new();
+        let mut sent: VecDeque<String> = VecDeque::new();
         let mut next_seq = 0;
-        let mut corrupt = Vec::new();
+        let mut corrupt: Option<std::fs::File> = None;
         let mut pages = Pages::default();
-        for (n, line) in text.lines().enumerate() {
-            if line.trim().is_empty() {
-                continue;
-            }
-            match serde_json::from_str::<Line>(line) {
-                Ok(Line::Put(e)) => {
-                    next_seq = next_seq.max(e.seq + 1);
-                    pages.track(&e.escalation);
-                    puts.insert(e.seq, e);
+        {
+            let mut reader = std::io::BufReader::new(std::fs::File::open(path)?);
+            let (mut line, mut offset, mut n) = (Vec::new(), 0u64, 0usize);
+            loop {
+                line.clear();
+                let read = reader.read_until(b'\n', &mut line)?;
+                if read == 0 {
+                    break;
                 }
-                Ok(Line::Page { escalation }) => pages.track(&escalation),
-                Ok(Line::Done { seq, result, .. }) => {
-                    if let Some(e) = puts.remove(&seq)
-                        && result == "delivered"
-                    {
-                        sent.push(e.id().to_string());
+                n += 1;
+                let at = offset;
+                offset += read as u64;
+                let body = line.strip_suffix(b"\n").unwrap_or(&line);
+                if body.iter().all(u8::is_ascii_whitespace) {
+                    continue;
+                }
+                match serde_json::from_slice::<Line>(body) {
+                    Ok(Line::Put(e)) => {
+                        next_seq = next_seq.max(e.seq + 1);
+                        pages.track(&e.escalation);
+                        puts.insert(e.seq, (at, body.len(), e.channel.clone(), e.id().to_string()));
+                    }
+                    Ok(Line::Page { escalation }) => pages.track(&escalation),
+                    Ok(Line::Done { seq, result, .. }) => {
+                        if let Some((_, _, _, id)) = puts.remove(&seq)
+                            && result == "delivered"
+                        {
+                            sent.push_back(id);
+                        }
+                    }
+                    Ok(Line::Sent { id }) => sent.push_back(id),
+                    Err(_) => {
+                        // Nothing is dropped silently: what cannot be read is kept for a person.
+                        opened.corrupt_lines.push(n);
+                        let kept = path.with_extension("corrupt");
+                        if corrupt.is_none() {
+                            corrupt = Some(std::fs::OpenOptions::new().create(true).append(true).open(&kept)?);
+                            opened.corrupt_kept_in = Some(kept);
+                        }
+                        if let Some(f) = &mut corrupt {
+                            f.write_all(body)?;
+                            f.write_all(b"\n")?;
+                        }
                     }
                 }
-                Ok(Line::Sent { id }) => sent.push(id),
-                Err(_) => {
-                    opened.corrupt_lines.push(n + 1);
-                    corrupt.extend_from_slice(line.as_bytes());
-                    corrupt.push(b'\n');
+                if sent.len() > KEEP_SENT {
+                    sent.pop_front();
                 }
             }
         }
-        if !corrupt.is_empty() {
-            // Nothing is dropped silently: what cannot be read is kept for a person to look at.
-            let kept = path.with_extension("corrupt");
-            let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&kept)?;
-            f.write_all(&corrupt)?;
+        if let Some(f) = corrupt {
             f.sync_all()?;
-            opened.corrupt_kept_in = Some(kept);
         }
-        if sent.len() > KEEP_SENT {
-            sent.drain(..sent.len() - KEEP_SENT);
-        }
-        // Compact: pending puts and recent deliveries, written aside and renamed over.
+        // Compact: open pages, recent deliveries and pending puts (copied line by line from
+        // the old file), written aside and renamed over.
         let tmp = path.with_extension("compacting");
-        let mut offsets: BTreeMap<u64, (u64, usize)> = BTreeMap::new();
+        let mut queues: Queues = BTreeMap::new();
+        let mut seen_order: VecDeque<String> = sent.iter().cloned().collect();
         {
-            let mut f = std::fs::File::create(&tmp)?;
-            let mut buf = Vec::new();
+            let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+            let mut written = 0u64;
+            let mut put_line = |out: &mut std::io::BufWriter<std::fs::File>, bytes: &[u8]| -> std::io::Result<u64> {
+                let at = written;
+                out.write_all(bytes)?;
+                out.write_all(b"\n")?;
+                written += bytes.len() as u64 + 1;
+                Ok(at)
+            };
             for (_, escalation) in pages.by_key.values() {
-                serde_json::to_writer(&mut buf, &Line::Page { escalation: escalation.clone() })?;
-                buf.push(b'\n');
+                put_line(&mut out, &serde_json::to_vec(&Line::Page { escalation: escalation.clone() })?)?;
             }
             for id in &sent {
-                serde_json::to_writer(&mut buf, &Line::Sent { id: id.clone() })?;
-                buf.push(b'\n');
+                put_line(&mut out, &serde_json::to_vec(&Line::Sent { id: id.clone() })?)?;
             }
-            for e in puts.values_mut() {
-                let offset = buf.len() as u64;
-                serde_json::to_writer(&mut buf, &Line::Put(e.clone()))?;
-                offsets.insert(e.seq, (offset, buf.len() - offset as usize));
-                buf.push(b'\n');
+            let mut old = std::fs::File::open(path)?;
+            let mut bytes = Vec::new();
+            for (seq, (offset, len, channel, id)) in puts {
+                old.seek(SeekFrom::Start(offset))?;
+                bytes.resize(len, 0);
+                old.read_exact(&mut bytes)?;
+                let at = put_line(&mut out, &bytes)?;
+                seen_order.push_back(id);
+                let q = queues.entry(channel).or_default();
+                if q.len() >= IN_MEMORY {
+                    q.push_back(Slot::File { seq, offset: at, len });
+                } else if let Ok(Line::Put(e)) = serde_json::from_slice::<Line>(&bytes) {
+                    q.push_back(Slot::Mem(e));
+                }
             }
-            f.write_all(&buf)?;
-            f.sync_all()?;
+            out.flush()?;
+            out.get_ref().sync_all()?;
         }
         std::fs::rename(&tmp, path)?;
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::File::open(dir)?.sync_all()?;
         }
         let (log, _) = AuditLog::open(path)?;
-        let mut seen_order: VecDeque<String> = sent.into_iter().collect();
-        let mut queues: Queues = BTreeMap::new();
-        for e in puts.into_values() {
-            seen_order.push_back(e.id().to_string());
-            let q = queues.entry(e.channel.clone()).or_default();
-            match offsets.get(&e.seq) {
-                Some(&(offset, len)) if q.len() >= IN_MEMORY => q.push_back(Slot::File { seq: e.seq, offset, len }),
-                _ => q.push_back(Slot::Mem(e)),
-            }
-        }
         let seen: BTreeSet<String> = seen_order.iter().cloned().collect();
         opened.pending = queues.values().map(VecDeque::len).sum();
         let state = State { log, next_seq, queues, seen, seen_order, pages, closed: false };
-        Ok((Outbox { state: Mutex::new(state), ready: Condvar::new(), dead_letter: dead_letter.to_path_buf() }, opened))
+        let outbox = Outbox {
+            state: Mutex::new(state),
+            ready: Condvar::new(),
+            dead_letter: dead_letter.to_path_buf(),
+            _lock: lock,
+        };
+        Ok((outbox, opened))
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -518,8 +581,17 @@ mod tests {
             }
         };
         deliver(&o, 0, 300);
+        // One process per outbox, whichever name (here a symlink) it is reached by.
+        let link = dir.path().join("link.jsonl");
+        std::os::unix::fs::symlink(&p, &link).unwrap();
+        let busy = Outbox::open(&link, &d).err().expect("a second outbox on the same file is refused");
+        assert_eq!(busy.kind(), std::io::ErrorKind::WouldBlock);
         drop(o);
-        let (o, opened) = Outbox::open(&p, &d).unwrap();
+        let (o, opened) = Outbox::open(&link, &d).unwrap();
+        assert!(
+            std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink(),
+            "compaction replaced the real file"
+        );
         assert_eq!(
             (opened.pending, in_memory(&o)),
             (n - 300, IN_MEMORY),

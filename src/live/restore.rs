@@ -41,6 +41,14 @@ pub struct Restored {
     pub decisions: usize,
     /// The modes that started on this log (`started` records), each once, first first.
     pub modes: Vec<String>,
+    /// Executed decisions with no outcome that no live start wrote (shadow's, or a log from
+    /// before `started` records): counted against the guardrails, never carried out.
+    pub unowned: usize,
+    /// When the log was last written before this start (its modification time; set by the
+    /// caller that opened it).
+    pub last_written: Option<Time>,
+    /// The mode of the latest `started` record folded so far.
+    running: Option<String>,
     /// Actions the log shows applied (an `applied` outcome) and not yet verified, in log
     /// order: a crash during the verification window must not leave them unchecked.
     pub unverified: Vec<Pending>,
@@ -87,6 +95,11 @@ impl Restored {
                 if s("/decision/status") == Some("execute")
                     && let (Some(ty), Some(at)) = (s("/decision/incident_type"), t("/decision/at"))
                 {
+                    self.actions.push((key.clone(), ty.to_string(), at));
+                    if self.running.as_deref() != Some("live") {
+                        self.unowned += 1;
+                        return;
+                    }
                     self.in_flight.push(Pending {
                         id: id.map(str::to_string),
                         fingerprint: s("/policy_fingerprint").unwrap_or_default().to_string(),
@@ -100,7 +113,6 @@ impl Restored {
                         undo: None,
                         tries: 0,
                     });
-                    self.actions.push((key, ty.to_string(), at));
                 }
             }
             Some("outcome") => {
@@ -188,10 +200,11 @@ impl Restored {
                 }
             }
             Some("started") => {
-                if let Some(m) = s("/mode")
-                    && !self.modes.iter().any(|x| x == m)
-                {
-                    self.modes.push(m.to_string());
+                if let Some(m) = s("/mode") {
+                    if !self.modes.iter().any(|x| x == m) {
+                        self.modes.push(m.to_string());
+                    }
+                    self.running = Some(m.to_string());
                 }
             }
             Some("breaker-reset") => {
@@ -367,12 +380,22 @@ guardrails: { namespaces: [prod], max_actions_per_hour: 4, loop_breaker: { max_a
         let inc = incident(1, 0, "checkout-api", "memory-leak");
         let d = Pipeline::new(p.clone()).decide(inc.at, &inc);
         let decided = line(&p, &inc, d);
-        let (_, r) = restored(&p, std::slice::from_ref(&decided));
+        let start = |mode: &str| serde_json::json!({"record": "started", "mode": mode});
+        // Written before modes were recorded, or by shadow: counted, never carried out.
+        for log in [
+            vec![decided.clone()],
+            vec![start("shadow"), decided.clone()],
+            vec![start("live"), start("shadow"), decided.clone()],
+        ] {
+            let (_, r) = restored(&p, &log);
+            assert_eq!((r.in_flight.len(), r.unowned, r.actions.len()), (0, 1, 1), "{log:?}");
+        }
+        let (_, r) = restored(&p, &[start("live"), decided.clone()]);
         assert_eq!(r.in_flight.len(), 1, "the process stopped before recording what the executor did");
         assert_eq!(r.in_flight[0].id.as_deref(), Some("e1"));
         let outcome = serde_json::json!({"record": "outcome", "at": "2026-11-25T12:01:00Z", "id": "e1",
             "service": "checkout-api", "namespace": "prod", "status": "emergency-stop", "command": "c"});
-        let (_, r) = restored(&p, &[decided, outcome]);
+        let (_, r) = restored(&p, &[start("live"), decided, outcome]);
         assert!(r.in_flight.is_empty() && r.unverified.is_empty());
     }
 

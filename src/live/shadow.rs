@@ -67,6 +67,8 @@ pub fn spawn_worker<C: Classifier + 'static>(
         let unverified = std::mem::take(&mut restored.unverified);
         let in_flight = std::mem::take(&mut restored.in_flight);
         let open: std::collections::BTreeSet<String> = restored.open.values().map(|o| o.id.clone()).collect();
+        let breakers = restored.breakers.clone();
+        let last_written = restored.last_written;
         if let Err(e) = replayer.restore(restored) {
             tracing::error!(error = %e, "cannot write to the audit log while restoring");
             return;
@@ -76,8 +78,16 @@ pub fn spawn_worker<C: Classifier + 'static>(
         }
         let (trip_tx, trips) = mpsc::channel::<super::controller::Trip>();
         if let Some(c) = &controller {
-            let still_open = |p: &super::controller::Pending| p.id.as_ref().is_some_and(|id| open.contains(id));
-            if let Err(e) = c.unsettled(in_flight, still_open, &trip_tx) {
+            let held = |p: &super::controller::Pending| {
+                if !p.id.as_ref().is_some_and(|id| open.contains(id)) {
+                    Some("its incident closed since".to_string())
+                } else {
+                    breakers
+                        .get(&crate::decide::ServiceKey::new(&p.namespace, &p.service))
+                        .map(|why| format!("the service's breaker is tripped ({why})"))
+                }
+            };
+            if let Err(e) = c.unsettled(in_flight, held, last_written, &trip_tx) {
                 tracing::error!(error = %e, "cannot record the actions left in flight before the restart");
             }
             c.resume(unverified, &trip_tx);

@@ -69,8 +69,6 @@ impl Action {
         }
     }
 
-    /// Whether the action can be undone when verification fails: scale back, roll forward,
-    /// re-enable the flag, shift traffic back. A restart or a purge cannot be undone.
     /// Whether carrying the same decision out a second time (same idempotency key) leaves
     /// the cluster as once does: a restart or rollback finds its marker, a scale its target,
     /// the HTTP actions carry the key and set a state. A Helm rollback without a revision
@@ -79,6 +77,8 @@ impl Action {
         !matches!(self, Action::HelmRollback { revision: None, .. })
     }
 
+    /// Whether the action can be undone when verification fails: scale back, roll forward,
+    /// re-enable the flag, shift traffic back. A restart or a purge cannot be undone.
     pub fn reversible(&self) -> bool {
         !matches!(self, Action::Restart | Action::CachePurge { .. })
     }
