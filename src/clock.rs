@@ -76,6 +76,12 @@ impl<'de> Deserialize<'de> for Time {
 }
 
 /// Duration → nanoseconds, saturating at `i64::MAX` (about 292 years).
+/// Seconds as a `Duration`, never panicking: NaN and negatives are zero, and anything past
+/// what a `Duration` holds is its maximum (a later `saturating_add` clamps at the clock's end).
+pub fn secs_f64(x: f64) -> Duration {
+    if x.is_nan() || x <= 0.0 { Duration::ZERO } else { Duration::try_from_secs_f64(x).unwrap_or(Duration::MAX) }
+}
+
 pub fn dur_nanos(d: Duration) -> i64 {
     i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
 }

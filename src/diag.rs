@@ -36,6 +36,8 @@ pub enum Code {
     UnknownFormat,
     /// A secret written in a file (it belongs in the environment).
     Secret,
+    /// The input is past one of the limits in [`crate::limits`] (size, nesting, aliases).
+    TooLarge,
 }
 
 impl Code {
@@ -54,6 +56,7 @@ impl Code {
             Code::Conflict => "E010",
             Code::UnknownFormat => "E011",
             Code::Secret => "E012",
+            Code::TooLarge => "E013",
         }
     }
 }
@@ -129,13 +132,16 @@ impl Diagnostic {
     /// Render with the source line under the location, if the source is at hand.
     pub fn render(&self, source: Option<&str>) -> String {
         let line = self.pos.and_then(|p| source.and_then(|s| s.lines().nth(p.line.saturating_sub(1))));
-        let masked = line.map(|l| self.mask(l));
-        self.render_line(masked.as_deref())
+        match line {
+            Some(l) if self.redact => self.render_line(Some(&self.mask(l))),
+            l => self.render_line(l),
+        }
     }
 
     /// `line` with this diagnostic's secret (if it marks one there) replaced by `*`.
     fn mask(&self, line: &str) -> String {
         let Some(p) = self.pos.filter(|_| self.redact) else { return line.to_string() };
+        // (Only a secret's own line, in a small hand-written file, is masked.)
         let chars: Vec<char> = line.chars().collect();
         let start = p.col.saturating_sub(1);
         // A quoted value is masked through its closing quote, whatever escapes it holds.
@@ -174,8 +180,15 @@ impl Diagnostic {
         if let (Some(p), Some(line)) = (self.pos, line) {
             let num = p.line.to_string();
             let pad = " ".repeat(num.len());
-            let shown: String = line.chars().take(160).collect();
-            let col = p.col.saturating_sub(1).min(shown.chars().count());
+            // A window of 160 characters around the column (a one-line JSON file can be MBs).
+            let long = line.chars().nth(160).is_some();
+            let skip = if long { p.col.saturating_sub(1).saturating_sub(80) } else { 0 };
+            let shown: String = if skip > 0 {
+                "…".chars().chain(line.chars().skip(skip).take(160)).collect()
+            } else {
+                line.chars().take(160).collect()
+            };
+            let col = (p.col.saturating_sub(1) - skip + usize::from(skip > 0)).min(shown.chars().count());
             let width = self.width.min(shown.chars().count().saturating_sub(col).max(1));
             out.push_str(&format!("{pad} |\n{num} | {shown}\n{pad} | {}{}\n", " ".repeat(col), "^".repeat(width)));
         }
@@ -262,22 +275,56 @@ impl From<Diagnostic> for Report {
 }
 
 /// Read a text file, turning every way it can fail into a diagnostic.
+/// At most [`crate::limits::MAX_SOURCE_BYTES`] are read (`/dev/zero` is refused, not read
+/// until memory runs out).
 pub fn read_source(path: &Path) -> Result<String, Diagnostic> {
-    let bytes = std::fs::read(path).map_err(|e| {
+    read_source_up_to(path, crate::limits::MAX_SOURCE_BYTES)
+}
+
+/// [`read_source`] with another limit (importers read files no person wrote).
+pub fn read_source_up_to(path: &Path, limit: u64) -> Result<String, Diagnostic> {
+    use std::io::Read;
+    let io = |e: std::io::Error| {
         let hint = match e.kind() {
             std::io::ErrorKind::NotFound => "check the path; relative paths are taken from the current directory",
             std::io::ErrorKind::PermissionDenied => "check the file's permissions",
             _ => "pass a readable regular file",
         };
         Diagnostic::error(Code::Io, path, None, format!("cannot read file: {e}")).with_hint(hint)
-    })?;
+    };
+    let mut bytes = Vec::new();
+    std::fs::File::open(path).and_then(|f| f.take(limit + 1).read_to_end(&mut bytes)).map_err(io)?;
+    if bytes.len() as u64 > limit {
+        return Err(Diagnostic::error(
+            Code::TooLarge,
+            path,
+            None,
+            format!("file is larger than {}, the limit for a file of this kind", crate::limits::bytes(limit)),
+        )
+        .with_hint(if limit == crate::limits::MAX_SOURCE_BYTES {
+            "pass the policy, scenario or other YAML file itself; large data belongs in a trace (`import`)"
+        } else {
+            "split the input (e.g. one file per namespace or per day) and import the parts together"
+        }));
+    }
     text_from_bytes(path, bytes)
 }
 
 /// Bytes → text, or a diagnostic naming the first byte that is not UTF-8.
+/// A control character (a NUL, an escape) is refused at its line and column: parsers stop
+/// at one silently, so a file with a NUL in it could lose everything after it.
 pub fn text_from_bytes(path: &Path, bytes: Vec<u8>) -> Result<String, Diagnostic> {
     match String::from_utf8(bytes) {
-        Ok(s) => Ok(s),
+        Ok(s) => match crate::limits::control_char(&s) {
+            None => Ok(s),
+            Some((line, col, c)) => Err(Diagnostic::error(
+                Code::NotText,
+                path,
+                Some(Pos { line, col }),
+                format!("control character U+{:04X} in a text file", u32::from(c)),
+            )
+            .with_hint("remove it: everything after it could be read differently by another tool")),
+        },
         Err(e) => {
             let valid = e.utf8_error().valid_up_to();
             let bytes = e.as_bytes();

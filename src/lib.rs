@@ -15,6 +15,7 @@ pub mod gate;
 pub mod grid;
 pub mod jsonl;
 pub mod kind;
+pub mod limits;
 pub mod live;
 pub mod metrics;
 pub mod policy;

@@ -193,9 +193,23 @@ fn pos_of(m: Marker) -> Pos {
 /// Builds the tree from parser events.
 struct Builder {
     stack: Vec<Frame>,
-    anchors: Vec<(usize, Node)>,
+    /// Anchored nodes with how many nodes each holds.
+    anchors: Vec<(usize, Node, usize)>,
     docs: Vec<Node>,
     problems: Vec<(Pos, Code, String, Option<String>)>,
+    /// Nodes built so far, every use of an alias counted in full.
+    nodes: usize,
+    /// Where a limit was passed, which, and what to do: nothing more is built after it.
+    over: Option<(Pos, String, &'static str)>,
+}
+
+/// Nodes in a tree (its depth is bounded by [`crate::limits::MAX_DEPTH`]).
+fn size(n: &Node) -> usize {
+    1 + match &n.value {
+        Value::Seq(items) => items.iter().map(size).sum(),
+        Value::Map(entries) => entries.iter().map(|(_, n)| size(n)).sum(),
+        _ => 0,
+    }
 }
 
 enum Frame {
@@ -206,7 +220,7 @@ enum Frame {
 impl Builder {
     fn push_node(&mut self, node: Node, anchor: usize) {
         if anchor > 0 {
-            self.anchors.push((anchor, node.clone()));
+            self.anchors.push((anchor, node.clone(), size(&node)));
         }
         match self.stack.last_mut() {
             None => self.docs.push(node),
@@ -253,6 +267,35 @@ impl Builder {
 impl MarkedEventReceiver for Builder {
     fn on_event(&mut self, ev: Event, mark: Marker) {
         let pos = pos_of(mark);
+        if self.over.is_some() {
+            return;
+        }
+        let (added, deeper) = match &ev {
+            Event::Scalar(..) => (1, false),
+            Event::SequenceStart(..) | Event::MappingStart(..) => (1, true),
+            Event::Alias(id) => (self.anchors.iter().rev().find(|(a, _, _)| a == id).map_or(1, |(_, _, n)| *n), false),
+            _ => (0, false),
+        };
+        self.nodes = self.nodes.saturating_add(added);
+        if self.nodes > crate::limits::MAX_YAML_NODES {
+            self.over = Some((
+                pos,
+                format!(
+                    "the document expands to more than {} nodes (aliases counted each time they are used)",
+                    crate::limits::MAX_YAML_NODES
+                ),
+                "a policy, scenario or grid is far smaller; write the values out instead of nesting aliases",
+            ));
+            return;
+        }
+        if deeper && self.stack.len() >= crate::limits::MAX_DEPTH {
+            self.over = Some((
+                pos,
+                format!("lists and mappings nest more than {} deep", crate::limits::MAX_DEPTH),
+                "a policy, scenario or grid nests a few levels; this is not one",
+            ));
+            return;
+        }
         match ev {
             Event::Scalar(text, style, anchor, _tag) => {
                 let quoted = !matches!(style, TScalarStyle::Plain);
@@ -268,8 +311,8 @@ impl MarkedEventReceiver for Builder {
                     .anchors
                     .iter()
                     .rev()
-                    .find(|(a, _)| *a == id)
-                    .map(|(_, n)| Node { pos, ..n.clone() })
+                    .find(|(a, _, _)| *a == id)
+                    .map(|(_, n, _)| Node { pos, ..n.clone() })
                     .unwrap_or(Node { value: Value::Null, pos, poisoned: false });
                 self.push_node(node, 0);
             }
@@ -296,9 +339,42 @@ impl MarkedEventReceiver for Builder {
 /// Parse YAML text into a tree. `Ok(None)` means the file holds no document (empty or only
 /// comments). Syntax errors, duplicate keys and a second document are diagnostics.
 pub fn parse(file: &Path, text: &str) -> Result<Option<Node>, Vec<Diagnostic>> {
-    let mut b = Builder { stack: Vec::new(), anchors: Vec::new(), docs: Vec::new(), problems: Vec::new() };
-    if let Err(e) = Parser::new_from_str(text).load(&mut b, true) {
+    let mut b = Builder {
+        stack: Vec::new(),
+        anchors: Vec::new(),
+        docs: Vec::new(),
+        problems: Vec::new(),
+        nodes: 0,
+        over: None,
+    };
+    if let Some((line, col, c)) = crate::limits::control_char(text) {
+        return Err(vec![
+            Diagnostic::error(
+                Code::NotText,
+                file,
+                Some(Pos { line, col }),
+                format!("control character U+{:04X} in a text file", u32::from(c)),
+            )
+            .with_hint("remove it: everything after it could be read differently by another tool"),
+        ]);
+    }
+    let parsed = Parser::new_from_str(text).load(&mut b, true);
+    if let Some((pos, what, hint)) = b.over {
+        return Err(vec![Diagnostic::error(Code::TooLarge, file, Some(pos), what).with_hint(hint)]);
+    }
+    if let Err(e) = parsed {
         let pos = pos_of(*e.marker());
+        if e.info().contains("recursion limit") {
+            return Err(vec![
+                Diagnostic::error(
+                    Code::TooLarge,
+                    file,
+                    Some(pos),
+                    format!("lists and mappings nest more than {} deep", crate::limits::MAX_DEPTH),
+                )
+                .with_hint("a policy, scenario or grid nests a few levels; this is not one"),
+            ]);
+        }
         return Err(vec![
             Diagnostic::error(Code::Syntax, file, Some(pos), format!("YAML syntax error: {}", e.info()))
                 .with_hint("check indentation (spaces, not tabs) and that every `key: value` is on its own line"),

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use understudy::clock::{Clock, Time, WallClock};
-use understudy::diag::{Code, Diagnostic, read_source};
+use understudy::diag::{Code, Diagnostic, read_source_up_to};
 use understudy::trace::{self, Record, alertmanager, k8s, prometheus};
 
 use super::{EXIT_BAD_INPUT, EXIT_OK};
@@ -65,7 +65,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let mut failed = false;
     let mut k = k8s::Imported::default();
     for path in &c.inputs {
-        let text = match read_source(path) {
+        let text = match read_source_up_to(path, understudy::limits::MAX_IMPORT_BYTES) {
             Ok(t) => t,
             Err(d) => {
                 eprint!("{}", d.render(None));
@@ -77,12 +77,12 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         match which {
             "k8s" => match k8s::parse_documents(&text) {
                 Ok(docs) => docs.iter().for_each(|d| k.add(d, now)),
-                Err(e) => {
+                Err((pos, e)) => {
                     eprint!(
                         "{}",
-                        bad(format!("neither JSON nor YAML: {e}"))
+                        Diagnostic::error(Code::Syntax, path, pos, e)
                             .with_hint("pass the output of kubectl get … -o yaml or -o json")
-                            .render(None)
+                            .render(Some(&text))
                     );
                     failed = true;
                 }

@@ -76,6 +76,18 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_FAILED: u8 = 1;
 pub const EXIT_BAD_INPUT: u8 = 2;
 
+/// A command whose output goes to a pipe that closes (`understudy check … | head -1`) ends
+/// quietly with what it wrote, as `cat` and ripgrep do, instead of panicking in `println!`:
+/// the default SIGPIPE action is restored. Not for the servers (shadow, live, twin), where a
+/// client that hangs up must not stop the process; Rust's ignored SIGPIPE stays for them.
+fn quiet_on_broken_pipe() {
+    // SAFETY: called once at start-up before any thread is spawned; SIG_DFL is a valid action
+    // for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
     let level = match cli.verbose {
@@ -87,6 +99,9 @@ pub fn run() -> ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| level.into()))
         .with_writer(std::io::stderr)
         .try_init();
+    if !matches!(cli.command, Command::Shadow(_) | Command::Live(_) | Command::Twin(_)) {
+        quiet_on_broken_pipe();
+    }
     let result = match cli.command {
         Command::Simulate(a) => simulate::run(a),
         Command::Decide(a) => decide::run(a),

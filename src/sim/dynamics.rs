@@ -208,7 +208,7 @@ impl Dynamics {
                         None => oom * (p as f64 + 1.0) / n as f64 * self.jitter(svc, p, now, 1, 0.9..1.1),
                         Some(held) => held.as_secs_f64() * self.jitter(svc, p, now, 2, 0.0..0.2),
                     };
-                    self.schedule_oom(svc, p, Duration::from_secs_f64(delay), now, q);
+                    self.schedule_oom(svc, p, crate::clock::secs_f64(delay), now, q);
                 }
             }
             Cause::CapacityLoss => self.world.lose_capacity(svc, params.pods_lost),
@@ -331,7 +331,7 @@ impl Dynamics {
         p.up_since = Some(now);
         if let Some(oom) = self.leak_interval(svc) {
             let d = oom.as_secs_f64() * self.jitter(svc, pod, now, 3, 0.9..1.1);
-            self.schedule_oom(svc, pod, Duration::from_secs_f64(d), now, q);
+            self.schedule_oom(svc, pod, crate::clock::secs_f64(d), now, q);
         }
     }
 
@@ -370,7 +370,7 @@ impl Dynamics {
             for p in 0..self.world.services[svc].pods.len() {
                 if self.world.services[svc].pods[p].state == PodState::Running {
                     let d = oom.as_secs_f64() * self.jitter(svc, p, now, 4, 0.9..1.1);
-                    self.schedule_oom(svc, p, Duration::from_secs_f64(d), now, q);
+                    self.schedule_oom(svc, p, crate::clock::secs_f64(d), now, q);
                 }
             }
         }

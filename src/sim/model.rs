@@ -190,7 +190,7 @@ impl Delay {
             statrs::distribution::LogNormal::new(m.ln(), sigma).map(|d| d.sample(rng)).unwrap_or(m)
         };
         // Cap at 30 days so a heavy tail cannot stall a run.
-        Duration::from_secs_f64(secs.min(30.0 * 86_400.0))
+        crate::clock::secs_f64(secs.min(30.0 * 86_400.0))
     }
 }
 
@@ -263,7 +263,7 @@ impl HumanDraw {
         let diagnose = if diagnose_factor == 1.0 {
             self.diagnose
         } else {
-            Duration::from_secs_f64((self.diagnose.as_secs_f64() * diagnose_factor).min(30.0 * 86_400.0))
+            crate::clock::secs_f64((self.diagnose.as_secs_f64() * diagnose_factor).min(30.0 * 86_400.0))
         };
         self.acknowledge + diagnose + self.fix
     }

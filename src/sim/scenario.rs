@@ -380,7 +380,7 @@ impl Scenario {
                         let mut t = self.start;
                         loop {
                             let u: f64 = rng.r#gen::<f64>().max(1e-12);
-                            t = t.saturating_add(Duration::from_secs_f64(-u.ln() * mean_gap));
+                            t = t.saturating_add(crate::clock::secs_f64(-u.ln() * mean_gap));
                             if t >= self.end() {
                                 break;
                             }
@@ -452,6 +452,15 @@ impl V {
     fn frac(&mut self, path: Vec<Seg>, x: f64, what: &str) {
         if !(0.0..=1.0).contains(&x) {
             self.err(path, Code::BadValue, format!("{what} {x} is outside [0, 1]"));
+        }
+    }
+
+    /// A load multiplier: positive and at most [`MAX_LOAD_MULTIPLIER`].
+    fn multiplier(&mut self, path: Vec<Seg>, x: f64, what: &str) {
+        self.positive(path.clone(), x, what);
+        if x > MAX_LOAD_MULTIPLIER {
+            self.err(path, Code::BadValue, format!("{what} {} is over {MAX_LOAD_MULTIPLIER}", num(x)))
+                .hint("the traffic model is for surges of a few times normal load; 100× is its limit");
         }
     }
 
@@ -530,6 +539,20 @@ impl V {
     }
 }
 
+/// A number for a message: as written for everyday sizes, in exponent form past them.
+fn num(x: f64) -> String {
+    if x != 0.0 && !(1e-4..1e7).contains(&x.abs()) { format!("{x:e}") } else { format!("{x}") }
+}
+
+/// The longest run (`duration` plus `drain`) a scenario may ask for.
+const MAX_RUN: Duration = Duration::from_secs(3650 * 86_400);
+/// The highest fault rate per service and day.
+const MAX_RATE_PER_DAY: f64 = 10_000.0;
+/// The most faults a scenario may expect in one replication (each is an incident to run).
+const MAX_EXPECTED_FAULTS: f64 = 200_000.0;
+/// The highest load multiplier (campaigns and faults).
+const MAX_LOAD_MULTIPLIER: f64 = 100.0;
+
 fn validate(raw: &RawScenario) -> (Option<Scenario>, Vec<Problem>) {
     let mut v = V { problems: Problems::default() };
     let root: Vec<Seg> = vec![];
@@ -546,8 +569,19 @@ fn validate(raw: &RawScenario) -> (Option<Scenario>, Vec<Problem>) {
         },
         None => Time::parse_rfc3339(DEFAULT_START).expect("valid constant"),
     };
+    // What the engine can run: nanosecond times from 1970 to 2262, so a start in [1970, 2200)
+    // and a run of at most ten years leave room; beyond that a run would never end.
+    let (earliest, latest) = (Time(0), Time::parse_rfc3339("2200-01-01T00:00:00Z").expect("valid constant"));
+    if raw.start.is_some() && !(earliest..latest).contains(&start) {
+        v.err(at(&root, "start"), Code::BadValue, format!("`start` {} is outside 1970–2199", start.to_rfc3339()))
+            .hint("the engine's clock counts nanoseconds from 1970 and must have room to run");
+    }
     let duration = v.dur(at(&root, "duration"), &raw.duration, true).unwrap_or(Duration::from_secs(3600));
     let drain = v.opt_dur(at(&root, "drain"), &raw.drain, false).unwrap_or(Duration::from_secs(6 * 3600));
+    if duration.saturating_add(drain) > MAX_RUN {
+        v.err(at(&root, "duration"), Code::BadValue, "`duration` plus `drain` is over 3650d (ten years)")
+            .hint("simulate a representative week or month; replications give the spread");
+    }
     let tick = v.opt_dur(at(&root, "tick"), &raw.tick, true).unwrap_or(Duration::from_secs(30));
     if tick > Duration::from_secs(300) {
         v.err(at(&root, "tick"), Code::BadValue, "a monitor tick above 5m hides short incidents")
@@ -629,7 +663,7 @@ fn validate(raw: &RawScenario) -> (Option<Scenario>, Vec<Problem>) {
         let svc = v.service(at(&p, "service"), &c.service, &services);
         let when = v.when(at(&p, "at"), &c.at, start);
         let lasts = v.dur(at(&p, "duration"), &c.duration, true);
-        v.positive(at(&p, "load_multiplier"), c.load_multiplier, "`load_multiplier`");
+        v.multiplier(at(&p, "load_multiplier"), c.load_multiplier, "`load_multiplier`");
         if let (Some(service), Some(t), Some(lasts)) = (svc, when, lasts) {
             faults.push(FaultSpec {
                 cause: Cause::TrafficSurge,
@@ -674,6 +708,17 @@ fn validate(raw: &RawScenario) -> (Option<Scenario>, Vec<Problem>) {
             }
             (None, Some(rate)) => {
                 v.positive(at(&p, "rate_per_day"), rate, "`rate_per_day`");
+                if rate > MAX_RATE_PER_DAY {
+                    v.err(
+                        at(&p, "rate_per_day"),
+                        Code::BadValue,
+                        format!(
+                            "`rate_per_day` {} is over {MAX_RATE_PER_DAY} (one fault every 9 s per service)",
+                            num(rate)
+                        ),
+                    )
+                    .hint("a fault rate is incidents per day per service, e.g. 0.5");
+                }
                 if f.service.is_some() {
                     v.err(
                         at(&p, "service"),
@@ -701,6 +746,20 @@ fn validate(raw: &RawScenario) -> (Option<Scenario>, Vec<Problem>) {
                         None
                     }
                 };
+                let expected = rate * duration.as_secs_f64() / 86_400.0 * svcs.len() as f64;
+                if rate <= MAX_RATE_PER_DAY && expected > MAX_EXPECTED_FAULTS {
+                    v.err(
+                        at(&p, "rate_per_day"),
+                        Code::BadValue,
+                        format!(
+                            "`rate_per_day` {} over {} service(s) and {} expects {expected:.0} faults in one replication, over {MAX_EXPECTED_FAULTS}",
+                            num(rate),
+                            svcs.len(),
+                            crate::clock::format_duration(duration)
+                        ),
+                    )
+                    .hint("lower the rate or the duration; replications give the spread");
+                }
                 (rate > 0.0).then_some(When::Rate { per_day: rate, services: svcs, hours })
             }
         };
@@ -710,7 +769,7 @@ fn validate(raw: &RawScenario) -> (Option<Scenario>, Vec<Problem>) {
             }
         }
         if let Some(m) = f.load_multiplier {
-            v.positive(at(&p, "load_multiplier"), m, "`load_multiplier`");
+            v.multiplier(at(&p, "load_multiplier"), m, "`load_multiplier`");
         }
         let raw_params = RawFaultParams {
             oom_interval: v.opt_dur(at(&p, "oom_interval"), &f.oom_interval, true),

@@ -73,9 +73,13 @@ pub fn timestamp(v: Option<&Value>, now: Time) -> Option<Time> {
         if rest.is_empty() {
             return Some(now);
         }
-        let (sign, d) = rest.split_at(1);
+        let (minus, d) = match (rest.strip_prefix('-'), rest.strip_prefix('+')) {
+            (Some(d), _) => (true, d),
+            (None, Some(d)) => (false, d),
+            _ => return None,
+        };
         let d = parse_duration(d).ok()?;
-        return Some(if sign == "-" { now.saturating_sub(d) } else { now.saturating_add(d) });
+        return Some(if minus { now.saturating_sub(d) } else { now.saturating_add(d) });
     }
     Time::parse_rfc3339(s).ok()
 }
@@ -464,14 +468,21 @@ impl Imported {
     }
 }
 
-/// Parse a dump: JSON, or YAML with one or more documents.
-pub fn parse_documents(text: &str) -> Result<Vec<Value>, String> {
-    if let Ok(v) = serde_json::from_str::<Value>(text) {
-        return Ok(vec![v]);
+/// Parse a dump: JSON (what `kubectl get -o json` writes: it starts with `{` or `[`, and its
+/// errors are JSON's), or YAML with one or more documents. An error says where (line, column)
+/// and what was wrong.
+pub fn parse_documents(text: &str) -> Result<Vec<Value>, (Option<crate::diag::Pos>, String)> {
+    if text.trim_start().starts_with(['{', '[']) {
+        return serde_json::from_str::<Value>(text)
+            .map(|v| vec![v])
+            .map_err(|e| (Some(crate::diag::Pos { line: e.line(), col: e.column() }), format!("not valid JSON: {e}")));
     }
     let mut out = Vec::new();
     for doc in serde_yaml_ng::Deserializer::from_str(text) {
-        let v = <Value as serde::Deserialize>::deserialize(doc).map_err(|e| e.to_string())?;
+        let v = <Value as serde::Deserialize>::deserialize(doc).map_err(|e| {
+            let pos = e.location().map(|l| crate::diag::Pos { line: l.line(), col: l.column() });
+            (pos, format!("not valid YAML: {e}"))
+        })?;
         if !v.is_null() {
             out.push(v);
         }

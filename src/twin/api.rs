@@ -554,7 +554,8 @@ async fn collection(t: &Twin, kind: Kind, ns: Option<String>, q: &Params, h: &He
 }
 
 fn watch(t: &Twin, kind: Kind, ns: Option<String>, filter: Filter, q: &Params) -> Response {
-    let timeout = q.get("timeoutSeconds").and_then(|s| s.parse::<u64>().ok()).unwrap_or(1800);
+    // At most an hour, as API servers cap a watch (`--min-request-timeout` is 30 min).
+    let timeout = q.get("timeoutSeconds").and_then(|s| s.parse::<u64>().ok()).unwrap_or(1800).min(3600);
     let since: Option<u64> = q.get("resourceVersion").and_then(|s| s.parse().ok()).filter(|&v| v > 0);
     let (rx, initial) = {
         let c = t.lock();

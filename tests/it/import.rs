@@ -21,7 +21,7 @@ fn import_k8s(files: &[PathBuf]) -> k8s::Imported {
     let mut k = k8s::Imported::default();
     for f in files {
         let text = std::fs::read_to_string(f).unwrap();
-        for d in k8s::parse_documents(&text).unwrap_or_else(|e| panic!("{}: {e}", f.display())) {
+        for d in k8s::parse_documents(&text).unwrap_or_else(|e| panic!("{}: {e:?}", f.display())) {
             k.add(&d, now());
         }
     }
