@@ -4,6 +4,7 @@ mod arms;
 mod cli;
 mod escalate;
 mod gate;
+mod hostile;
 mod html;
 pub mod import;
 mod lesson;
