@@ -10,6 +10,67 @@ use serde::de::DeserializeOwned;
 
 use crate::diag::{Code, Diagnostic, Pos, did_you_mean};
 
+/// What [`read_line`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Read {
+    /// The end of the input.
+    Eof,
+    /// A line (with its newline, unless it is the last and has none) is in the buffer.
+    Line,
+    /// A line longer than the limit: skipped to its end without being kept.
+    TooLong,
+}
+
+/// Read one line into `buf`, keeping at most `max` bytes of it: a longer line (a 200 MB
+/// line, `/dev/zero`) is skipped to its newline in bounded memory and reported as
+/// [`Read::TooLong`], so the caller can say which line and go on.
+pub fn read_line(r: &mut impl std::io::BufRead, buf: &mut Vec<u8>, max: usize) -> std::io::Result<Read> {
+    buf.clear();
+    let (mut any, mut over) = (false, false);
+    loop {
+        let chunk = match r.fill_buf() {
+            Ok(c) => c,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if chunk.is_empty() {
+            return Ok(match (any, over) {
+                (false, _) => Read::Eof,
+                (true, true) => Read::TooLong,
+                (true, false) => Read::Line,
+            });
+        }
+        any = true;
+        let (take, done) = match chunk.iter().position(|b| *b == b'\n') {
+            Some(i) => (i + 1, true),
+            None => (chunk.len(), false),
+        };
+        if !over {
+            if buf.len() + take > max.saturating_add(1) {
+                over = true;
+                buf.clear();
+            } else {
+                buf.extend_from_slice(&chunk[..take]);
+            }
+        }
+        r.consume(take);
+        if done {
+            return Ok(if over { Read::TooLong } else { Read::Line });
+        }
+    }
+}
+
+/// The diagnostic for a line past [`crate::limits::MAX_LINE_BYTES`].
+pub fn too_long(file: &Path, line_no: usize) -> Diagnostic {
+    Diagnostic::error(
+        Code::TooLarge,
+        file,
+        Some(Pos { line: line_no, col: 1 }),
+        format!("line is longer than {}", crate::limits::bytes(crate::limits::MAX_LINE_BYTES as u64)),
+    )
+    .with_hint("one record per line; is this a JSON Lines file (or a file with no newlines at all)?")
+}
+
 /// Parse one line (1-based `line_no`) of a JSON Lines file.
 pub fn parse_line<T: DeserializeOwned>(file: &Path, line_no: usize, text: &str) -> Result<T, Diagnostic> {
     serde_json::from_str::<T>(text).map_err(|e| from_json_error(file, line_no, text, &e))
@@ -63,6 +124,29 @@ fn unknown_field_parts(msg: &str) -> Option<(String, Vec<String>)> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_line_past_the_limit_is_skipped_in_bounded_memory_and_the_next_read() {
+        let input = b"{\"a\":1}\nxxxxxxxxxxxxxxxxxxxx\n{\"b\":2}";
+        let mut r = std::io::BufReader::with_capacity(4, &input[..]);
+        let mut buf = Vec::new();
+        let mut got = Vec::new();
+        loop {
+            match super::read_line(&mut r, &mut buf, 10).unwrap() {
+                super::Read::Eof => break,
+                k => got.push((k, String::from_utf8(buf.clone()).unwrap())),
+            }
+            assert!(buf.capacity() <= 64, "bounded");
+        }
+        assert_eq!(
+            got,
+            [
+                (super::Read::Line, "{\"a\":1}\n".to_string()),
+                (super::Read::TooLong, String::new()),
+                (super::Read::Line, "{\"b\":2}".to_string())
+            ]
+        );
+    }
+
     use super::*;
     use serde::Deserialize;
 

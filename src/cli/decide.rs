@@ -67,11 +67,17 @@ fn decide_stream(
     let mut buf = Vec::new();
     let mut line_no = 0;
     loop {
-        buf.clear();
-        if reader.read_until(b'\n', &mut buf).context("reading incidents")? == 0 {
+        let read = understudy::jsonl::read_line(&mut reader, &mut buf, understudy::limits::MAX_LINE_BYTES)
+            .context("reading incidents")?;
+        if read == understudy::jsonl::Read::Eof {
             break;
         }
         line_no += 1;
+        if read == understudy::jsonl::Read::TooLong {
+            bad += 1;
+            eprint!("{}", understudy::jsonl::too_long(name, line_no).render(None));
+            continue;
+        }
         let text = match std::str::from_utf8(&buf) {
             Ok(t) => t.trim_end_matches(['\n', '\r']),
             Err(e) => {

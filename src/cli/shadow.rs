@@ -260,12 +260,14 @@ pub fn serve(
             restored.last_episode
         );
     }
-    journal::lock(&journal).record(&understudy::audit::AuditRecord::Started {
-        at: understudy::clock::Clock::now(&understudy::clock::WallClock),
-        mode,
-        policy_fingerprint: policy.fingerprint(),
-        version: env!("CARGO_PKG_VERSION"),
-    })?;
+    journal::lock(&journal)
+        .record(&understudy::audit::AuditRecord::Started {
+            at: understudy::clock::Clock::now(&understudy::clock::WallClock),
+            mode,
+            policy_fingerprint: policy.fingerprint(),
+            version: env!("CARGO_PKG_VERSION"),
+        })
+        .map_err(|e| anyhow::anyhow!("cannot write to the audit log {}: {e}", c.audit_log.display()))?;
     let file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -276,7 +278,12 @@ pub fn serve(
     let (tx, worker) = shadow::spawn_worker(policy, move || rules, journal, episodes, controller, restored);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let result: anyhow::Result<()> = rt.block_on(async {
-        let listener = tokio::net::TcpListener::bind(&c.listen).await?;
+        let listener = tokio::net::TcpListener::bind(&c.listen).await.map_err(|e| {
+            anyhow::anyhow!(
+                "cannot listen on {}: {e} (is another process using the port, or the address not this machine's?)",
+                c.listen
+            )
+        })?;
         println!("listening on {}", listener.local_addr()?);
         println!("{}", banner.replace("{audit}", &c.audit_log.display().to_string()));
         let app = shadow::router(Receiver { token, tx: tx.clone() });

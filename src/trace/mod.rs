@@ -153,18 +153,21 @@ impl<R: BufRead> Reader<R> {
     fn parse(&mut self) -> Option<Result<(usize, Record), Diagnostic>> {
         loop {
             self.buf.clear();
-            let n = match self.inner.read_until(b'\n', &mut self.buf) {
+            let read = match jsonl::read_line(&mut self.inner, &mut self.buf, crate::limits::MAX_LINE_BYTES) {
                 Ok(n) => n,
                 Err(e) => {
                     self.done = true;
                     return Some(Err(Diagnostic::error(Code::Io, &self.path, None, format!("read error: {e}"))));
                 }
             };
-            if n == 0 {
+            if read == jsonl::Read::Eof {
                 self.done = true;
                 return None;
             }
             self.line += 1;
+            if read == jsonl::Read::TooLong {
+                return Some(Err(jsonl::too_long(&self.path, self.line)));
+            }
             let complete = self.buf.ends_with(b"\n");
             let text = match std::str::from_utf8(&self.buf) {
                 Ok(t) => t.trim_end_matches(['\n', '\r']),

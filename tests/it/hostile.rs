@@ -130,3 +130,155 @@ fn a_closed_pipe_ends_a_command_quietly() {
         assert_ne!(o.status.code(), Some(101), "{args:?}: {err}");
     }
 }
+
+/// Every parser, fed mutations of the shipped files and arbitrary bytes, answers with a value
+/// or diagnostics: it never panics (proptest fails the case on a panic).
+mod loaders {
+    use std::path::Path;
+
+    use proptest::prelude::*;
+    use understudy::trace::{alertmanager, k8s, prometheus};
+
+    /// The shipped files each loader reads, by loader.
+    const SEEDS: &[(&str, &str)] = &[
+        ("policy", "scenarios/policy.yaml"),
+        ("policy", "fixtures/lesson-policy.yaml"),
+        ("scenario", "scenarios/week-in-prod.yaml"),
+        ("scenario", "scenarios/marketing-campaign.yaml"),
+        ("gate", "scenarios/gate.yaml"),
+        ("channels", "deploy/channels.yaml"),
+        ("rules", "scenarios/classifier-rules.yaml"),
+        ("grid", "fixtures/grid.yaml"),
+        ("trace", "fixtures/traces/lesson-history.jsonl"),
+        ("incidents", "fixtures/lesson-incidents.jsonl"),
+        ("k8s", "fixtures/traces/real-pods.jsonl"),
+        ("alertmanager", "fixtures/traces/real-alerts.jsonl"),
+        ("prometheus", "fixtures/traces/real-series.jsonl"),
+    ];
+
+    /// Bytes that parsers have tripped on, spliced in at random places.
+    const TOKENS: &[&str] = &[
+        "\0",
+        "*a",
+        "&a ",
+        "<<: *a",
+        "1e308",
+        "-1e308",
+        "1e-320",
+        "NaN",
+        ".inf",
+        "\u{feff}",
+        "[[[[",
+        "{{",
+        "- ",
+        ": ",
+        "\"",
+        "'",
+        "#",
+        "\n",
+        "\t",
+        "@nowé5m",
+        "2262-04-11T23:00:00Z",
+        "18446744073709551616",
+        "é",
+        "---\n",
+        "!!binary ",
+        "~",
+        "100000d",
+        "0s",
+    ];
+
+    fn load(kind: &str, text: &str) {
+        let path = Path::new("mutated.yaml");
+        match kind {
+            "policy" => drop(understudy::policy::Policy::from_yaml(path, text)),
+            "scenario" => drop(understudy::sim::scenario::Scenario::from_yaml(path, text)),
+            "gate" => drop(understudy::gate::Gate::from_yaml(path, text)),
+            "channels" => drop(understudy::escalate::channels::Channels::from_yaml(path, text)),
+            "rules" => drop(understudy::classify::rules::Rules::from_yaml(path, text)),
+            "grid" => {
+                let dir = tempfile::tempdir().unwrap();
+                let p = dir.path().join("grid.yaml");
+                std::fs::write(&p, text).unwrap();
+                drop(understudy::grid::Grid::load(&p));
+            }
+            "trace" => {
+                for r in understudy::trace::Reader::new(path, text.as_bytes()) {
+                    drop(r);
+                }
+            }
+            "incidents" => {
+                for (n, l) in text.lines().enumerate() {
+                    drop(understudy::jsonl::parse_line::<understudy::decide::Incident>(path, n + 1, l));
+                }
+            }
+            "k8s" => {
+                let mut k = k8s::Imported::default();
+                if let Ok(docs) = k8s::parse_documents(text) {
+                    docs.iter().for_each(|d| k.add(d, understudy::clock::Time(1_795_000_000_000_000_000)));
+                }
+                for l in text.lines() {
+                    if let Ok(v) = serde_json::from_str::<serde_json::Value>(l) {
+                        k.add(&v, understudy::clock::Time(0));
+                    }
+                }
+            }
+            "alertmanager" => {
+                for l in text.lines().chain([text]) {
+                    if let Ok(v) = serde_json::from_str::<serde_json::Value>(l) {
+                        drop(alertmanager::import(&v));
+                    }
+                }
+            }
+            "prometheus" => {
+                drop(prometheus::import_matrix(text, None));
+                drop(prometheus::import_csv(text, Some("x")));
+            }
+            _ => unreachable!("{kind}"),
+        }
+    }
+
+    fn mutated() -> impl Strategy<Value = (usize, String)> {
+        let edit = prop_oneof![
+            (any::<prop::sample::Index>(), prop::sample::select(TOKENS)).prop_map(|(i, t)| (0u8, i, t.to_string())),
+            (any::<prop::sample::Index>(), any::<u8>()).prop_map(|(i, b)| (1u8, i, (b as char).to_string())),
+            any::<prop::sample::Index>().prop_map(|i| (2u8, i, String::new())),
+            any::<prop::sample::Index>().prop_map(|i| (3u8, i, String::new())),
+        ];
+        (0..SEEDS.len(), prop::collection::vec(edit, 1..6)).prop_map(|(k, edits)| {
+            let mut text = std::fs::read_to_string(crate::repo(SEEDS[k].1)).unwrap();
+            for (op, at, s) in edits {
+                let mut i = at.index(text.len() + 1);
+                while !text.is_char_boundary(i) {
+                    i -= 1;
+                }
+                match op {
+                    0 | 1 => text.insert_str(i, &s),
+                    2 => text.truncate(i),
+                    _ => {
+                        let mut j = (i + 40).min(text.len());
+                        while !text.is_char_boundary(j) {
+                            j -= 1;
+                        }
+                        text.replace_range(i..j, "");
+                    }
+                }
+            }
+            (k, text)
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 3000, ..ProptestConfig::default() })]
+
+        #[test]
+        fn no_mutation_of_a_shipped_file_panics_its_loader((k, text) in mutated()) {
+            load(SEEDS[k].0, &text);
+        }
+
+        #[test]
+        fn no_bytes_panic_any_loader(bytes in prop::collection::vec(any::<u8>(), 0..400), k in 0..SEEDS.len()) {
+            load(SEEDS[k].0, &String::from_utf8_lossy(&bytes));
+        }
+    }
+}
