@@ -59,6 +59,14 @@ impl Node {
         }
     }
 
+    /// The text of a scalar node.
+    pub fn scalar(&self) -> Option<&str> {
+        match &self.value {
+            Value::Scalar { text, .. } => Some(text),
+            _ => None,
+        }
+    }
+
     /// Keys of a mapping node, in file order.
     pub fn keys(&self) -> Vec<&str> {
         match &self.value {

@@ -15,31 +15,91 @@ use super::{EXIT_BAD_INPUT, EXIT_OK};
 /// a hint. Exit 0 when all files are valid (warnings allowed), 2 otherwise.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Files to check (policies, scenarios, gates).
+    /// Files to check (policies, scenarios, gates, channels, classifier rules, grids, traces).
     #[arg(required = true, value_name = "FILE")]
     files: Vec<PathBuf>,
+    /// Treat warnings as errors (exit 2): what a CI job gating a policy change should run.
+    #[arg(long)]
+    strict: bool,
+    /// The classifier rules whose incident types a policy is checked against (with the
+    /// simulator's causes and the policy's `custom_incident_types:`).
+    #[arg(long, default_value = "scenarios/classifier-rules.yaml", value_name = "FILE")]
+    rules: PathBuf,
 }
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
     let mut failed = 0;
+    let known = known_types(&args.rules);
     for file in &args.files {
         let mut report = Report::new();
-        match check_one(file, &mut report) {
-            Some(summary) if !report.has_errors() => {
+        let summary = check_one(file, &mut report, &known);
+        let warned = report.diagnostics.iter().any(|d| !d.is_error());
+        let failing = report.has_errors() || (args.strict && warned);
+        match summary {
+            Some(summary) if !failing => {
                 eprint!("{report}");
                 println!("ok: {}: {summary}", file.display());
             }
             _ => {
                 failed += 1;
                 eprint!("{report}");
-                println!("FAILED: {}: {} error(s)", file.display(), report.error_count().max(1));
+                if report.has_errors() || !args.strict {
+                    println!("FAILED: {}: {} error(s)", file.display(), report.error_count().max(1));
+                } else {
+                    println!("FAILED: {}: warnings under --strict", file.display());
+                }
             }
         }
     }
     Ok(if failed > 0 { EXIT_BAD_INPUT } else { EXIT_OK })
 }
 
-fn check_one(file: &Path, report: &mut Report) -> Option<String> {
+/// Incident types something produces: the classifier rules' (when the file can be read), and
+/// the simulator's causes.
+fn known_types(rules: &Path) -> Vec<String> {
+    let mut known: Vec<String> = understudy::sim::model::Cause::labels().map(str::to_string).collect();
+    if let Ok(r) = understudy::classify::rules::Rules::load(rules) {
+        known.extend(r.rules.into_iter().map(|r| r.incident_type));
+    }
+    known.sort();
+    known.dedup();
+    known
+}
+
+/// A warning for each remediation whose incident type nothing produces: it would never match.
+fn unproduced(file: &Path, text: &str, p: &Policy, known: &[String]) -> Vec<understudy::diag::Diagnostic> {
+    let root = understudy::yaml::parse(file, text).ok().flatten();
+    let pos_of = |ty: &str| -> Option<understudy::diag::Pos> {
+        let root = root.as_ref()?;
+        let entries = match root.get("remediation_policies").map(|n| &n.value) {
+            Some(understudy::yaml::Value::Seq(items)) => items.iter().collect::<Vec<_>>(),
+            _ => root.get("remediation_policy").into_iter().collect(),
+        };
+        entries.iter().filter_map(|e| e.get("incident_type")).find(|n| n.scalar() == Some(ty)).map(|n| n.pos)
+    };
+    let candidates: Vec<&str> =
+        known.iter().map(String::as_str).chain(p.custom_incident_types.iter().map(String::as_str)).collect();
+    p.remediations
+        .keys()
+        .filter(|ty| !candidates.contains(&ty.as_str()))
+        .map(|ty| {
+            let d = understudy::diag::Diagnostic::warning(
+                understudy::diag::Code::BadValue,
+                file,
+                pos_of(ty),
+                format!(
+                    "no classifier rule or simulated cause produces incident type `{ty}`: this policy never matches it"
+                ),
+            );
+            match understudy::diag::did_you_mean(ty, candidates.iter().copied()) {
+                Some(s) => d.with_hint(format!("did you mean `{s}`?")),
+                None => d.with_hint("if your own classifier produces it, declare it: `custom_incident_types: [...]`"),
+            }
+        })
+        .collect()
+}
+
+fn check_one(file: &Path, report: &mut Report, known: &[String]) -> Option<String> {
     if file.extension().is_some_and(|e| e == "jsonl" || e == "ndjson") {
         return check_trace(file, report);
     }
@@ -56,6 +116,7 @@ fn check_one(file: &Path, report: &mut Report) -> Option<String> {
             Ok(loaded) => {
                 report.extend(loaded.warnings);
                 let p = loaded.policy;
+                report.extend(unproduced(file, &text, &p, known));
                 let channels =
                     p.channels.as_ref().map_or(String::new(), |c| format!(", {} channel(s)", c.channels.len()));
                 Some(format!(

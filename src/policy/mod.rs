@@ -35,6 +35,10 @@ pub struct Policy {
     /// does not need a new promotion.
     #[serde(skip)]
     pub channels: Option<crate::escalate::channels::Channels>,
+    /// Incident types the file declares its own classifier produces (`custom_incident_types:`):
+    /// read by `check` only, so not part of the fingerprint.
+    #[serde(skip)]
+    pub custom_incident_types: std::collections::BTreeSet<String>,
 }
 
 /// What to do about one incident type.

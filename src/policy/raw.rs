@@ -15,6 +15,9 @@ pub struct RawPolicyFile {
     pub guardrails: Option<RawGuardrails>,
     /// Where escalations go (`escalation_channel` names one); may also live in a file of its own.
     pub channels: Option<BTreeMap<String, crate::escalate::channels::RawChannel>>,
+    /// Incident types a team's own classifier produces, beyond the built-in rules and the
+    /// simulator's causes (so `check` does not warn that nothing produces them).
+    pub custom_incident_types: Option<Vec<String>>,
 }
 
 /// One incident type → one action, with the lesson's field names unchanged.

@@ -103,8 +103,17 @@ pub(super) fn validate(raw: &RawPolicyFile) -> (Option<Policy>, Vec<Problem>) {
         }
     }
 
+    let mut custom_incident_types = BTreeSet::new();
+    for (i, name) in raw.custom_incident_types.iter().flatten().enumerate() {
+        let path = vec![Seg::key("custom_incident_types"), Seg::Index(i)];
+        v.name(path.clone(), name, "incident type");
+        if !custom_incident_types.insert(name.clone()) {
+            v.warn(path, Code::Duplicate, format!("`{name}` is declared twice"));
+        }
+    }
+
     let ok = !v.problems.list.iter().any(|p| !p.warning);
-    let policy = ok.then_some(Policy { remediations, guardrails, channels });
+    let policy = ok.then_some(Policy { remediations, guardrails, channels, custom_incident_types });
     (policy, v.problems.list)
 }
 
@@ -292,6 +301,32 @@ impl Validator {
         }
         let cooldown = self.duration(at(path, "cooldown_after_action"), &r.cooldown_after_action, false);
         let verification = self.duration(at(path, "verification_window"), &r.verification_window, true);
+        // Legal, and almost always a slip: said so (`check --strict` refuses them).
+        if r.auto_execute && (0.0..0.5).contains(&t) {
+            self.warn(
+                at(path, "confidence_threshold"),
+                Code::BadValue,
+                format!(
+                    "confidence_threshold {} acts on classifications more likely wrong than right",
+                    if t != 0.0 && t < 1e-4 { format!("{t:e}") } else { t.to_string() }
+                ),
+            )
+            .hint("automation should act only when the classifier is sure, e.g. 0.9");
+        }
+        if cooldown == Some(Duration::ZERO) {
+            self.warn(
+                at(path, "cooldown_after_action"),
+                Code::BadValue,
+                "`cooldown_after_action: 0s` lets an action repeat at once",
+            )
+            .hint("a restart loop is one alert away; e.g. 10m");
+        }
+        for (key, d) in [("cooldown_after_action", cooldown), ("verification_window", verification)] {
+            if d.is_some_and(|d| d > Duration::from_secs(86_400)) {
+                self.warn(at(path, key), Code::BadValue, format!("`{key}` is over a day"))
+                    .hint("windows are minutes: a verification that waits a day verifies nothing at 3am");
+            }
+        }
         let attempt_window = match &r.attempt_window {
             Some(s) => self.duration(at(path, "attempt_window"), s, true),
             None => Some(DEFAULT_WINDOW),

@@ -282,3 +282,60 @@ mod loaders {
         }
     }
 }
+
+#[test]
+fn check_warns_about_what_silently_changes_behaviour_and_strict_refuses_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let shipped = std::fs::read_to_string(repo("scenarios/policy.yaml")).unwrap();
+    let typo = write(
+        dir.path(),
+        "typo.yaml",
+        shipped.replace("incident_type: cpu-spike", "incident_type: cpu-spkie").as_bytes(),
+    );
+    let o = understudy(&["check", &typo]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "a warning, not an error: {err}");
+    assert!(err.contains("incident type `cpu-spkie`: this policy never matches it"), "{err}");
+    assert!(err.contains("did you mean `cpu-spike`?"), "{err}");
+    let (code, _) = run(&["check", "--strict", &typo]);
+    assert_eq!(code, Some(2), "--strict refuses warnings");
+    // Declared as the team's own: no warning.
+    let declared = write(
+        dir.path(),
+        "declared.yaml",
+        format!(
+            "{}\ncustom_incident_types: [cpu-spkie]\n",
+            shipped.replace("incident_type: cpu-spike", "incident_type: cpu-spkie")
+        )
+        .as_bytes(),
+    );
+    let (code, err) = run(&["check", "--strict", &declared]);
+    assert_eq!(code, Some(0), "{err}");
+
+    let sus = write(
+        dir.path(),
+        "sus.yaml",
+        b"remediation_policies:\n  - { incident_type: memory-leak, auto_execute: true, confidence_threshold: 5e-324, max_attempts: 1, cooldown_after_action: 0s, verification_window: 100000d, rollback_if_failed: false, escalation_channel: p1, action: { kind: restart } }\nguardrails: { namespaces: [prod] }\n",
+    );
+    let (code, err) = run(&["check", &sus]);
+    assert_eq!(code, Some(0), "{err}");
+    for w in [
+        "2:77: warning[E008]: confidence_threshold 5e-324",
+        "2:125: warning[E008]: `cooldown_after_action: 0s`",
+        "2:150: warning[E008]: `verification_window` is over a day",
+    ] {
+        assert!(err.contains(w), "{w}: {err}");
+    }
+    // What ships passes --strict.
+    for f in [
+        "scenarios/policy.yaml",
+        "fixtures/lesson-policy.yaml",
+        "scenarios/week-in-prod.yaml",
+        "scenarios/gate.yaml",
+        "deploy/channels.yaml",
+        "fixtures/grid.yaml",
+    ] {
+        let (code, err) = run(&["check", "--strict", f]);
+        assert_eq!(code, Some(0), "{f}: {err}");
+    }
+}
