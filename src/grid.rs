@@ -158,7 +158,17 @@ impl Grid {
         for (name, values) in &raw.parameters {
             let mut parsed = Vec::new();
             for (i, v) in values.iter().enumerate() {
-                match setting(name, v, &policy) {
+                // A value is taken only if the policy it makes keeps every rule a policy file
+                // must (a grid must never run a policy no file could hold).
+                let checked = setting(name, v, &policy).and_then(|s| {
+                    let mut p = policy.clone();
+                    s.apply(&mut p);
+                    match p.broken_rules().first() {
+                        Some(rule) => Err(format!("`{v}` makes a policy no file could hold: {rule}")),
+                        None => Ok(s),
+                    }
+                });
+                match checked {
                     Ok(s) => parsed.push((v.clone(), s)),
                     Err(e) => problems.push(Problem::error(
                         vec![Seg::key("parameters"), Seg::key(name), Seg::Index(i)],

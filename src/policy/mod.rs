@@ -187,6 +187,44 @@ impl Policy {
         format!("sha256:{}", hex::encode(Sha256::digest(&canonical)))
     }
 
+    /// What every valid policy satisfies, checked on a policy as it is (a grid's variant, not a
+    /// file): each broken rule, in words a policy file's diagnostics use. A policy file that
+    /// passes validation breaks none; a grid value that would break one is refused.
+    pub fn broken_rules(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let g = &self.guardrails;
+        for (rule, broken) in [
+            ("`max_actions_per_hour` must be at least 1", g.max_actions_per_hour == 0),
+            ("`max_replicas` must be at least 1", g.max_replicas == 0),
+            ("`loop_breaker.max_actions` must be at least 1", g.loop_breaker.max_actions == 0),
+            ("`loop_breaker.window` must be longer than 0s", g.loop_breaker.window.is_zero()),
+        ] {
+            if broken {
+                out.push(rule.to_string());
+            }
+        }
+        for (t, r) in &self.remediations {
+            if !(0.0..=1.0).contains(&r.confidence_threshold) {
+                out.push(format!("{t}: confidence_threshold {} is outside [0, 1]", r.confidence_threshold));
+            }
+            if r.max_attempts == 0 {
+                out.push(format!("{t}: `max_attempts` must be at least 1"));
+            }
+            if r.verification_window.is_zero() || r.attempt_window.is_zero() {
+                out.push(format!("{t}: `verification_window` and `attempt_window` must be longer than 0s"));
+            }
+            if let action::Action::Scale { by: action::ScaleBy::Replicas(n) } = r.action
+                && n > g.max_replicas
+            {
+                out.push(format!("{t}: replicas {n} exceeds guardrails.max_replicas {}", g.max_replicas));
+            }
+            if r.auto_execute && g.never_auto.contains(t) {
+                out.push(format!("{t}: auto_execute is on but `{t}` is in guardrails.never_auto"));
+            }
+        }
+        out
+    }
+
     pub fn remediation(&self, incident_type: &str) -> Option<&Remediation> {
         self.remediations.get(incident_type)
     }

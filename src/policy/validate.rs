@@ -114,6 +114,11 @@ pub(super) fn validate(raw: &RawPolicyFile) -> (Option<Policy>, Vec<Problem>) {
 
     let ok = !v.problems.list.iter().any(|p| !p.warning);
     let policy = ok.then_some(Policy { remediations, guardrails, channels, custom_incident_types });
+    debug_assert!(
+        policy.as_ref().is_none_or(|p| p.broken_rules().is_empty()),
+        "{:?}",
+        policy.map(|p| p.broken_rules())
+    );
     (policy, v.problems.list)
 }
 

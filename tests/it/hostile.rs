@@ -339,3 +339,34 @@ fn check_warns_about_what_silently_changes_behaviour_and_strict_refuses_it() {
         assert_eq!(code, Some(0), "{f}: {err}");
     }
 }
+
+#[test]
+fn a_grid_cannot_hold_a_value_a_policy_file_would_refuse() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = repo("scenarios/policy.yaml");
+    let grid = |params: &str| {
+        write(
+            dir.path(),
+            "grid.yaml",
+            format!("policy: {}\nscenarios: []\nseeds: [1]\nparameters:\n{params}", policy.display()).as_bytes(),
+        )
+    };
+    for (param, rule) in [
+        ("  guardrails.max_actions_per_hour: [\"0\"]\n", "`max_actions_per_hour` must be at least 1"),
+        ("  guardrails.loop_breaker.window: [\"0s\"]\n", "`loop_breaker.window` must be longer than 0s"),
+        ("  guardrails.max_replicas: [\"2\"]\n", "exceeds guardrails.max_replicas 2"),
+        ("  memory-leak.verification_window: [\"0s\"]\n", "must be longer than 0s"),
+    ] {
+        let g = grid(param);
+        let (code, err) = run(&["check", &g]);
+        assert_eq!(code, Some(2), "{param}: {err}");
+        assert!(err.contains("makes a policy no file could hold") && err.contains(rule), "{param}: {err}");
+    }
+    // Every shipped policy keeps the rules the grid checks variants against.
+    for f in
+        ["scenarios/policy.yaml", "fixtures/lesson-policy.yaml", "fixtures/naive-policy.yaml", "tests/e2e/policy.yaml"]
+    {
+        let p = understudy::policy::Policy::load(&repo(f)).unwrap_or_else(|r| panic!("{r}")).policy;
+        assert_eq!(p.broken_rules(), Vec::<String>::new(), "{f}");
+    }
+}
