@@ -276,7 +276,7 @@ impl From<Diagnostic> for Report {
 
 /// Read a text file, turning every way it can fail into a diagnostic.
 /// At most [`crate::limits::MAX_SOURCE_BYTES`] are read (`/dev/zero` is refused, not read
-/// until memory runs out).
+/// until memory runs out). `-` reads standard input.
 pub fn read_source(path: &Path) -> Result<String, Diagnostic> {
     read_source_up_to(path, crate::limits::MAX_SOURCE_BYTES)
 }
@@ -293,7 +293,12 @@ pub fn read_source_up_to(path: &Path, limit: u64) -> Result<String, Diagnostic> 
         Diagnostic::error(Code::Io, path, None, format!("cannot read file: {e}")).with_hint(hint)
     };
     let mut bytes = Vec::new();
-    std::fs::File::open(path).and_then(|f| f.take(limit + 1).read_to_end(&mut bytes)).map_err(io)?;
+    if path.as_os_str() == "-" {
+        // `-` is standard input, as kubectl and cargo users expect.
+        std::io::stdin().lock().take(limit + 1).read_to_end(&mut bytes).map_err(io)?;
+    } else {
+        std::fs::File::open(path).and_then(|f| f.take(limit + 1).read_to_end(&mut bytes)).map_err(io)?;
+    }
     if bytes.len() as u64 > limit {
         return Err(Diagnostic::error(
             Code::TooLarge,
@@ -314,6 +319,11 @@ pub fn read_source_up_to(path: &Path, limit: u64) -> Result<String, Diagnostic> 
 /// A control character (a NUL, an escape) is refused at its line and column: parsers stop
 /// at one silently, so a file with a NUL in it could lose everything after it.
 pub fn text_from_bytes(path: &Path, bytes: Vec<u8>) -> Result<String, Diagnostic> {
+    // A byte-order mark (some Windows editors write one) is not part of the text.
+    let bytes = match bytes.strip_prefix("\u{feff}".as_bytes()) {
+        Some(rest) => rest.to_vec(),
+        None => bytes,
+    };
     match String::from_utf8(bytes) {
         Ok(s) => match crate::limits::control_char(&s) {
             None => Ok(s),

@@ -19,7 +19,9 @@ pub const MAX_DEPTH: usize = 64;
 pub const MAX_LINE_BYTES: usize = 16 * 1024 * 1024;
 
 /// The largest file an importer reads whole (Kubernetes dumps, Prometheus answers, webhooks).
-pub const MAX_IMPORT_BYTES: u64 = 512 * 1024 * 1024;
+/// Parsed, a file takes up to about 15× its size as JSON and 40× as YAML, so this bounds an
+/// import to a few GB; split larger dumps (per namespace, per day) and import them together.
+pub const MAX_IMPORT_BYTES: u64 = 128 * 1024 * 1024;
 
 /// Human-readable size, for messages.
 pub fn bytes(n: u64) -> String {

@@ -201,8 +201,8 @@ fn pos_of(m: Marker) -> Pos {
 /// Builds the tree from parser events.
 struct Builder {
     stack: Vec<Frame>,
-    /// Anchored nodes with how many nodes each holds.
-    anchors: Vec<(usize, Node, usize)>,
+    /// Anchored nodes by anchor id, with how many nodes each holds.
+    anchors: std::collections::BTreeMap<usize, (Node, usize)>,
     docs: Vec<Node>,
     problems: Vec<(Pos, Code, String, Option<String>)>,
     /// Nodes built so far, every use of an alias counted in full.
@@ -228,7 +228,10 @@ enum Frame {
 impl Builder {
     fn push_node(&mut self, node: Node, anchor: usize) {
         if anchor > 0 {
-            self.anchors.push((anchor, node.clone(), size(&node)));
+            // The copy kept for later aliases counts against the budget too.
+            let n = size(&node);
+            self.nodes = self.nodes.saturating_add(n);
+            self.anchors.insert(anchor, (node.clone(), n));
         }
         match self.stack.last_mut() {
             None => self.docs.push(node),
@@ -281,7 +284,7 @@ impl MarkedEventReceiver for Builder {
         let (added, deeper) = match &ev {
             Event::Scalar(..) => (1, false),
             Event::SequenceStart(..) | Event::MappingStart(..) => (1, true),
-            Event::Alias(id) => (self.anchors.iter().rev().find(|(a, _, _)| a == id).map_or(1, |(_, _, n)| *n), false),
+            Event::Alias(id) => (self.anchors.get(id).map_or(1, |(_, n)| *n), false),
             _ => (0, false),
         };
         self.nodes = self.nodes.saturating_add(added);
@@ -315,13 +318,11 @@ impl MarkedEventReceiver for Builder {
                 self.push_node(Node { value, pos, poisoned: false }, anchor);
             }
             Event::Alias(id) => {
-                let node = self
-                    .anchors
-                    .iter()
-                    .rev()
-                    .find(|(a, _, _)| *a == id)
-                    .map(|(_, n, _)| Node { pos, ..n.clone() })
-                    .unwrap_or(Node { value: Value::Null, pos, poisoned: false });
+                let node = self.anchors.get(&id).map(|(n, _)| Node { pos, ..n.clone() }).unwrap_or(Node {
+                    value: Value::Null,
+                    pos,
+                    poisoned: false,
+                });
                 self.push_node(node, 0);
             }
             Event::SequenceStart(anchor, _) => self.stack.push(Frame::Seq { pos, anchor, items: Vec::new() }),
@@ -349,7 +350,7 @@ impl MarkedEventReceiver for Builder {
 pub fn parse(file: &Path, text: &str) -> Result<Option<Node>, Vec<Diagnostic>> {
     let mut b = Builder {
         stack: Vec::new(),
-        anchors: Vec::new(),
+        anchors: std::collections::BTreeMap::new(),
         docs: Vec::new(),
         problems: Vec::new(),
         nodes: 0,

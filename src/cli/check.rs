@@ -29,7 +29,9 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
     let mut failed = 0;
-    let known = known_types(&args.rules);
+    // Read once, when the first policy needs it.
+    let known = std::cell::OnceCell::new();
+    let known = || known.get_or_init(|| known_types(&args.rules)).as_slice();
     for file in &args.files {
         let mut report = Report::new();
         let summary = check_one(file, &mut report, &known);
@@ -58,8 +60,13 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
 /// the simulator's causes.
 fn known_types(rules: &Path) -> Vec<String> {
     let mut known: Vec<String> = understudy::sim::model::Cause::labels().map(str::to_string).collect();
-    if let Ok(r) = understudy::classify::rules::Rules::load(rules) {
-        known.extend(r.rules.into_iter().map(|r| r.incident_type));
+    match understudy::classify::rules::Rules::load(rules) {
+        Ok(r) => known.extend(r.rules.into_iter().map(|r| r.incident_type)),
+        Err(e) => eprintln!(
+            "warning: cannot read the classifier rules {} ({}); incident types are checked against the simulator's causes only",
+            rules.display(),
+            e.diagnostics.first().map_or("unreadable".to_string(), |d| d.message.clone())
+        ),
     }
     known.sort();
     known.dedup();
@@ -99,7 +106,7 @@ fn unproduced(file: &Path, text: &str, p: &Policy, known: &[String]) -> Vec<unde
         .collect()
 }
 
-fn check_one(file: &Path, report: &mut Report, known: &[String]) -> Option<String> {
+fn check_one<'a>(file: &Path, report: &mut Report, known: &impl Fn() -> &'a [String]) -> Option<String> {
     if file.extension().is_some_and(|e| e == "jsonl" || e == "ndjson") {
         return check_trace(file, report);
     }
@@ -116,7 +123,7 @@ fn check_one(file: &Path, report: &mut Report, known: &[String]) -> Option<Strin
             Ok(loaded) => {
                 report.extend(loaded.warnings);
                 let p = loaded.policy;
-                report.extend(unproduced(file, &text, &p, known));
+                report.extend(unproduced(file, &text, &p, known()));
                 let channels =
                     p.channels.as_ref().map_or(String::new(), |c| format!(", {} channel(s)", c.channels.len()));
                 Some(format!(

@@ -147,6 +147,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         records.append(&mut k.records);
     }
     let n = trace::write(c.output.as_deref(), records)?;
-    eprintln!("{n} record(s){}", c.output.as_ref().map_or(String::new(), |p| format!(" written to {}", p.display())));
+    let to = c.output.as_ref().filter(|p| p.as_os_str() != "-");
+    eprintln!("{n} record(s){}", to.map_or(String::new(), |p| format!(" written to {}", p.display())));
     Ok(EXIT_OK)
 }

@@ -471,9 +471,25 @@ impl V {
     }
 
     /// `30m` (offset from start) or an RFC 3339 time.
-    fn when(&mut self, path: Vec<Seg>, s: &str, start: Time) -> Option<Time> {
-        if let Ok(d) = parse_duration(s) {
-            return Some(start.saturating_add(d));
+    /// Outside the run (`start` to `end`) it is a warning: it never happens, or happens
+    /// before the run starts.
+    fn when(&mut self, path: Vec<Seg>, s: &str, start: Time, end: Time) -> Option<Time> {
+        let t = match parse_duration(s) {
+            Ok(d) => Some(start.saturating_add(d)),
+            Err(_) => Time::parse_rfc3339(s).ok(),
+        };
+        if let Some(t) = t
+            && !(start..end).contains(&t)
+        {
+            self.warn(
+                path.clone(),
+                Code::BadValue,
+                format!("`{s}` is outside the run ({} to {})", start.to_rfc3339(), end.to_rfc3339()),
+            )
+            .hint("it never happens in this run: move it inside `duration`, or change `start`");
+        }
+        if t.is_some() {
+            return t;
         }
         match Time::parse_rfc3339(s) {
             Ok(t) => Some(t),
@@ -661,7 +677,7 @@ fn validate(raw: &RawScenario) -> (Option<Scenario>, Vec<Problem>) {
     for (i, c) in raw.campaigns.iter().flatten().enumerate() {
         let p = vec![Seg::key("campaigns"), Seg::Index(i)];
         let svc = v.service(at(&p, "service"), &c.service, &services);
-        let when = v.when(at(&p, "at"), &c.at, start);
+        let when = v.when(at(&p, "at"), &c.at, start, start.saturating_add(duration));
         let lasts = v.dur(at(&p, "duration"), &c.duration, true);
         v.multiplier(at(&p, "load_multiplier"), c.load_multiplier, "`load_multiplier`");
         if let (Some(service), Some(t), Some(lasts)) = (svc, when, lasts) {
@@ -700,7 +716,7 @@ fn validate(raw: &RawScenario) -> (Option<Scenario>, Vec<Problem>) {
                         None
                     }
                 };
-                let t = v.when(at(&p, "at"), t, start);
+                let t = v.when(at(&p, "at"), t, start, start.saturating_add(duration));
                 match (svc, t) {
                     (Some(service), Some(at)) => Some(When::At { service, at }),
                     _ => None,

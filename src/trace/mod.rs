@@ -230,6 +230,8 @@ impl<R: BufRead> Iterator for Reader<R> {
 /// Write records as JSON Lines, sorted by time (ties keep their input order).
 pub fn write(path: Option<&Path>, mut records: Vec<Record>) -> std::io::Result<usize> {
     records.sort_by_key(Record::at);
+    // `-o -` is standard output, as everywhere else.
+    let path = path.filter(|p| p.as_os_str() != "-");
     let out: Box<dyn Write> = match path {
         Some(p) => Box::new(BufWriter::new(std::fs::File::create(p)?)),
         None => Box::new(BufWriter::new(std::io::stdout().lock())),
