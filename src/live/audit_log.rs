@@ -13,6 +13,19 @@ use std::path::{Path, PathBuf};
 
 use crate::audit::AuditRecord;
 
+/// Lock `file` for this process (until it is closed), or fail at once with `WouldBlock`
+/// saying why (`rule`) when another process holds it.
+pub fn lock_exclusive(file: &File, rule: &str) -> std::io::Result<()> {
+    match file.try_lock() {
+        Ok(()) => Ok(()),
+        Err(std::fs::TryLockError::WouldBlock) => Err(std::io::Error::new(
+            std::io::ErrorKind::WouldBlock,
+            format!("another understudy process has it open ({rule})"),
+        )),
+        Err(std::fs::TryLockError::Error(e)) => Err(e),
+    }
+}
+
 /// What opening found in an existing log.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Recovery {
@@ -54,16 +67,7 @@ impl AuditLog {
     /// cutting a record being written as "torn".
     pub fn open_with(path: &Path, mut each: impl FnMut(&serde_json::Value)) -> std::io::Result<(AuditLog, Recovery)> {
         let file = OpenOptions::new().read(true).append(true).create(true).open(path)?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::WouldBlock,
-                    "another understudy process has it open (one process writes a log at a time)",
-                ));
-            }
-            Err(std::fs::TryLockError::Error(e)) => return Err(e),
-        }
+        lock_exclusive(&file, "one process writes a log at a time")?;
         let mut rec = Recovery::default();
         let mut reader = std::io::BufReader::new(&file);
         let (mut line, mut complete, mut n) = (Vec::new(), 0u64, 0usize);

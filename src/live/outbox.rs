@@ -171,16 +171,7 @@ impl Outbox {
         let path = &real_path(path)?;
         let lock =
             std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(path.with_extension("lock"))?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::WouldBlock,
-                    "another understudy process has it open (one process delivers an outbox at a time)",
-                ));
-            }
-            Err(std::fs::TryLockError::Error(e)) => return Err(e),
-        }
+        super::audit_log::lock_exclusive(&lock, "one process delivers an outbox at a time")?;
         // The audit log's open reports and keeps aside a torn last line.
         let (log, recovery) = AuditLog::open(path)?;
         drop(log);
