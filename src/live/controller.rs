@@ -272,6 +272,7 @@ impl Controller {
         for mut p in in_flight {
             p.action_id = action_id_of(&p.fingerprint, &p.namespace, &p.service, &p.incident_type, p.acted);
             let action = self.policy.remediation(&p.incident_type).map(|r| r.action.clone());
+            let held = held(&p);
             let why_not = match &action {
                 _ if p.fingerprint != self.fingerprint => Some("the policy changed since".to_string()),
                 _ if down.is_none_or(|d| d > MAX_REDRIVE_AGE) => Some(format!(
@@ -279,7 +280,7 @@ impl Controller {
                     down.map_or("an unknown time".into(), crate::clock::format_duration),
                     crate::clock::format_duration(MAX_REDRIVE_AGE)
                 )),
-                _ if held(&p).is_some() => held(&p),
+                _ if held.is_some() => held,
                 None => Some(format!("the policy has no remediation for {}", p.incident_type)),
                 Some(a) if !a.repeatable() => Some(format!("a {} cannot safely be run twice", a.kind())),
                 Some(_) => None,
