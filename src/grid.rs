@@ -8,15 +8,13 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::clock::parse_duration;
 use crate::diag::{Code, Diagnostic, Report, read_source};
 use crate::metrics::r4;
-use crate::policy::Policy;
+use crate::policy::{Policy, Setting, SettingError};
 use crate::sim::{self, scenario::Scenario};
 use crate::yaml::{self, Problem, Seg};
 
@@ -31,43 +29,6 @@ pub struct RawGrid {
     pub parameters: BTreeMap<String, Vec<String>>,
 }
 
-/// One policy setting a grid varies.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub enum Setting {
-    Threshold(String, f64),
-    MaxAttempts(String, u32),
-    Cooldown(String, Duration),
-    Verification(String, Duration),
-    AttemptWindow(String, Duration),
-    AutoExecute(String, bool),
-    MaxActionsPerHour(u32),
-    MaxReplicas(u32),
-    LoopMaxActions(u32),
-    LoopWindow(Duration),
-}
-
-impl Setting {
-    fn apply(&self, p: &mut Policy) {
-        let mut per = |t: &str, f: &dyn Fn(&mut crate::policy::Remediation)| {
-            if let Some(r) = p.remediations.get_mut(t) {
-                f(r);
-            }
-        };
-        match self {
-            Setting::Threshold(t, x) => per(t, &|r| r.confidence_threshold = *x),
-            Setting::MaxAttempts(t, n) => per(t, &|r| r.max_attempts = *n),
-            Setting::Cooldown(t, d) => per(t, &|r| r.cooldown_after_action = *d),
-            Setting::Verification(t, d) => per(t, &|r| r.verification_window = *d),
-            Setting::AttemptWindow(t, d) => per(t, &|r| r.attempt_window = *d),
-            Setting::AutoExecute(t, b) => per(t, &|r| r.auto_execute = *b),
-            Setting::MaxActionsPerHour(n) => p.guardrails.max_actions_per_hour = *n,
-            Setting::MaxReplicas(n) => p.guardrails.max_replicas = *n,
-            Setting::LoopMaxActions(n) => p.guardrails.loop_breaker.max_actions = *n,
-            Setting::LoopWindow(d) => p.guardrails.loop_breaker.window = *d,
-        }
-    }
-}
-
 /// A validated grid: files loaded, parameters parsed.
 #[derive(Debug, Clone)]
 pub struct Grid {
@@ -80,52 +41,8 @@ pub struct Grid {
     /// Parameter name → its values (as written, and parsed).
     pub parameters: Vec<(String, Vec<(String, Setting)>)>,
     pub digest: String,
-}
-
-const PARAMS: &str = "TYPE.confidence_threshold, TYPE.max_attempts, TYPE.cooldown_after_action, TYPE.verification_window, TYPE.attempt_window, TYPE.auto_execute, guardrails.max_actions_per_hour, guardrails.max_replicas, guardrails.loop_breaker.max_actions, guardrails.loop_breaker.window";
-
-fn setting(name: &str, value: &str, policy: &Policy) -> Result<Setting, String> {
-    let num = |v: &str| v.parse::<u32>().map_err(|_| format!("`{v}` is not a whole number"));
-    let dur = |v: &str| parse_duration(v);
-    match name {
-        "guardrails.max_actions_per_hour" => num(value).map(Setting::MaxActionsPerHour),
-        "guardrails.max_replicas" => num(value).map(Setting::MaxReplicas),
-        "guardrails.loop_breaker.max_actions" => num(value).map(Setting::LoopMaxActions),
-        "guardrails.loop_breaker.window" => dur(value).map(Setting::LoopWindow),
-        _ => {
-            let (t, field) =
-                name.rsplit_once('.').ok_or_else(|| format!("unknown parameter `{name}`; known: {PARAMS}"))?;
-            let Some(r) = policy.remediation(t) else {
-                return Err(format!("the policy has no incident type `{t}`"));
-            };
-            let t = t.to_string();
-            match field {
-                "confidence_threshold" => match value.parse::<f64>() {
-                    Ok(x) if (0.0..=1.0).contains(&x) => Ok(Setting::Threshold(t, x)),
-                    _ => Err(format!("`{value}` is not a threshold in [0, 1]")),
-                },
-                "max_attempts" => match num(value)? {
-                    0 => Err("max_attempts must be at least 1".into()),
-                    n => Ok(Setting::MaxAttempts(t, n)),
-                },
-                "cooldown_after_action" => dur(value).map(|d| Setting::Cooldown(t, d)),
-                "verification_window" => dur(value).map(|d| Setting::Verification(t, d)),
-                "attempt_window" => dur(value).map(|d| Setting::AttemptWindow(t, d)),
-                "auto_execute" => match value {
-                    "true" => {
-                        if policy.guardrails.never_auto.contains(&r.incident_type) {
-                            Err(format!("`{t}` is in guardrails.never_auto"))
-                        } else {
-                            Ok(Setting::AutoExecute(t, true))
-                        }
-                    }
-                    "false" => Ok(Setting::AutoExecute(t, false)),
-                    _ => Err(format!("`{value}` is not true or false")),
-                },
-                _ => Err(format!("unknown parameter `{name}`; known: {PARAMS}")),
-            }
-        }
-    }
+    /// The policy of each variant, in [`Grid::variants`] order, each validated as a file.
+    policies: Vec<Policy>,
 }
 
 impl Grid {
@@ -158,15 +75,12 @@ impl Grid {
         for (name, values) in &raw.parameters {
             let mut parsed = Vec::new();
             for (i, v) in values.iter().enumerate() {
-                // A value is taken only if the policy it makes keeps every rule a policy file
-                // must (a grid must never run a policy no file could hold).
-                let checked = setting(name, v, &policy).and_then(|s| {
-                    let mut p = policy.clone();
-                    s.apply(&mut p);
-                    match p.broken_rules().first() {
-                        Some(rule) => Err(format!("`{v}` makes a policy no file could hold: {rule}")),
-                        None => Ok(s),
-                    }
+                // A value is taken only if the policy it makes is one a file could hold: the
+                // setting goes through the policy's own validation.
+                let checked = Setting::parse(name, v).and_then(|s| match policy.with(&s) {
+                    Ok(_) => Ok(s),
+                    Err(e @ SettingError::NoSuchType(_)) => Err(e.to_string()),
+                    Err(e) => Err(format!("`{v}`: {e}")),
                 });
                 match checked {
                     Ok(s) => parsed.push((v.clone(), s)),
@@ -199,6 +113,49 @@ impl Grid {
             }
             return Err(report);
         }
+        let variants = variants_of(&parameters);
+        if variants.len() > crate::limits::MAX_GRID_VARIANTS {
+            report.push(
+                Diagnostic::error(
+                    Code::TooLarge,
+                    path,
+                    None,
+                    format!(
+                        "the grid makes {} policy variants, more than the limit of {}",
+                        variants.len(),
+                        crate::limits::MAX_GRID_VARIANTS
+                    ),
+                )
+                .with_hint("split it into grids that vary fewer parameters at once"),
+            );
+            return Err(report);
+        }
+        // Values valid one by one can still make an invalid policy together: every variant is
+        // validated as the file it would be.
+        let mut policies = Vec::with_capacity(variants.len());
+        let mut broken = Vec::new();
+        for variant in &variants {
+            let mut p = policy.clone();
+            let mut labels = Vec::new();
+            for ((name, values), &k) in parameters.iter().zip(variant) {
+                labels.push(format!("{name}={}", values[k].0));
+                match p.with(&values[k].1) {
+                    Ok(q) => p = q,
+                    Err(e) => {
+                        broken.push(format!("{}: {e}", labels.join(", ")));
+                        break;
+                    }
+                }
+            }
+            policies.push(p);
+        }
+        if let Some(first) = broken.first() {
+            report.push(
+                Diagnostic::error(Code::BadValue, path, None, first.clone())
+                    .with_hint(format!("{} variant(s) in all; drop the values that cannot go together", broken.len())),
+            );
+            return Err(report);
+        }
         let mut scenarios = Vec::new();
         for s in &raw.scenarios {
             match Scenario::load(&rel(s)) {
@@ -219,24 +176,18 @@ impl Grid {
             gate,
             parameters,
             digest,
+            policies,
         })
     }
 
     /// Policy variants: the cartesian product of parameter values, parameters in name order.
     pub fn variants(&self) -> Vec<Vec<usize>> {
-        let mut out = vec![Vec::new()];
-        for (_, values) in &self.parameters {
-            out = out.into_iter().flat_map(|v| (0..values.len()).map(move |k| [v.clone(), vec![k]].concat())).collect();
-        }
-        out
+        variants_of(&self.parameters)
     }
 
-    pub fn policy_of(&self, variant: &[usize]) -> Policy {
-        let mut p = self.policy.clone();
-        for ((_, values), &k) in self.parameters.iter().zip(variant) {
-            values[k].1.apply(&mut p);
-        }
-        p
+    /// The policy of variant `v` (an index into [`Grid::variants`]).
+    pub fn policy_of(&self, v: usize) -> &Policy {
+        &self.policies[v]
     }
 
     /// Jobs: (variant, scenario, seed) in that nesting; a job's index is stable.
@@ -246,6 +197,15 @@ impl Grid {
             .flat_map(|a| (0..self.scenarios.len()).flat_map(move |b| (0..self.seeds.len()).map(move |c| (a, b, c))))
             .collect()
     }
+}
+
+/// The cartesian product of parameter values, parameters in name order.
+fn variants_of(parameters: &[(String, Vec<(String, Setting)>)]) -> Vec<Vec<usize>> {
+    let mut out = vec![Vec::new()];
+    for (_, values) in parameters {
+        out = out.into_iter().flat_map(|v| (0..values.len()).map(move |k| [v.clone(), vec![k]].concat())).collect();
+    }
+    out
 }
 
 /// Sums from which every summary figure is computed.
@@ -297,12 +257,11 @@ pub struct JobResult {
 /// Run one job: `replications` replications of one scenario under one variant.
 pub fn run_job(grid: &Grid, job: usize) -> JobResult {
     let (v, s, k) = grid.jobs()[job];
-    let variants = grid.variants();
-    let policy = grid.policy_of(&variants[v]);
+    let policy = grid.policy_of(v);
     let seed = grid.seeds[k];
     let mut st = Stats::default();
     for r in 0..grid.replications {
-        let rep = sim::run_replication(&grid.scenarios[s].1, &policy, seed, r);
+        let rep = sim::run_replication(&grid.scenarios[s].1, policy, seed, r);
         for i in &rep.incidents {
             st.incidents += 1;
             st.automated += usize::from(i.arms.policy.outcome == sim::Outcome::Automation);

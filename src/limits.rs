@@ -50,6 +50,10 @@ pub fn control_char(text: &str) -> Option<(usize, usize, char)> {
     None
 }
 
+/// Policy variants one grid may make (the product of its parameters' values); each is
+/// validated at load and run in every scenario and seed.
+pub const MAX_GRID_VARIANTS: usize = 20_000;
+
 #[cfg(test)]
 mod tests {
     use super::*;

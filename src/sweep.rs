@@ -16,7 +16,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::metrics::{self, r4};
-use crate::policy::Policy;
+use crate::policy::{Policy, Setting};
 use crate::sim::{self, scenario::Scenario};
 
 /// Thresholds tried for each incident type.
@@ -70,28 +70,29 @@ pub fn thresholds(
 ) -> Vec<ThresholdCurve> {
     let replications = reference.iter().map(|r| r.len()).min().unwrap_or(0) as u32;
     let types: Vec<(String, f64)> = policy
-        .remediations
+        .remediations()
         .values()
         .filter(|r| r.auto_execute)
         .map(|r| (r.incident_type.clone(), r.confidence_threshold))
         .collect();
-    let mut grid: Vec<(usize, f64)> = Vec::new();
+    // Each point's policy comes through the same validation as a file; a threshold no policy
+    // may hold (none of THRESHOLDS is one) is left out rather than run.
+    let mut grid: Vec<(usize, f64, Policy)> = Vec::new();
     for (k, (_, current)) in types.iter().enumerate() {
         let mut ts: Vec<f64> = THRESHOLDS.to_vec();
         if !ts.iter().any(|t| (t - current).abs() < 1e-9) {
             ts.push(*current);
         }
         ts.sort_by(f64::total_cmp);
-        grid.extend(ts.into_iter().map(|t| (k, t)));
+        let label = &types[k].0;
+        grid.extend(
+            ts.into_iter().filter_map(|t| Some((k, t, policy.with(&Setting::Threshold(label.clone(), t)).ok()?))),
+        );
     }
     let points: Vec<ThresholdPoint> = grid
         .par_iter()
-        .map(|&(k, t)| {
-            let (label, current) = (&types[k].0, types[k].1);
-            let mut p = policy.clone();
-            if let Some(r) = p.remediations.get_mut(label) {
-                r.confidence_threshold = t;
-            }
+        .map(|(k, t, p)| {
+            let (label, current, t) = (&types[*k].0, types[*k].1, *t);
             let records: Vec<sim::IncidentRecord> = scenarios
                 .iter()
                 .zip(reference)
@@ -102,7 +103,7 @@ pub fn thresholds(
                             if unaffected(rep, label, current, t) {
                                 rep.incidents.clone()
                             } else {
-                                sim::rerun_policy_arm(s, &p, seed, rep).incidents
+                                sim::rerun_policy_arm(s, p, seed, rep).incidents
                             }
                         })
                         .collect::<Vec<_>>()
@@ -114,7 +115,7 @@ pub fn thresholds(
     let mut out = Vec::new();
     let mut it = points.into_iter();
     for (k, (label, current)) in types.iter().enumerate() {
-        let n = grid.iter().filter(|(g, _)| *g == k).count();
+        let n = grid.iter().filter(|(g, _, _)| *g == k).count();
         let pts: Vec<ThresholdPoint> = it.by_ref().take(n).collect();
         let supported = pts
             .iter()

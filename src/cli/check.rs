@@ -85,8 +85,8 @@ fn unproduced(file: &Path, text: &str, p: &Policy, known: &[String]) -> Vec<unde
         entries.iter().filter_map(|e| e.get("incident_type")).find(|n| n.scalar() == Some(ty)).map(|n| n.pos)
     };
     let candidates: Vec<&str> =
-        known.iter().map(String::as_str).chain(p.custom_incident_types.iter().map(String::as_str)).collect();
-    p.remediations
+        known.iter().map(String::as_str).chain(p.custom_incident_types().iter().map(String::as_str)).collect();
+    p.remediations()
         .keys()
         .filter(|ty| !candidates.contains(&ty.as_str()))
         .map(|ty| {
@@ -124,11 +124,10 @@ fn check_one<'a>(file: &Path, report: &mut Report, known: &impl Fn() -> &'a [Str
                 report.extend(loaded.warnings);
                 let p = loaded.policy;
                 report.extend(unproduced(file, &text, &p, known()));
-                let channels =
-                    p.channels.as_ref().map_or(String::new(), |c| format!(", {} channel(s)", c.channels.len()));
+                let channels = p.channels().map_or(String::new(), |c| format!(", {} channel(s)", c.channels.len()));
                 Some(format!(
                     "policy, {} incident type(s){channels}, fingerprint {}",
-                    p.remediations.len(),
+                    p.remediations().len(),
                     p.fingerprint()
                 ))
             }

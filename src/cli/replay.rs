@@ -107,10 +107,10 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         mode: "replay".into(),
         scope: format!("replay/{}", args.traces.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(",")),
         key_by_id: true,
-        default_channel: policy.channels.as_ref().map_or_else(|| "default".to_string(), |c| c.default.clone()),
+        default_channel: policy.channels().map_or_else(|| "default".to_string(), |c| c.default.clone()),
         records: audit_p.display().to_string(),
         evidence_url: None,
-        repeat: Context::repeats(policy.channels.as_ref()),
+        repeat: Context::repeats(policy.channels()),
     });
     let mut sink = Escalating::new(Jsonl(audit), book, BufWriter::new(std::fs::File::create(&esc_p)?));
     let mut replayer = Replayer::new(

@@ -90,7 +90,7 @@ pub fn serve(
         eprintln!("error: set ${} to a bearer token of at least 16 characters; requests must carry it", c.token_env);
         return Ok(EXIT_BAD_INPUT);
     }
-    let channels = match (&c.channels, &policy.channels) {
+    let channels = match (&c.channels, policy.channels()) {
         (Some(f), _) => or_bad_input!(Channels::load(f)),
         (None, Some(ch)) => ch.clone(),
         (None, None) => {
@@ -105,7 +105,7 @@ pub fn serve(
         }
     };
     let missing: Vec<String> = policy
-        .remediations
+        .remediations()
         .values()
         .filter(|r| !channels.channels.contains_key(&r.escalation_channel))
         .map(|r| format!("{} → {}", r.incident_type, r.escalation_channel))

@@ -168,7 +168,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             })
             .collect(),
         policy_phases: policy
-            .remediations
+            .remediations()
             .keys()
             .map(|t| (t.clone(), if policy.auto_executes(t) { "auto-execute" } else { "recommend-only" }))
             .collect(),

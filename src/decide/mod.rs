@@ -273,8 +273,8 @@ impl State {
 /// The longest window any rule looks back over; records older than this are forgotten.
 fn horizon(policy: &Policy) -> Duration {
     let per_type =
-        policy.remediations.values().flat_map(|r| [r.attempt_window, r.cooldown_after_action]).max().unwrap_or(HOUR);
-    per_type.max(policy.guardrails.loop_breaker.window).max(HOUR)
+        policy.remediations().values().flat_map(|r| [r.attempt_window, r.cooldown_after_action]).max().unwrap_or(HOUR);
+    per_type.max(policy.guardrails().loop_breaker.window).max(HOUR)
 }
 
 /// A policy and its state: the pipeline every mode drives.
@@ -329,7 +329,7 @@ pub fn evaluate(policy: &Policy, state: &State, now: Time, inc: &Incident) -> De
 }
 
 fn evaluate_inner(policy: &Policy, state: &State, now: Time, inc: &Incident) -> Decision {
-    let g = &policy.guardrails;
+    let g = &policy.guardrails();
     let mut d = Decision {
         at: now,
         id: inc.id.clone(),
@@ -348,7 +348,7 @@ fn evaluate_inner(policy: &Policy, state: &State, now: Time, inc: &Incident) -> 
         target_replicas: None,
     };
     let Some(rem) = policy.remediation(&inc.incident_type) else {
-        let known: Vec<&str> = policy.remediations.keys().map(String::as_str).collect();
+        let known: Vec<&str> = policy.remediations().keys().map(String::as_str).collect();
         d.reason = format!(
             "no policy for incident type `{}` (the policy covers: {}); a person must diagnose it",
             inc.incident_type,

@@ -194,7 +194,7 @@ impl Channels {
                 return Channels::from_yaml(p, text);
             }
             let loaded = crate::policy::Policy::from_yaml(p, text)?;
-            loaded.policy.channels.ok_or_else(|| {
+            loaded.policy.channels().cloned().ok_or_else(|| {
                 vec![
                     Diagnostic::error(Code::MissingField, p, None, "this policy file has no `channels:` section")
                         .with_hint("add `channels:` to it, or pass a file that holds one"),

@@ -163,7 +163,7 @@ impl Controller {
                     p.phase(incident_type).as_str()
                 ),
             ))
-        } else if !self.policy.guardrails.namespace_allowed(namespace) {
+        } else if !self.policy.guardrails().namespace_allowed(namespace) {
             Some(("out-of-scope", format!("namespace {namespace} is outside guardrails.namespaces")))
         } else {
             None

@@ -50,7 +50,7 @@ pub struct Recommendation {
 /// did" view (`per_label`): the same cells the gate reads.
 pub fn recommend(policy: &Policy, eval: &Evaluation) -> BTreeMap<String, Recommendation> {
     policy
-        .remediations
+        .remediations()
         .values()
         .map(|r| {
             let t = r.incident_type.as_str();

@@ -9,6 +9,7 @@
 
 pub mod action;
 pub mod raw;
+mod setting;
 mod validate;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -19,26 +20,60 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 pub use action::{Action, ScaleBy};
+pub use setting::{PARAMETERS, Setting};
 
 use crate::clock::{Time, serialize_duration};
 use crate::diag::{Diagnostic, Report};
 use crate::yaml;
 
-/// A validated policy. Construct with [`Policy::load`] or [`Policy::from_yaml`].
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// A validated policy. Sealed: the only ways to one are [`Policy::load`],
+/// [`Policy::from_yaml`] and [`Policy::with`], each through the same validation, so every
+/// `Policy` in the program is one a policy file could hold.
+#[derive(Debug, Clone, Serialize)]
 pub struct Policy {
     /// One remediation per incident type, ordered by type.
-    pub remediations: BTreeMap<String, Remediation>,
-    pub guardrails: Guardrails,
+    remediations: BTreeMap<String, Remediation>,
+    guardrails: Guardrails,
     /// Where escalations go, when the file has a `channels:` section. Not part of the
     /// fingerprint: routing pages elsewhere does not change what automation does, so it
     /// does not need a new promotion.
     #[serde(skip)]
-    pub channels: Option<crate::escalate::channels::Channels>,
+    channels: Option<crate::escalate::channels::Channels>,
     /// Incident types the file declares its own classifier produces (`custom_incident_types:`):
     /// read by `check` only, so not part of the fingerprint.
     #[serde(skip)]
-    pub custom_incident_types: std::collections::BTreeSet<String>,
+    custom_incident_types: BTreeSet<String>,
+    /// The file as written, which [`Policy::with`] changes and validates again.
+    #[serde(skip)]
+    written: std::sync::Arc<raw::RawPolicyFile>,
+}
+
+/// Why [`Policy::with`] refused a setting.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SettingError {
+    /// The setting names an incident type the policy has no entry for.
+    NoSuchType(String),
+    /// The policy it makes breaks these rules, in the words a file's diagnostics use.
+    Refused(Vec<String>),
+}
+
+impl std::fmt::Display for SettingError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SettingError::NoSuchType(t) => write!(f, "the policy has no incident type `{t}`"),
+            SettingError::Refused(rules) => write!(f, "it makes a policy no file could hold: {}", rules.join("; ")),
+        }
+    }
+}
+
+/// Equal when they act alike and page alike; how the files were written does not matter.
+impl PartialEq for Policy {
+    fn eq(&self, o: &Policy) -> bool {
+        self.remediations == o.remediations
+            && self.guardrails == o.guardrails
+            && self.channels == o.channels
+            && self.custom_incident_types == o.custom_incident_types
+    }
 }
 
 /// What to do about one incident type.
@@ -162,12 +197,68 @@ pub struct Loaded {
 impl Policy {
     /// The same policy with every `auto_execute` off: what the `recommend` arm of a
     /// simulation runs (every page carries the suggested command, nothing is executed).
+    /// Turning automation off breaks no rule, so this needs no second validation.
     pub fn recommend_only(&self) -> Policy {
         let mut p = self.clone();
         for r in p.remediations.values_mut() {
             r.auto_execute = false;
         }
+        let mut written = (*self.written).clone();
+        for r in written.remediation_policies.iter_mut().flatten().chain(written.remediation_policy.as_mut()) {
+            r.auto_execute = false;
+        }
+        p.written = std::sync::Arc::new(written);
         p
+    }
+
+    /// This policy with one setting changed, validated as a file with that value would be.
+    pub fn with(&self, setting: &Setting) -> Result<Policy, SettingError> {
+        let mut written = (*self.written).clone();
+        setting.write(&mut written).map_err(SettingError::NoSuchType)?;
+        match validate::validate(&written) {
+            (Some(p), _) => Ok(p),
+            (None, problems) => Err(SettingError::Refused(
+                problems
+                    .into_iter()
+                    .filter(|p| !p.warning)
+                    .map(|p| {
+                        // `remediation_policies[2].x` reads better as the type it is about.
+                        let path = match p.path.as_slice() {
+                            [yaml::Seg::Key(k), yaml::Seg::Index(i), rest @ ..] if k == "remediation_policies" => {
+                                let t = written.remediation_policies.iter().flatten().nth(*i);
+                                let mut out = t.map_or_else(|| k.clone(), |r| r.incident_type.clone());
+                                if !rest.is_empty() {
+                                    out.push('.');
+                                    out.push_str(&yaml::path_string(rest));
+                                }
+                                out
+                            }
+                            path => yaml::path_string(path),
+                        };
+                        if path.is_empty() { p.message } else { format!("{path}: {}", p.message) }
+                    })
+                    .collect(),
+            )),
+        }
+    }
+
+    /// One remediation per incident type, ordered by type.
+    pub fn remediations(&self) -> &BTreeMap<String, Remediation> {
+        &self.remediations
+    }
+
+    pub fn guardrails(&self) -> &Guardrails {
+        &self.guardrails
+    }
+
+    /// Where escalations go, when the file has a `channels:` section.
+    pub fn channels(&self) -> Option<&crate::escalate::channels::Channels> {
+        self.channels.as_ref()
+    }
+
+    /// Incident types the file declares its own classifier produces.
+    pub fn custom_incident_types(&self) -> &BTreeSet<String> {
+        &self.custom_incident_types
     }
 
     /// Read and validate a policy file. Every problem comes back at once, located.
@@ -185,44 +276,6 @@ impl Policy {
     pub fn fingerprint(&self) -> String {
         let canonical = serde_json::to_vec(self).expect("a policy always serializes");
         format!("sha256:{}", hex::encode(Sha256::digest(&canonical)))
-    }
-
-    /// What every valid policy satisfies, checked on a policy as it is (a grid's variant, not a
-    /// file): each broken rule, in words a policy file's diagnostics use. A policy file that
-    /// passes validation breaks none; a grid value that would break one is refused.
-    pub fn broken_rules(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        let g = &self.guardrails;
-        for (rule, broken) in [
-            ("`max_actions_per_hour` must be at least 1", g.max_actions_per_hour == 0),
-            ("`max_replicas` must be at least 1", g.max_replicas == 0),
-            ("`loop_breaker.max_actions` must be at least 1", g.loop_breaker.max_actions == 0),
-            ("`loop_breaker.window` must be longer than 0s", g.loop_breaker.window.is_zero()),
-        ] {
-            if broken {
-                out.push(rule.to_string());
-            }
-        }
-        for (t, r) in &self.remediations {
-            if !(0.0..=1.0).contains(&r.confidence_threshold) {
-                out.push(format!("{t}: confidence_threshold {} is outside [0, 1]", r.confidence_threshold));
-            }
-            if r.max_attempts == 0 {
-                out.push(format!("{t}: `max_attempts` must be at least 1"));
-            }
-            if r.verification_window.is_zero() || r.attempt_window.is_zero() {
-                out.push(format!("{t}: `verification_window` and `attempt_window` must be longer than 0s"));
-            }
-            if let action::Action::Scale { by: action::ScaleBy::Replicas(n) } = r.action
-                && n > g.max_replicas
-            {
-                out.push(format!("{t}: replicas {n} exceeds guardrails.max_replicas {}", g.max_replicas));
-            }
-            if r.auto_execute && g.never_auto.contains(t) {
-                out.push(format!("{t}: auto_execute is on but `{t}` is in guardrails.never_auto"));
-            }
-        }
-        out
     }
 
     pub fn remediation(&self, incident_type: &str) -> Option<&Remediation> {

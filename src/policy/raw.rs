@@ -71,7 +71,7 @@ pub struct RawVerify {
     pub prometheus_query: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawGuardrails {
     pub emergency_stop: Option<bool>,

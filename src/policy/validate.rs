@@ -17,8 +17,10 @@ const DEFAULT_NEVER_AUTO: [&str; 3] = ["identity", "data-loss", "security"];
 const DEFAULT_MAX_ACTIONS_PER_HOUR: u32 = 20;
 const DEFAULT_MAX_REPLICAS: u32 = 12;
 /// Same as the `loops` metric: ≥ 3 actions on one service within 1 h.
-const DEFAULT_LOOP_MAX_ACTIONS: u32 = 3;
+pub(super) const DEFAULT_LOOP_MAX_ACTIONS: u32 = 3;
 const DEFAULT_WINDOW: Duration = Duration::from_secs(3600);
+/// [`DEFAULT_WINDOW`] as a file writes it.
+pub(super) const DEFAULT_WINDOW_TEXT: &str = "1h";
 
 pub(super) fn validate(raw: &RawPolicyFile) -> (Option<Policy>, Vec<Problem>) {
     let mut v = Validator { problems: Problems::default() };
@@ -113,12 +115,13 @@ pub(super) fn validate(raw: &RawPolicyFile) -> (Option<Policy>, Vec<Problem>) {
     }
 
     let ok = !v.problems.list.iter().any(|p| !p.warning);
-    let policy = ok.then_some(Policy { remediations, guardrails, channels, custom_incident_types });
-    debug_assert!(
-        policy.as_ref().is_none_or(|p| p.broken_rules().is_empty()),
-        "{:?}",
-        policy.map(|p| p.broken_rules())
-    );
+    let policy = ok.then(|| Policy {
+        remediations,
+        guardrails,
+        channels,
+        custom_incident_types,
+        written: std::sync::Arc::new(raw.clone()),
+    });
     (policy, v.problems.list)
 }
 
@@ -183,16 +186,7 @@ impl Validator {
 
     fn guardrails(&mut self, raw: Option<&RawGuardrails>) -> Guardrails {
         let base = vec![Seg::key("guardrails")];
-        let default = RawGuardrails {
-            emergency_stop: None,
-            namespaces: None,
-            max_actions_per_hour: None,
-            max_replicas: None,
-            loop_breaker: None,
-            never_auto: None,
-            expected_load_events: None,
-            change_freezes: None,
-        };
+        let default = RawGuardrails::default();
         let g = raw.unwrap_or(&default);
         let namespaces = g.namespaces.as_ref().map(|ns| {
             if ns.is_empty() {

@@ -143,8 +143,7 @@ fn threshold_curves_equal_a_full_rerun() {
     let mut rerun_points = 0;
     for c in &curves {
         for point in &c.points {
-            let mut q = p.clone();
-            q.remediations.get_mut(&c.incident_type).unwrap().confidence_threshold = point.threshold;
+            let q = p.with(&understudy::policy::Setting::Threshold(c.incident_type.clone(), point.threshold)).unwrap();
             let full: Vec<IncidentRecord> =
                 scenarios.iter().flat_map(|s| sim::run(s, &q, seed, 3)).flat_map(|r| r.incidents).collect();
             let expected = understudy::sweep::point(&full, &c.incident_type, point.threshold, seed);

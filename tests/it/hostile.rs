@@ -394,20 +394,51 @@ fn a_grid_cannot_hold_a_value_a_policy_file_would_refuse() {
     };
     for (param, rule) in [
         ("  guardrails.max_actions_per_hour: [\"0\"]\n", "`max_actions_per_hour` must be at least 1"),
-        ("  guardrails.loop_breaker.window: [\"0s\"]\n", "`loop_breaker.window` must be longer than 0s"),
+        (
+            "  guardrails.loop_breaker.window: [\"0s\"]\n",
+            "guardrails.loop_breaker.window: `0s` must be longer than zero",
+        ),
         ("  guardrails.max_replicas: [\"2\"]\n", "exceeds guardrails.max_replicas 2"),
-        ("  memory-leak.verification_window: [\"0s\"]\n", "must be longer than 0s"),
+        (
+            "  memory-leak.verification_window: [\"0s\"]\n",
+            "memory-leak.verification_window: `0s` must be longer than zero",
+        ),
     ] {
         let g = grid(param);
         let (code, err) = run(&["check", &g]);
         assert_eq!(code, Some(2), "{param}: {err}");
         assert!(err.contains("makes a policy no file could hold") && err.contains(rule), "{param}: {err}");
     }
-    // Every shipped policy keeps the rules the grid checks variants against.
-    for f in
-        ["scenarios/policy.yaml", "fixtures/lesson-policy.yaml", "fixtures/naive-policy.yaml", "tests/e2e/policy.yaml"]
-    {
-        let p = understudy::policy::Policy::load(&repo(f)).unwrap_or_else(|r| panic!("{r}")).policy;
-        assert_eq!(p.broken_rules(), Vec::<String>::new(), "{f}");
+    // A setting is validated as the file with that value: `with` agrees with the file on
+    // whether the value is allowed, and on the policy it makes when it is.
+    let text = std::fs::read_to_string(&policy).unwrap();
+    let base = understudy::policy::Policy::from_yaml(&policy, &text).unwrap().policy;
+    for n in ["0", "1", "7", "20", "4294967295"] {
+        let file = understudy::policy::Policy::from_yaml(
+            &policy,
+            &text.replace("max_actions_per_hour: 20", &format!("max_actions_per_hour: {n}")),
+        );
+        let setting = understudy::policy::Setting::parse("guardrails.max_actions_per_hour", n).unwrap();
+        match (base.with(&setting), file) {
+            (Ok(a), Ok(b)) => assert_eq!(a.fingerprint(), b.policy.fingerprint(), "{n}"),
+            (Err(understudy::policy::SettingError::Refused(rules)), Err(ds)) => {
+                for r in &rules {
+                    assert!(ds.iter().any(|d| r.ends_with(&d.message)), "{n}: {r} vs {ds:?}")
+                }
+            }
+            (a, b) => panic!("{n}: with gives {a:?}, the file gives {:?}", b.map(|l| l.policy.fingerprint())),
+        }
     }
+    for x in ["0.85", "0.5", "1.5", "-0.1", "92"] {
+        let file = understudy::policy::Policy::from_yaml(
+            &policy,
+            &text.replace("confidence_threshold: 0.85 ", &format!("confidence_threshold: {x} ")),
+        );
+        let setting = understudy::policy::Setting::parse("cpu-spike.confidence_threshold", x).unwrap();
+        assert_eq!(base.with(&setting).is_ok(), file.is_ok(), "{x}");
+    }
+    // The current value changes nothing.
+    let same = understudy::policy::Setting::parse("cpu-spike.confidence_threshold", "0.85").unwrap();
+    assert_eq!(base.with(&same).unwrap(), base);
+    assert_eq!(base.with(&same).unwrap().fingerprint(), base.fingerprint());
 }

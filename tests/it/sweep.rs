@@ -63,7 +63,11 @@ fn a_grid_with_a_bad_parameter_is_bad_input() {
     let _ = std::fs::remove_file(&grid);
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("not a threshold in [0, 1]") && err.contains("no incident type `disk-full`"), "{err}");
+    assert!(
+        err.contains("memory-leak.confidence_threshold: confidence_threshold 1.5 is outside [0, 1]")
+            && err.contains("no incident type `disk-full`"),
+        "{err}"
+    );
 }
 
 #[test]
