@@ -13,11 +13,23 @@ use super::{EXIT_BAD_INPUT, EXIT_OK};
 ///
 /// Prints every problem in every file at once, each as `file:line:column`, what is wrong and
 /// a hint. Exit 0 when all files are valid (warnings allowed), 2 otherwise.
+///
+/// With `--diff OLD NEW`: what changed between two policies, field by field, after validation
+/// (so comments, key order and `600s` for `10m` do not show). Exit 0 when nothing changed, 1
+/// when something did, 2 when either file is invalid.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  understudy check scenarios/policy.yaml scenarios/week-in-prod.yaml
+  understudy check --strict scenarios/*.yaml
+  understudy check --diff main/policy.yaml scenarios/policy.yaml")]
 pub struct Args {
     /// Files to check (policies, scenarios, gates, channels, classifier rules, grids, traces).
-    #[arg(required = true, value_name = "FILE")]
+    #[arg(required_unless_present = "diff", value_name = "FILE")]
     files: Vec<PathBuf>,
+    /// Compare two policies instead: every field that differs, and whether the fingerprint
+    /// (what a promotion is tied to) changes.
+    #[arg(long, num_args = 2, value_names = ["OLD", "NEW"], conflicts_with = "files")]
+    diff: Option<Vec<PathBuf>>,
     /// Treat warnings as errors (exit 2): what a CI job gating a policy change should run.
     #[arg(long)]
     strict: bool,
@@ -28,6 +40,9 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
+    if let Some(pair) = &args.diff {
+        return Ok(diff(&pair[0], &pair[1]));
+    }
     let mut failed = 0;
     // Read once, when the first policy needs it.
     let known = std::cell::OnceCell::new();
@@ -54,6 +69,53 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         }
     }
     Ok(if failed > 0 { EXIT_BAD_INPUT } else { EXIT_OK })
+}
+
+/// `check --diff OLD NEW`.
+fn diff(old: &Path, new: &Path) -> u8 {
+    let (a, b) = match (Policy::load(old), Policy::load(new)) {
+        (Ok(a), Ok(b)) => (a.policy, b.policy),
+        (a, b) => {
+            for r in [a.err(), b.err()].into_iter().flatten() {
+                eprint!("{r}");
+            }
+            return EXIT_BAD_INPUT;
+        }
+    };
+    let show = |v: &Option<serde_json::Value>| match v {
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(v) => v.to_string(),
+        None => String::new(),
+    };
+    let changes = understudy::policy::diff::diff(&a, &b);
+    let mut out = String::new();
+    out.push_str(&format!("--- {} {}\n+++ {} {}\n", old.display(), a.fingerprint(), new.display(), b.fingerprint()));
+    for c in &changes {
+        let note = if c.in_fingerprint { "" } else { "  (routing: not in the fingerprint)" };
+        // A member of a list of names (`never_auto[security]`) is there or not: no value.
+        let member = |v: &Option<serde_json::Value>| v == &Some(serde_json::Value::Bool(true)) && c.path.ends_with(']');
+        let line = match (&c.old, &c.new) {
+            (None, _) if member(&c.new) => format!("+ {}", c.path),
+            (_, None) if member(&c.old) => format!("- {}", c.path),
+            (None, _) => format!("+ {}: {}", c.path, show(&c.new)),
+            (_, None) => format!("- {}: {}", c.path, show(&c.old)),
+            _ => format!("~ {}: {} → {}", c.path, show(&c.old), show(&c.new)),
+        };
+        out.push_str(&line);
+        out.push_str(note);
+        out.push('\n');
+    }
+    let behaviour = changes.iter().filter(|c| c.in_fingerprint).count();
+    out.push_str(&match (behaviour, changes.len() - behaviour) {
+        (0, 0) => "no difference: same fingerprint\n".to_string(),
+        (0, r) => format!("{r} routing change(s), none to what automation does: same fingerprint, the promotion still holds\n"),
+        (n, r) => format!(
+            "{n} change(s) to what automation does{}: the fingerprint changes, so the new policy needs its own promotion\n",
+            if r > 0 { format!(" and {r} to routing") } else { String::new() }
+        ),
+    });
+    print!("{out}");
+    if changes.is_empty() { EXIT_OK } else { 1 }
 }
 
 /// Incident types something produces: the classifier rules' (when the file can be read), and

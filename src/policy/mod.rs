@@ -8,6 +8,7 @@
 //! given and never decides anything.
 
 pub mod action;
+pub mod diff;
 pub mod raw;
 mod setting;
 mod validate;

@@ -13,6 +13,11 @@ fn run(args: &[&str]) -> (Option<i32>, String) {
     (o.status.code(), String::from_utf8_lossy(&o.stderr).into_owned())
 }
 
+fn run_out(args: &[&str]) -> (Option<i32>, String) {
+    let o = understudy(args);
+    (o.status.code(), String::from_utf8_lossy(&o.stdout).into_owned())
+}
+
 fn write(dir: &Path, name: &str, bytes: &[u8]) -> String {
     let p = dir.join(name);
     std::fs::write(&p, bytes).unwrap();
@@ -441,4 +446,32 @@ fn a_grid_cannot_hold_a_value_a_policy_file_would_refuse() {
     let same = understudy::policy::Setting::parse("cpu-spike.confidence_threshold", "0.85").unwrap();
     assert_eq!(base.with(&same).unwrap(), base);
     assert_eq!(base.with(&same).unwrap().fingerprint(), base.fingerprint());
+}
+
+/// `check --diff OLD NEW` names every field whose change moves the fingerprint, and nothing
+/// for a file that differs only in how it is written.
+#[test]
+fn check_diff_shows_what_moved_the_fingerprint() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(repo("scenarios/policy.yaml")).unwrap();
+    let old = repo("scenarios/policy.yaml");
+    let reworded = write(dir.path(), "same.yaml", format!("# reviewed\n{}", text.replace("10m", "600s")).as_bytes());
+    let (code, out) = run_out(&["check", "--diff", old.to_str().unwrap(), &reworded]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("no difference: same fingerprint"), "{out}");
+    let changed = write(
+        dir.path(),
+        "new.yaml",
+        text.replace("confidence_threshold: 0.85 ", "confidence_threshold: 0.9 ")
+            .replace("max_actions_per_hour: 20", "max_actions_per_hour: 10")
+            .as_bytes(),
+    );
+    let (code, out) = run_out(&["check", "--diff", old.to_str().unwrap(), &changed]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("~ remediations.cpu-spike.confidence_threshold: 0.85 → 0.9"), "{out}");
+    assert!(out.contains("~ guardrails.max_actions_per_hour: 20 → 10"), "{out}");
+    assert!(out.contains("2 change(s) to what automation does"), "{out}");
+    let broken = write(dir.path(), "bad.yaml", b"remediation_policies: 3\n");
+    let (code, _) = run_out(&["check", "--diff", old.to_str().unwrap(), &broken]);
+    assert_eq!(code, Some(2));
 }
