@@ -154,6 +154,25 @@ pub enum Agreement {
     BothWaited,
 }
 
+impl Agreement {
+    /// As reports write it: `same`, `different`, `would-escalate`, `acted-alone`, `both-waited`
+    /// (the serde name, so JSON, CSV and the page agree).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Agreement::Same => "same",
+            Agreement::Different => "different",
+            Agreement::WouldEscalate => "would-escalate",
+            Agreement::ActedAlone => "acted-alone",
+            Agreement::BothWaited => "both-waited",
+        }
+    }
+
+    /// Whether a person acted in the episode (the denominator of the agreement rate).
+    pub fn person_acted(self) -> bool {
+        matches!(self, Agreement::Same | Agreement::Different | Agreement::WouldEscalate)
+    }
+}
+
 impl Episode {
     pub fn agreement(&self) -> Agreement {
         let human = self.human_actions.first().map(|(_, a)| a.as_str());
@@ -192,6 +211,8 @@ pub struct ReplayMetrics {
     pub by_type: BTreeMap<String, usize>,
     /// Policy vs people (trace: what people did; model: what the policy would do).
     pub agreement: BTreeMap<String, usize>,
+    /// Episodes where a person acted (the agreement rate's denominator).
+    pub person_acted: usize,
     /// Agreement rate over episodes where a person acted.
     pub agreement_rate: f64,
     /// Time to recovery observed in the trace (recovered episodes only).
@@ -691,7 +712,8 @@ impl<'a, W: Write> Replayer<'a, W> {
         let label = e.classification.as_ref().map_or("unknown".to_string(), |c| c.incident_type.clone());
         *m.by_type.entry(label.clone()).or_default() += 1;
         let agreement = e.agreement();
-        *m.agreement.entry(format!("{agreement:?}").to_lowercase()).or_default() += 1;
+        *m.agreement.entry(agreement.as_str().to_string()).or_default() += 1;
+        m.person_acted += usize::from(agreement.person_acted());
         if let Some(t) = e.ttr_seconds() {
             m.recovered += 1;
             self.ttrs.add(t);
@@ -724,7 +746,7 @@ impl<'a, W: Write> Replayer<'a, W> {
             e.command.clone().or_else(|| e.suggested_action.clone()).unwrap_or_default(),
             h_action,
             h_at,
-            format!("{agreement:?}").to_lowercase(),
+            agreement.as_str().to_string(),
             e.recovered_at.map_or(String::new(), |t| t.to_rfc3339()),
             e.recovery.unwrap_or("unresolved").to_string(),
             e.ttr_seconds().map_or(String::new(), |t| format!("{t:.0}")),
@@ -795,12 +817,7 @@ impl<'a, W: Write> Replayer<'a, W> {
         self.episodes_csv.flush()?;
         self.audit.flush()?;
         let mut m = self.metrics;
-        let acted = m
-            .agreement
-            .iter()
-            .filter(|(k, _)| matches!(k.as_str(), "same" | "different" | "wouldescalate"))
-            .map(|(_, v)| *v)
-            .sum::<usize>();
+        let acted = m.person_acted;
         m.agreement_rate =
             r4(if acted > 0 { m.agreement.get("same").copied().unwrap_or(0) as f64 / acted as f64 } else { 0.0 });
         m.observed_ttr_seconds = self.ttrs.summary();

@@ -21,28 +21,37 @@ pub struct Args {
 enum What {
     /// The event queue under the hold model: N pending, each pop schedules one more at now + Exp(1).
     Engine {
+        /// Events pending in the queue throughout.
         #[arg(long, default_value_t = 100_000)]
         pending: usize,
+        /// Events popped (each schedules one more).
         #[arg(long, default_value_t = 20_000_000)]
         events: u64,
+        /// One JSON object instead of aligned lines.
         #[arg(long)]
         json: bool,
     },
     /// A whole scenario at full fidelity: incidents and simulated days per second.
     Scenario {
+        /// Scenario file.
         #[arg(default_value = "scenarios/week-in-prod.yaml")]
         scenario: PathBuf,
+        /// Policy file.
         #[arg(long, default_value = "scenarios/policy.yaml")]
         policy: PathBuf,
+        /// Replications to run.
         #[arg(long, default_value_t = 20)]
         replications: u32,
+        /// One JSON object instead of aligned lines.
         #[arg(long)]
         json: bool,
     },
     /// Replay throughput and peak memory on a synthetic trace of about this many megabytes.
     Replay {
+        /// Size of the synthetic trace, in megabytes.
         #[arg(long, default_value_t = 100)]
         megabytes: u64,
+        /// One JSON object instead of aligned lines.
         #[arg(long)]
         json: bool,
     },

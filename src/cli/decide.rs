@@ -22,8 +22,8 @@ use super::{EXIT_BAD_INPUT, EXIT_OK};
 /// the rest are still decided; the exit code is then 2.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Policy file (YAML), e.g. scenarios/policy.yaml.
-    #[arg(long, value_name = "POLICY")]
+    /// Policy file.
+    #[arg(long, default_value = "scenarios/policy.yaml", value_name = "POLICY")]
     policy: PathBuf,
     /// Incidents as JSON lines; `-` reads standard input.
     #[arg(long, value_name = "FILE", default_value = "-")]

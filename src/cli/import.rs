@@ -9,11 +9,12 @@ use understudy::trace::{self, Record, alertmanager, k8s, prometheus};
 use super::{EXIT_BAD_INPUT, EXIT_OK};
 
 /// Turn real history into a trace (JSON Lines, time-ordered) for `understudy replay`.
-///
-///   understudy import k8s pods.yaml events.json -o trace.jsonl
-///   understudy import alertmanager webhook.json -o alerts.jsonl
-///   understudy import prometheus range.json --name cpu_throttling -o series.jsonl
 #[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  understudy import k8s pods.yaml events.json -o trace.jsonl
+  kubectl get pods -o json | understudy import k8s - -o pods.jsonl
+  understudy import alertmanager webhook.json -o alerts.jsonl
+  understudy import prometheus range.json --name cpu_throttling -o series.jsonl")]
 pub struct Args {
     #[command(subcommand)]
     source: Source,

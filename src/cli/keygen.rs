@@ -19,8 +19,8 @@ use super::{EXIT_BAD_INPUT, EXIT_OK};
 pub struct Args {
     /// Write `understudy-signing.key` and `understudy-signing.pub` in this folder (made if
     /// missing; default: the current folder).
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["secret", "public"])]
-    out_dir: Option<PathBuf>,
+    #[arg(long, value_name = "DIR", alias = "out-dir", conflicts_with_all = ["secret", "public"])]
+    out: Option<PathBuf>,
     /// Where to write the secret key.
     #[arg(long, value_name = "FILE", requires = "public")]
     secret: Option<PathBuf>,
@@ -33,7 +33,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let (secret, public) = match (args.secret, args.public) {
         (Some(s), Some(p)) => (s, p),
         _ => {
-            let dir = args.out_dir.unwrap_or_else(|| PathBuf::from("."));
+            let dir = args.out.unwrap_or_else(|| PathBuf::from("."));
             if let Err(e) = std::fs::create_dir_all(&dir) {
                 eprintln!("error: cannot make {}: {e}", dir.display());
                 return Ok(EXIT_BAD_INPUT);

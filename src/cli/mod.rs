@@ -22,6 +22,7 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod check;
+mod completions;
 mod decide;
 mod gate;
 mod import;
@@ -69,6 +70,7 @@ enum Command {
     Sweep(sweep::SweepArgs),
     Merge(sweep::MergeArgs),
     Shadow(shadow::Args),
+    Completions(completions::Args),
 }
 
 /// Exit codes shared by every subcommand.
@@ -117,6 +119,7 @@ pub fn run() -> ExitCode {
         Command::Sweep(a) => sweep::sweep(a),
         Command::Merge(a) => sweep::merge(a),
         Command::Shadow(a) => shadow::run(a),
+        Command::Completions(a) => completions::run(a, &mut <Cli as clap::CommandFactory>::command()),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -124,5 +127,82 @@ pub fn run() -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::from(EXIT_BAD_INPUT)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Every subcommand, nested ones included, with its full name (`import k8s`).
+    fn commands() -> Vec<(String, clap::Command)> {
+        fn walk(prefix: &str, c: &clap::Command, out: &mut Vec<(String, clap::Command)>) {
+            for sub in c.get_subcommands() {
+                let name = format!("{prefix}{}", sub.get_name()).trim().to_string();
+                out.push((name.clone(), sub.clone()));
+                walk(&format!("{name} "), sub, out);
+            }
+        }
+        let mut out = Vec::new();
+        walk("", &super::Cli::command(), &mut out);
+        out
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        super::Cli::command().debug_assert();
+        let mut problems = Vec::new();
+        for (name, c) in commands() {
+            if c.get_about().is_none() {
+                problems.push(format!("`{name}` has no about text"));
+            }
+            for a in c.get_arguments() {
+                let id = a.get_id().as_str();
+                if matches!(id, "help" | "version") {
+                    continue;
+                }
+                if a.get_help().is_none() && a.get_long_help().is_none() {
+                    problems.push(format!("`{name}`: `{id}` has no help text"));
+                }
+                // One name for an output folder: `--out DIR`.
+                if matches!(id, "out_dir" | "output_dir" | "outdir" | "report_dir") {
+                    problems.push(format!("`{name}`: `{id}` should be `--out`"));
+                }
+                // Every command that takes a policy finds the shipped one by default.
+                if id == "policy" {
+                    let d: Vec<String> =
+                        a.get_default_values().iter().map(|v| v.to_string_lossy().into_owned()).collect();
+                    if d != ["scenarios/policy.yaml"] {
+                        problems.push(format!("`{name}`: --policy defaults to {d:?}, not scenarios/policy.yaml"));
+                    }
+                }
+                if id == "quiet" && a.get_num_args().is_some_and(|n| n.takes_values()) {
+                    problems.push(format!("`{name}`: --quiet takes a value; quiet means less output"));
+                }
+            }
+        }
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+    }
+
+    /// The `--help` of every command, as a user reads it: a changed flag shows in review.
+    #[test]
+    fn help_text_snapshots() {
+        let mut root = super::Cli::command().term_width(100);
+        root.build();
+        let mut all = String::new();
+        let mut render = |name: &str, c: &mut clap::Command| {
+            let name = if name.is_empty() { String::new() } else { format!(" {name}") };
+            all.push_str(&format!("━━━ understudy{name} --help\n{}\n", c.render_long_help()));
+        };
+        render("", &mut root.clone());
+        for (name, _) in commands() {
+            let mut c = root.clone();
+            let mut cur = &mut c;
+            for part in name.split(' ') {
+                cur = cur.find_subcommand_mut(part).expect("a listed subcommand exists");
+            }
+            render(&name, &mut cur.clone().term_width(100));
+        }
+        insta::assert_snapshot!("help", all);
     }
 }

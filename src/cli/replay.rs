@@ -40,8 +40,10 @@ pub struct Args {
     /// Trace files (JSON Lines, time-ordered unless --allow-unsorted).
     #[arg(required = true, value_name = "TRACE")]
     traces: Vec<PathBuf>,
+    /// Policy file.
     #[arg(long, default_value = "scenarios/policy.yaml", value_name = "POLICY")]
     policy: PathBuf,
+    /// Which classifier labels the episodes.
     #[arg(long, value_enum, default_value = "rules")]
     classifier: Which,
     /// Rules for --classifier rules.
@@ -59,19 +61,28 @@ pub struct Args {
     /// Sort out-of-order traces on the fly (external merge sort, bounded memory).
     #[arg(long)]
     allow_unsorted: bool,
-    /// No symptom for this long closes an episode.
-    #[arg(long, default_value = "30m")]
-    quiet: String,
+    /// No symptom on a service for this long closes its episode (30m, 1h, …).
+    #[arg(long, default_value = "30m", value_name = "DURATION")]
+    episode_gap: String,
+    /// Output folder.
     #[arg(long, default_value = "reports/replay", value_name = "DIR")]
     out: PathBuf,
 }
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
     let policy = or_bad_input!(Policy::load(&args.policy)).policy;
-    let (quiet, timeout) = match (parse_duration(&args.quiet), parse_duration(&args.classifier_timeout)) {
+    let (quiet, timeout) = match (parse_duration(&args.episode_gap), parse_duration(&args.classifier_timeout)) {
+        (Ok(q), _) if q.is_zero() => {
+            eprintln!("error: --episode-gap must be longer than 0s: every symptom would be an episode of its own");
+            return Ok(EXIT_BAD_INPUT);
+        }
         (Ok(q), Ok(t)) => (q, t),
-        (Err(e), _) | (_, Err(e)) => {
-            eprintln!("error: {e}");
+        (Err(e), _) => {
+            eprintln!("error: --episode-gap {}: {e}", args.episode_gap);
+            return Ok(EXIT_BAD_INPUT);
+        }
+        (_, Err(e)) => {
+            eprintln!("error: --classifier-timeout {}: {e}", args.classifier_timeout);
             return Ok(EXIT_BAD_INPUT);
         }
     };

@@ -23,6 +23,7 @@ use super::{EXIT_BAD_INPUT, EXIT_OK};
 /// What shadow and live mode share.
 #[derive(Debug, clap::Args)]
 pub struct Common {
+    /// Policy file.
     #[arg(long, default_value = "scenarios/policy.yaml", value_name = "POLICY")]
     pub policy: PathBuf,
     /// Address to listen on (port 0 picks a free port; the address is printed first).

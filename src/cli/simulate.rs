@@ -26,7 +26,8 @@ use super::{EXIT_BAD_INPUT, EXIT_OK};
 /// report.md to --out, and prints a summary. Same inputs and seed give byte-identical reports.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Scenario files; none means every scenario in scenarios/.
+    /// Scenario files, or names of scenarios in scenarios/ (`bad-deploy` is
+    /// scenarios/bad-deploy.yaml); none means every scenario in scenarios/.
     #[arg(value_name = "SCENARIO")]
     scenarios: Vec<PathBuf>,
     /// Policy file.
@@ -62,6 +63,32 @@ fn scenarios_in(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
+/// A scenario argument: a file as given, or else the name of one in scenarios/.
+fn by_name(arg: &Path) -> Result<PathBuf, String> {
+    let name = arg.to_string_lossy();
+    let is_name = arg.components().count() == 1 && arg.extension().is_none() && !name.is_empty();
+    if arg.exists() || !is_name {
+        return Ok(arg.to_path_buf());
+    }
+    for ext in ["yaml", "yml"] {
+        let p = Path::new("scenarios").join(format!("{name}.{ext}"));
+        if p.is_file() {
+            return Ok(p);
+        }
+    }
+    let known: Vec<String> = scenarios_in(Path::new("scenarios"))
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .collect();
+    let hint = match understudy::diag::did_you_mean(&name, known.iter().map(String::as_str)) {
+        Some(s) => format!("did you mean `{s}`?"),
+        None if known.is_empty() => "give a scenario file's path".to_string(),
+        None => format!("scenarios: {}", known.join(", ")),
+    };
+    Err(format!("error: no scenario `{name}`: no such file, and no scenarios/{name}.yaml\n  = help: {hint}"))
+}
+
 pub fn run(args: Args) -> anyhow::Result<u8> {
     let policy = match Policy::load(&args.policy) {
         Ok(l) => {
@@ -85,7 +112,17 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             }
         },
     };
-    let files = if args.scenarios.is_empty() { scenarios_in(Path::new("scenarios"))? } else { args.scenarios.clone() };
+    let files = if args.scenarios.is_empty() {
+        scenarios_in(Path::new("scenarios"))?
+    } else {
+        match args.scenarios.iter().map(|s| by_name(s)).collect::<Result<Vec<_>, _>>() {
+            Ok(files) => files,
+            Err(e) => {
+                eprintln!("{e}");
+                return Ok(EXIT_BAD_INPUT);
+            }
+        }
+    };
     if files.is_empty() {
         eprintln!("error: no scenarios to run (none given and none found in scenarios/)");
         return Ok(EXIT_BAD_INPUT);

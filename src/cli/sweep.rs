@@ -17,6 +17,7 @@ use super::{EXIT_BAD_INPUT, EXIT_OK};
 /// shards with `understudy merge`. The summary does not depend on threads or shards.
 #[derive(Debug, clap::Args)]
 pub struct SweepArgs {
+    /// Grid file: the policy, scenarios, seeds and the parameter values to vary.
     #[arg(long, value_name = "GRID")]
     grid: PathBuf,
     /// Run one slice: jobs whose index is i modulo n.
@@ -25,6 +26,7 @@ pub struct SweepArgs {
     /// Worker threads (default: every core).
     #[arg(long)]
     threads: Option<usize>,
+    /// Output folder.
     #[arg(long, default_value = "reports/sweep", value_name = "DIR")]
     out: PathBuf,
 }
@@ -35,8 +37,10 @@ pub struct MergeArgs {
     /// Shard output folders (each holding jobs.jsonl).
     #[arg(required = true, value_name = "SHARD_DIR")]
     shards: Vec<PathBuf>,
+    /// The grid file the shards ran (its digest must match theirs).
     #[arg(long, value_name = "GRID")]
     grid: PathBuf,
+    /// Output folder.
     #[arg(long, default_value = "reports/sweep", value_name = "DIR")]
     out: PathBuf,
 }

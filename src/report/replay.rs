@@ -82,7 +82,7 @@ pub fn markdown(m: &ReplayMetrics, p: &ReplayProvenance) -> String {
     let _ = writeln!(s, "\n## Policy against people\n");
     let _ = writeln!(s, "| agreement | episodes |\n|---|---|");
     for (k, v) in &m.agreement {
-        let _ = writeln!(s, "| {k} | {v} |");
+        let _ = writeln!(s, "| {} | {v} |", k.replace('-', " "));
     }
     let _ = writeln!(
         s,

@@ -159,7 +159,7 @@ fn gate_o_without_a_signing_key_is_refused_unless_unsigned_is_asked_for() {
 fn keygen_prints_the_key_id_and_never_overwrites_a_key() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().join("keys");
-    let o = understudy(&["keygen", "--out-dir", d.to_str().unwrap()]);
+    let o = understudy(&["keygen", "--out", d.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
     let stdout = String::from_utf8_lossy(&o.stdout);
     let key = promotion::load_verifying_key(&d.join("understudy-signing.pub")).unwrap();
@@ -171,7 +171,7 @@ fn keygen_prints_the_key_id_and_never_overwrites_a_key() {
         let mode = std::fs::metadata(d.join("understudy-signing.key")).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
     }
-    let o = understudy(&["keygen", "--out-dir", d.to_str().unwrap()]);
+    let o = understudy(&["keygen", "--out", d.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("already exists"), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(std::fs::read_to_string(d.join("understudy-signing.key")).unwrap(), secret, "the old key is kept");

@@ -34,9 +34,9 @@ pub fn understudy(args: &[&str]) -> std::process::Output {
         .expect("run understudy")
 }
 
-/// A new key pair from `understudy keygen --out-dir DIR`: (secret, public).
+/// A new key pair from `understudy keygen --out DIR`: (secret, public).
 pub fn keygen(dir: &Path) -> (PathBuf, PathBuf) {
-    let o = understudy(&["keygen", "--out-dir", dir.to_str().unwrap()]);
+    let o = understudy(&["keygen", "--out", dir.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
     (dir.join("understudy-signing.key"), dir.join("understudy-signing.pub"))
 }

@@ -111,7 +111,7 @@ fn replay_compares_the_policy_with_what_people_did() {
     let pay = rows.iter().find(|r| r["service"] == "payment-api").unwrap();
     assert_eq!(pay["classified_as"], "crash-loop");
     assert_eq!(pay["truth"], "memory-leak");
-    assert_eq!(pay["agreement"], "wouldescalate");
+    assert_eq!(pay["agreement"], "would-escalate");
     assert_eq!((pay["recovered_at"].as_str(), pay["recovery"].as_str()), ("2026-11-24T10:25:00Z", "alert-resolved"));
     assert_eq!(pay["ttr_s"], "1500");
 
