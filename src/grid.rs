@@ -49,6 +49,13 @@ impl Grid {
     /// Load a grid file and everything it names (paths relative to the grid file).
     pub fn load(path: &Path) -> Result<Grid, Report> {
         let text = read_source(path)?;
+        Grid::from_yaml(path, &text)
+    }
+
+    /// A grid from its text; `path` names it in diagnostics and the files it names are
+    /// read relative to it.
+    pub fn from_yaml(path: &Path, text: &str) -> Result<Grid, Report> {
+        let text = text.to_string();
         let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
         let digest = format!("sha256:{}", hex::encode(Sha256::digest(text.as_bytes())));
         let rel = |p: &str| -> PathBuf { if Path::new(p).is_absolute() { PathBuf::from(p) } else { base.join(p) } };

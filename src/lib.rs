@@ -11,6 +11,8 @@ pub mod clock;
 pub mod decide;
 pub mod diag;
 pub mod escalate;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod gate;
 pub mod grid;
 pub mod jsonl;

@@ -71,6 +71,15 @@ enum Command {
     Merge(sweep::MergeArgs),
     Shadow(shadow::Args),
     Completions(completions::Args),
+    /// Write the fuzz targets' seed corpora (used by scripts/fuzz).
+    #[command(name = "fuzz-seeds", hide = true)]
+    FuzzSeeds {
+        /// Folder to write `<target>/` corpora into.
+        corpus: std::path::PathBuf,
+        /// The real dumps to add (../shared/realdata), when present.
+        #[arg(long)]
+        realdata: Option<std::path::PathBuf>,
+    },
 }
 
 /// Exit codes shared by every subcommand.
@@ -119,6 +128,12 @@ pub fn run() -> ExitCode {
         Command::Sweep(a) => sweep::sweep(a),
         Command::Merge(a) => sweep::merge(a),
         Command::Shadow(a) => shadow::run(a),
+        Command::FuzzSeeds { corpus, realdata } => understudy::fuzzing::write_seeds(&corpus, realdata.as_deref())
+            .map(|n| {
+                println!("{n} seed file(s) in {}", corpus.display());
+                EXIT_OK
+            })
+            .map_err(anyhow::Error::from),
         Command::Completions(a) => completions::run(a, &mut <Cli as clap::CommandFactory>::command()),
     };
     match result {

@@ -204,35 +204,19 @@ async fn webhook(State(r): State<Receiver>, req: axum::extract::Request) -> (Sta
         }
         Ok(Ok(b)) => b,
     };
-    let doc: serde_json::Value = match serde_json::from_slice(&body) {
-        Ok(v) => v,
-        Err(e) => return (StatusCode::BAD_REQUEST, format!("not JSON: {e}\n")),
+    let (records, skipped) = match alertmanager::webhook_body(&body, MAX_ALERTS) {
+        Ok(r) => r,
+        Err(e) => {
+            let status = match e {
+                alertmanager::BodyError::NotJson(_) => StatusCode::BAD_REQUEST,
+                alertmanager::BodyError::TooMany { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+                alertmanager::BodyError::NoAlerts | alertmanager::BodyError::NoneDecidable { .. } => {
+                    StatusCode::UNPROCESSABLE_ENTITY
+                }
+            };
+            return (status, format!("{e}\n"));
+        }
     };
-    let Some(sent) = alertmanager::alert_count(&doc) else {
-        return (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "no alerts: expected Alertmanager's webhook body, an object with an `alerts` array (or an array of alerts)\n"
-                .into(),
-        );
-    };
-    if sent > MAX_ALERTS {
-        return (
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!(
-                "{sent} alerts in one request, at most {MAX_ALERTS}: set `max_alerts: {MAX_ALERTS}` in the Alertmanager webhook_config\n"
-            ),
-        );
-    }
-    let (mut records, skipped) = alertmanager::import(&doc);
-    if records.is_empty() {
-        return (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            format!(
-                "none of the {sent} alert(s) can be decided ({skipped} without an `alertname` label or an RFC 3339 `startsAt`)\n"
-            ),
-        );
-    }
-    records.sort_by_key(Record::at);
     let (tx, rx) = tokio::sync::oneshot::channel();
     if r.tx.send(Msg::Records(records, tx)).is_err() {
         return (StatusCode::SERVICE_UNAVAILABLE, "the pipeline has stopped\n".into());

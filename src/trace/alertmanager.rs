@@ -13,7 +13,59 @@ use serde_json::Value;
 use super::{AlertStatus, Record, workload_of_pod};
 use crate::clock::Time;
 
-/// The alerts in a document, whichever of the three shapes it has.
+/// Why a webhook body holds nothing to decide.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BodyError {
+    NotJson(String),
+    /// Not an object with an `alerts` array, nor an array of alerts or groups.
+    NoAlerts,
+    /// More alerts than one request may carry.
+    TooMany {
+        sent: usize,
+        max: usize,
+    },
+    /// Alerts, none with an `alertname` label and an RFC 3339 `startsAt`.
+    NoneDecidable {
+        sent: usize,
+        skipped: usize,
+    },
+}
+
+impl std::fmt::Display for BodyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BodyError::NotJson(e) => write!(f, "not JSON: {e}"),
+            BodyError::NoAlerts => f.write_str(
+                "no alerts: expected Alertmanager's webhook body, an object with an `alerts` array (or an array of alerts)",
+            ),
+            BodyError::TooMany { sent, max } => write!(
+                f,
+                "{sent} alerts in one request, at most {max}: set `max_alerts: {max}` in the Alertmanager webhook_config"
+            ),
+            BodyError::NoneDecidable { sent, skipped } => write!(
+                f,
+                "none of the {sent} alert(s) can be decided ({skipped} without an `alertname` label or an RFC 3339 `startsAt`)"
+            ),
+        }
+    }
+}
+
+/// A webhook body as shadow and live receive it: its alert records in time order and how many
+/// alerts were skipped, or why there is nothing to decide.
+pub fn webhook_body(body: &[u8], max_alerts: usize) -> Result<(Vec<Record>, usize), BodyError> {
+    let doc: Value = serde_json::from_slice(body).map_err(|e| BodyError::NotJson(e.to_string()))?;
+    let sent = alert_count(&doc).ok_or(BodyError::NoAlerts)?;
+    if sent > max_alerts {
+        return Err(BodyError::TooMany { sent, max: max_alerts });
+    }
+    let (mut records, skipped) = import(&doc);
+    if records.is_empty() {
+        return Err(BodyError::NoneDecidable { sent, skipped });
+    }
+    records.sort_by_key(Record::at);
+    Ok((records, skipped))
+}
+
 /// How many alerts a body holds, or `None` when it holds none at all (not an object with an
 /// `alerts` array, nor an array of alerts or groups).
 pub fn alert_count(doc: &Value) -> Option<usize> {

@@ -180,27 +180,15 @@ fn a_closed_pipe_ends_a_command_quietly() {
 /// Every parser, fed mutations of the shipped files and arbitrary bytes, answers with a value
 /// or diagnostics: it never panics (proptest fails the case on a panic).
 mod loaders {
-    use std::path::Path;
 
     use proptest::prelude::*;
-    use understudy::trace::{alertmanager, k8s, prometheus};
+    use understudy::fuzzing::{TARGETS, load};
 
-    /// The shipped files each loader reads, by loader.
-    const SEEDS: &[(&str, &str)] = &[
-        ("policy", "scenarios/policy.yaml"),
-        ("policy", "fixtures/lesson-policy.yaml"),
-        ("scenario", "scenarios/week-in-prod.yaml"),
-        ("scenario", "scenarios/marketing-campaign.yaml"),
-        ("gate", "scenarios/gate.yaml"),
-        ("channels", "deploy/channels.yaml"),
-        ("rules", "scenarios/classifier-rules.yaml"),
-        ("grid", "fixtures/grid.yaml"),
-        ("trace", "fixtures/traces/lesson-history.jsonl"),
-        ("incidents", "fixtures/lesson-incidents.jsonl"),
-        ("k8s", "fixtures/traces/real-pods.jsonl"),
-        ("alertmanager", "fixtures/traces/real-alerts.jsonl"),
-        ("prometheus", "fixtures/traces/real-series.jsonl"),
-    ];
+    /// Every surface with each of its seed files (from `understudy::fuzzing::TARGETS`, the
+    /// list the fuzz targets use too).
+    fn seeds() -> Vec<(&'static str, &'static str)> {
+        TARGETS.iter().flat_map(|t| t.seeds.iter().map(move |s| (t.name, *s))).collect()
+    }
 
     /// Bytes that parsers have tripped on, spliced in at random places.
     const TOKENS: &[&str] = &[
@@ -234,56 +222,6 @@ mod loaders {
         "0s",
     ];
 
-    fn load(kind: &str, text: &str) {
-        let path = Path::new("mutated.yaml");
-        match kind {
-            "policy" => drop(understudy::policy::Policy::from_yaml(path, text)),
-            "scenario" => drop(understudy::sim::scenario::Scenario::from_yaml(path, text)),
-            "gate" => drop(understudy::gate::Gate::from_yaml(path, text)),
-            "channels" => drop(understudy::escalate::channels::Channels::from_yaml(path, text)),
-            "rules" => drop(understudy::classify::rules::Rules::from_yaml(path, text)),
-            "grid" => {
-                let dir = tempfile::tempdir().unwrap();
-                let p = dir.path().join("grid.yaml");
-                std::fs::write(&p, text).unwrap();
-                drop(understudy::grid::Grid::load(&p));
-            }
-            "trace" => {
-                for r in understudy::trace::Reader::new(path, text.as_bytes()) {
-                    drop(r);
-                }
-            }
-            "incidents" => {
-                for (n, l) in text.lines().enumerate() {
-                    drop(understudy::jsonl::parse_line::<understudy::decide::Incident>(path, n + 1, l));
-                }
-            }
-            "k8s" => {
-                let mut k = k8s::Imported::default();
-                if let Ok(docs) = k8s::parse_documents(text) {
-                    docs.iter().for_each(|d| k.add(d, understudy::clock::Time(1_795_000_000_000_000_000)));
-                }
-                for l in text.lines() {
-                    if let Ok(v) = serde_json::from_str::<serde_json::Value>(l) {
-                        k.add(&v, understudy::clock::Time(0));
-                    }
-                }
-            }
-            "alertmanager" => {
-                for l in text.lines().chain([text]) {
-                    if let Ok(v) = serde_json::from_str::<serde_json::Value>(l) {
-                        drop(alertmanager::import(&v));
-                    }
-                }
-            }
-            "prometheus" => {
-                drop(prometheus::import_matrix(text, None));
-                drop(prometheus::import_csv(text, Some("x")));
-            }
-            _ => unreachable!("{kind}"),
-        }
-    }
-
     fn mutated() -> impl Strategy<Value = (usize, String)> {
         let edit = prop_oneof![
             (any::<prop::sample::Index>(), prop::sample::select(TOKENS)).prop_map(|(i, t)| (0u8, i, t.to_string())),
@@ -291,8 +229,8 @@ mod loaders {
             any::<prop::sample::Index>().prop_map(|i| (2u8, i, String::new())),
             any::<prop::sample::Index>().prop_map(|i| (3u8, i, String::new())),
         ];
-        (0..SEEDS.len(), prop::collection::vec(edit, 1..6)).prop_map(|(k, edits)| {
-            let mut text = std::fs::read_to_string(crate::repo(SEEDS[k].1)).unwrap();
+        (0..seeds().len(), prop::collection::vec(edit, 1..6)).prop_map(|(k, edits)| {
+            let mut text = std::fs::read_to_string(crate::repo(seeds()[k].1)).unwrap();
             for (op, at, s) in edits {
                 let mut i = at.index(text.len() + 1);
                 while !text.is_char_boundary(i) {
@@ -319,12 +257,12 @@ mod loaders {
 
         #[test]
         fn no_mutation_of_a_shipped_file_panics_its_loader((k, text) in mutated()) {
-            load(SEEDS[k].0, &text);
+            load(seeds()[k].0, text.as_bytes());
         }
 
         #[test]
-        fn no_bytes_panic_any_loader(bytes in prop::collection::vec(any::<u8>(), 0..400), k in 0..SEEDS.len()) {
-            load(SEEDS[k].0, &String::from_utf8_lossy(&bytes));
+        fn no_bytes_panic_any_loader(bytes in prop::collection::vec(any::<u8>(), 0..400), k in 0..TARGETS.len()) {
+            load(TARGETS[k].name, &bytes);
         }
     }
 }
@@ -474,4 +412,28 @@ fn check_diff_shows_what_moved_the_fingerprint() {
     let broken = write(dir.path(), "bad.yaml", b"remediation_policies: 3\n");
     let (code, _) = run_out(&["check", "--diff", old.to_str().unwrap(), &broken]);
     assert_eq!(code, Some(2));
+}
+
+/// Every input a fuzzer (or a person) once broke a parser with, kept under
+/// tests/fuzz-regressions/<target>/, goes through that target's parser again, quickly.
+#[test]
+fn fuzz_regressions_stay_fixed() {
+    let root = repo("tests/fuzz-regressions");
+    let names: Vec<&str> = understudy::fuzzing::TARGETS.iter().map(|t| t.name).collect();
+    let mut ran = 0;
+    for dir in std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_dir()) {
+        let target = dir.file_name().unwrap().to_str().unwrap().to_string();
+        assert!(names.contains(&target.as_str()), "{}: no fuzz target `{target}` (targets: {names:?})", dir.display());
+        let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+        files.sort();
+        for f in files {
+            let bytes = std::fs::read(&f).unwrap();
+            let t = std::time::Instant::now();
+            understudy::fuzzing::load(&target, &bytes);
+            // Generous for a debug build on a shared machine; the fixed cases take milliseconds.
+            assert!(t.elapsed() < std::time::Duration::from_secs(20), "{} took {:?}", f.display(), t.elapsed());
+            ran += 1;
+        }
+    }
+    assert!(ran >= 5, "only {ran} regression input(s) found under {}", root.display());
 }
