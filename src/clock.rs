@@ -31,7 +31,9 @@ impl Time {
         let t = OffsetDateTime::parse(s, &Rfc3339)
             .map_err(|e| format!("`{s}` is not an RFC 3339 time ({e}); write e.g. 2026-11-24T10:00:00Z"))?;
         let ns = t.unix_timestamp_nanos();
-        i64::try_from(ns).map(Time).map_err(|_| format!("`{s}` is out of range"))
+        i64::try_from(ns)
+            .map(Time)
+            .map_err(|_| format!("`{s}` is outside the times understudy can represent (1677-09-21 to 2262-04-11)"))
     }
 
     /// RFC 3339 in UTC, with fractional seconds only when they are not zero.

@@ -131,7 +131,7 @@ impl Diagnostic {
 
     /// Render with the source line under the location, if the source is at hand.
     pub fn render(&self, source: Option<&str>) -> String {
-        let line = self.pos.and_then(|p| source.and_then(|s| s.lines().nth(p.line.saturating_sub(1))));
+        let line = self.pos.and_then(|p| source.and_then(|s| nth_line(s, p.line)));
         match line {
             Some(l) if self.redact => self.render_line(Some(&self.mask(l))),
             l => self.render_line(l),
@@ -246,7 +246,7 @@ impl Report {
         let secrets: Vec<&Diagnostic> = self.diagnostics.iter().filter(|d| d.redact).collect();
         for d in ds {
             let src = self.sources.iter().find(|(p, _)| *p == d.file).map(|(_, s)| s.as_str());
-            let line = d.pos.and_then(|p| src.and_then(|s| s.lines().nth(p.line.saturating_sub(1))));
+            let line = d.pos.and_then(|p| src.and_then(|s| nth_line(s, p.line)));
             let masked = line.map(|l| {
                 secrets
                     .iter()
@@ -297,7 +297,7 @@ pub fn read_source_up_to(path: &Path, limit: u64) -> Result<String, Diagnostic> 
         // `-` is standard input, as kubectl and cargo users expect.
         std::io::stdin().lock().take(limit + 1).read_to_end(&mut bytes).map_err(io)?;
     } else {
-        std::fs::File::open(path).and_then(|f| f.take(limit + 1).read_to_end(&mut bytes)).map_err(io)?;
+        open_input(path)?.take(limit + 1).read_to_end(&mut bytes).map_err(io)?;
     }
     if bytes.len() as u64 > limit {
         return Err(Diagnostic::error(
@@ -339,8 +339,8 @@ pub fn text_from_bytes(path: &Path, bytes: Vec<u8>) -> Result<String, Diagnostic
             let valid = e.utf8_error().valid_up_to();
             let bytes = e.as_bytes();
             let before = String::from_utf8_lossy(&bytes[..valid]);
-            let line = before.matches('\n').count() + 1;
-            let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            let line = before.replace("\r\n", "\n").matches(['\n', '\r']).count() + 1;
+            let col = before.rsplit(['\n', '\r']).next().map_or(0, |l| l.chars().count()) + 1;
             Err(Diagnostic::error(
                 Code::NotText,
                 path,
@@ -349,6 +349,54 @@ pub fn text_from_bytes(path: &Path, bytes: Vec<u8>) -> Result<String, Diagnostic
             )
             .with_hint("this looks like a binary file; pass the YAML or JSON text file instead"))
         }
+    }
+}
+
+/// Open a file to read input from: a regular file or a pipe (a FIFO waits for its writer, as
+/// `cat` does). A folder or a device (`/dev/zero`, `/dev/urandom`: input that never ends) is
+/// refused with a message saying so, not read until a limit.
+pub fn open_input(path: &Path) -> Result<std::fs::File, Diagnostic> {
+    let refuse = |what: &str| {
+        Diagnostic::error(Code::Io, path, None, format!("cannot read {what}")).with_hint("pass a regular file, or `-` for standard input")
+    };
+    let f = std::fs::File::open(path).map_err(|e| {
+        let hint = match e.kind() {
+            std::io::ErrorKind::NotFound => "check the path; relative paths are taken from the current directory",
+            std::io::ErrorKind::PermissionDenied => "check the file's permissions",
+            _ => "pass a readable regular file",
+        };
+        Diagnostic::error(Code::Io, path, None, format!("cannot read file: {e}")).with_hint(hint)
+    })?;
+    let kind = f.metadata().map_err(|e| refuse(&format!("file: {e}")))?.file_type();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if kind.is_char_device() || kind.is_block_device() || kind.is_socket() {
+            return Err(refuse("a device or socket, not a file: its input may never end"));
+        }
+    }
+    if kind.is_dir() {
+        return Err(refuse("a folder"));
+    }
+    Ok(f)
+}
+
+/// Line `n` (1-based) of `text`, ending at `\n`, `\r\n` or a lone `\r` (old Mac files), as the
+/// YAML parser counts lines.
+pub fn nth_line(text: &str, n: usize) -> Option<&str> {
+    let mut rest = text;
+    let mut line = 1;
+    loop {
+        let end = rest.find(['\n', '\r']).unwrap_or(rest.len());
+        if line == n {
+            return Some(&rest[..end]);
+        }
+        if end == rest.len() {
+            return None;
+        }
+        let skip = if rest[end..].starts_with("\r\n") { 2 } else { 1 };
+        rest = &rest[end + skip..];
+        line += 1;
     }
 }
 

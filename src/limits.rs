@@ -36,13 +36,18 @@ pub fn bytes(n: u64) -> String {
 /// newline and carriage return), with its 1-based line and column (in characters).
 pub fn control_char(text: &str) -> Option<(usize, usize, char)> {
     let (mut line, mut col) = (1, 1);
-    for c in text.chars() {
-        if c == '\n' {
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        // A line ends at `\n`, `\r\n` or a lone `\r`, as the YAML parser counts lines.
+        if c == '\n' || c == '\r' {
+            if c == '\r' && chars.peek() == Some(&'\n') {
+                chars.next();
+            }
             line += 1;
             col = 1;
             continue;
         }
-        if c.is_control() && c != '\t' && c != '\r' {
+        if c.is_control() && c != '\t' {
             return Some((line, col, c));
         }
         col += 1;

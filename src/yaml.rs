@@ -882,6 +882,9 @@ impl<'de> de::MapAccess<'de> for MapAcc<'_> {
                 )
                 .with_width(key.name.chars().count());
                 d = match did_you_mean(&key.name, fields.iter().copied()) {
+                    _ if key.name == "<<" => d.with_hint(
+                        "YAML merge keys (`<<: *anchor`) are not read: write the fields out, or alias the whole mapping (`- *anchor`)",
+                    ),
                     Some(s) => d.with_hint(format!("did you mean `{s}`?")),
                     None => d.with_hint(format!("allowed here: {}", fields.join(", "))),
                 };

@@ -36,11 +36,9 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let (name, reader): (PathBuf, Box<dyn BufRead>) = if stdin {
         (PathBuf::from("<stdin>"), Box::new(BufReader::new(std::io::stdin().lock())))
     } else {
-        match std::fs::File::open(&args.incidents) {
+        match understudy::diag::open_input(&args.incidents) {
             Ok(f) => (args.incidents.clone(), Box::new(BufReader::new(f))),
-            Err(e) => {
-                let d = Diagnostic::error(Code::Io, &args.incidents, None, format!("cannot read file: {e}"))
-                    .with_hint("pass a JSON Lines file of incidents, or `-` for standard input");
+            Err(d) => {
                 eprint!("{}", d.render(None));
                 return Ok(EXIT_BAD_INPUT);
             }

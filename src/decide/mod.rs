@@ -64,6 +64,14 @@ impl Incident {
             if v.trim().is_empty() {
                 return Err(format!("`{field}` is empty"));
             }
+            // Names go into the commands a person copies into a shell and into Kubernetes
+            // API paths: a control character or a space there is an attack or a mistake.
+            if let Some(c) = v.chars().find(|c| c.is_control() || c.is_whitespace()) {
+                return Err(format!("`{field}` contains {:?}: names have no spaces or control characters", c));
+            }
+            if v.len() > 253 {
+                return Err(format!("`{field}` is {} bytes long; Kubernetes names have at most 253", v.len()));
+            }
         }
         Ok(())
     }

@@ -493,6 +493,12 @@ impl V {
         }
         match Time::parse_rfc3339(s) {
             Ok(t) => Some(t),
+            // It is a date: say what is wrong with it rather than that it is not one.
+            Err(e) if s.len() > 4 && s.as_bytes()[..4].iter().all(u8::is_ascii_digit) && s.as_bytes()[4] == b'-' => {
+                self.err(path, Code::BadValue, e)
+                    .hint(format!("times in a scenario lie within its run, from `start` ({})", start.to_rfc3339()));
+                None
+            }
             Err(_) => {
                 self.err(path, Code::BadValue, format!("`{s}` is neither an offset from start nor an RFC 3339 time"))
                     .hint("write an offset such as `2h30m`, or a time such as 2026-11-27T10:00:00Z");

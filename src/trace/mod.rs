@@ -131,10 +131,7 @@ pub struct Reader<R> {
 
 impl Reader<BufReader<std::fs::File>> {
     pub fn open(path: &Path) -> Result<Self, Diagnostic> {
-        let f = std::fs::File::open(path).map_err(|e| {
-            Diagnostic::error(Code::Io, path, None, format!("cannot read file: {e}"))
-                .with_hint("pass a trace written by `understudy import`")
-        })?;
+        let f = crate::diag::open_input(path)?;
         Ok(Reader::new(path, BufReader::with_capacity(1 << 16, f)))
     }
 }
