@@ -357,7 +357,8 @@ pub fn text_from_bytes(path: &Path, bytes: Vec<u8>) -> Result<String, Diagnostic
 /// refused with a message saying so, not read until a limit.
 pub fn open_input(path: &Path) -> Result<std::fs::File, Diagnostic> {
     let refuse = |what: &str| {
-        Diagnostic::error(Code::Io, path, None, format!("cannot read {what}")).with_hint("pass a regular file, or `-` for standard input")
+        Diagnostic::error(Code::Io, path, None, format!("cannot read {what}"))
+            .with_hint("pass a regular file, or `-` for standard input")
     };
     let f = std::fs::File::open(path).map_err(|e| {
         let hint = match e.kind() {

@@ -111,7 +111,11 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                 }
             },
             _ => {
-                let result = if path.extension().is_some_and(|e| e == "csv") {
+                // A CSV is named so, or (from standard input) starts with a header line.
+                let first = text.lines().next().unwrap_or("").trim_start();
+                let csv = path.extension().is_some_and(|e| e == "csv")
+                    || (first.contains(',') && !first.starts_with(['{', '[']));
+                let result = if csv {
                     prometheus::import_csv(&text, c.name.as_deref()).map(|r| (r, 0))
                 } else {
                     prometheus::import_matrix(&text, c.name.as_deref())

@@ -218,7 +218,12 @@ impl Cells<'_> {
     /// [0, 1] that equals its numerator over its denominator, counts that are whole and not
     /// negative, finite intervals (else the report is not one `simulate` wrote, or was edited).
     fn check_cells(&self) -> Result<(), String> {
-        let need = |p: &str| self.get(p).ok_or_else(|| format!("`{}` is missing", self.source(p)));
+        let need = |p: &str| {
+            self.get(p).ok_or_else(|| match self.m.pointer(&format!("/{}", p.replace('.', "/"))) {
+                None => format!("`{}` is missing", self.source(p)),
+                Some(v) => format!("`{}` is {v}, not a number", self.source(p)),
+            })
+        };
         for p in ["incidents", "loops", "actions", "false_confidence_actions"] {
             let x = need(p)?;
             if !(x >= 0.0 && x.fract() == 0.0 && x < 1e15) {

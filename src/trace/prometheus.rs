@@ -51,13 +51,54 @@ fn matrix_doc(text: &str) -> Option<Value> {
     None
 }
 
+/// What the text holds instead of a query_range matrix, in words.
+fn not_a_matrix(text: &str) -> String {
+    const WANT: &str =
+        "expected a query_range response: {\"status\":\"success\",\"data\":{\"resultType\":\"matrix\",\"result\":[…]}}";
+    let doc = match serde_json::from_str::<Value>(text) {
+        Ok(v) => v,
+        Err(e) if text.trim_start().starts_with(['{', '[']) => {
+            return format!("not JSON: {e}");
+        }
+        Err(_) => return format!("neither JSON nor CSV with `time` and `value` columns; {WANT}"),
+    };
+    match &doc {
+        Value::Object(o) if o.get("status").and_then(Value::as_str) == Some("error") => format!(
+            "the query failed: {}: {}",
+            o.get("errorType").and_then(Value::as_str).unwrap_or("error"),
+            o.get("error").and_then(Value::as_str).unwrap_or("(no message)")
+        ),
+        Value::Object(o) => match doc.pointer("/data/resultType").and_then(Value::as_str) {
+            Some(t @ ("vector" | "scalar" | "string")) => format!(
+                "resultType is `{t}` (an instant query, /api/v1/query); a trace needs series over time: export with /api/v1/query_range"
+            ),
+            Some(t) => format!("resultType is `{t}`, not `matrix`"),
+            None => format!(
+                "found an object with {}; {WANT}",
+                if o.is_empty() {
+                    "no keys".to_string()
+                } else {
+                    format!("keys {}", o.keys().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", "))
+                }
+            ),
+        },
+        Value::Array(_) => format!("found a JSON list; {WANT}"),
+        other => format!("found a JSON {}; {WANT}", if other.is_string() { "string" } else { "number or literal" }),
+    }
+}
+
 /// Convert a query_range response. `name` names the signal (default: `__name__`, else
 /// `series`). Points whose value is not a number (`NaN` is kept as Prometheus sends it) are
 /// counted as skipped.
 pub fn import_matrix(text: &str, name: Option<&str>) -> Result<(Vec<Record>, usize), String> {
-    let doc = matrix_doc(text).ok_or("no Prometheus query_range response with resultType matrix found")?;
-    if doc["status"].as_str() != Some("success") {
-        return Err(format!("query status is {}", doc["status"]));
+    let doc = matrix_doc(text).ok_or_else(|| not_a_matrix(text))?;
+    match doc["status"].as_str() {
+        // Prometheus always says; a tool that strips the envelope's status leaves the data.
+        None | Some("success") => {}
+        Some(other) => return Err(format!("the response's status is `{other}`, not `success`")),
+    }
+    if !doc.pointer("/data/result").is_some_and(Value::is_array) {
+        return Err("`data.result` is not a list of series".into());
     }
     let mut out = Vec::new();
     let mut skipped = 0;

@@ -437,3 +437,29 @@ fn fuzz_regressions_stay_fixed() {
     }
     assert!(ran >= 5, "only {ran} regression input(s) found under {}", root.display());
 }
+
+/// An importer says what it expected and what it found instead.
+#[test]
+fn import_prometheus_says_what_it_found_instead_of_a_matrix() {
+    let dir = tempfile::tempdir().unwrap();
+    for (body, expect) in [
+        (r#"{"status":"success","data":{"resultType":"vector","result":[]}}"#, "resultType is `vector` (an instant query"),
+        (r#"{"status":"error","errorType":"bad_data","error":"parse error at char 3"}"#, "the query failed: bad_data: parse error at char 3"),
+        ("[1, 2]", "found a JSON list; expected a query_range response"),
+        (r#"{"alerts": []}"#, "found an object with keys `alerts`"),
+        ("{\"status\":\"success\",\n\"data\":{", "not JSON: EOF while parsing"),
+    ] {
+        let f = write(dir.path(), "q.json", body.as_bytes());
+        let (code, err) = run(&["import", "prometheus", &f, "-o", "-"]);
+        assert_eq!(code, Some(2), "{body}: {err}");
+        assert!(err.contains(expect), "{body}: {err}");
+    }
+    // A report cell of the wrong type is named with what it holds.
+    let report = std::fs::read_to_string(repo("fixtures/samples/report.json")).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&report).unwrap();
+    v["metrics"]["incidents"] = serde_json::json!("many");
+    let f = write(dir.path(), "report.json", v.to_string().as_bytes());
+    let (code, err) = run(&["gate", &f, "--gate", repo("scenarios/gate.yaml").to_str().unwrap()]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("`metrics.incidents` is \"many\", not a number"), "{err}");
+}
