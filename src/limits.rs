@@ -12,8 +12,13 @@ pub const MAX_SOURCE_BYTES: u64 = 8 * 1024 * 1024;
 /// serde_yaml budgets them): a few hundred bytes of nested aliases cannot become gigabytes.
 pub const MAX_YAML_NODES: usize = 250_000;
 
-/// How deep lists and mappings may nest in YAML or JSON.
+/// How deep lists and mappings may nest in YAML. JSON stops at serde_json's own recursion
+/// limit, [`MAX_JSON_DEPTH`]: past it, a located "recursion limit exceeded" error.
 pub const MAX_DEPTH: usize = 64;
+
+/// How deep JSON may nest: what serde_json's recursion limit (128) lets through, which every
+/// JSON parse here keeps (none disables it). Stated so the limits are all in one place.
+pub const MAX_JSON_DEPTH: usize = 127;
 
 /// The longest line of a JSON Lines file (a trace, an incident stream, an audit log).
 pub const MAX_LINE_BYTES: usize = 16 * 1024 * 1024;
@@ -62,6 +67,14 @@ pub const MAX_GRID_VARIANTS: usize = 20_000;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_nests_as_deep_as_stated_and_no_deeper() {
+        let nested = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+        assert!(serde_json::from_str::<serde_json::Value>(&nested(MAX_JSON_DEPTH)).is_ok());
+        let e = serde_json::from_str::<serde_json::Value>(&nested(MAX_JSON_DEPTH + 1)).unwrap_err();
+        assert!(e.to_string().contains("recursion limit exceeded"), "{e}");
+    }
 
     #[test]
     fn control_characters_are_found_where_they_are() {

@@ -443,8 +443,14 @@ fn fuzz_regressions_stay_fixed() {
 fn import_prometheus_says_what_it_found_instead_of_a_matrix() {
     let dir = tempfile::tempdir().unwrap();
     for (body, expect) in [
-        (r#"{"status":"success","data":{"resultType":"vector","result":[]}}"#, "resultType is `vector` (an instant query"),
-        (r#"{"status":"error","errorType":"bad_data","error":"parse error at char 3"}"#, "the query failed: bad_data: parse error at char 3"),
+        (
+            r#"{"status":"success","data":{"resultType":"vector","result":[]}}"#,
+            "resultType is `vector` (an instant query",
+        ),
+        (
+            r#"{"status":"error","errorType":"bad_data","error":"parse error at char 3"}"#,
+            "the query failed: bad_data: parse error at char 3",
+        ),
         ("[1, 2]", "found a JSON list; expected a query_range response"),
         (r#"{"alerts": []}"#, "found an object with keys `alerts`"),
         ("{\"status\":\"success\",\n\"data\":{", "not JSON: EOF while parsing"),
