@@ -437,8 +437,10 @@ pub fn from_node<T: DeserializeOwned>(file: &Path, root: &Node) -> Deserialized<
                         p.push(Seg::Key(f.clone()));
                         cut.contains(&p)
                     });
+                // What this pass found on the way is real even when its error is only the echo
+                // of a part cut out before (a misspelt field beside a wrongly typed one).
+                hard.extend(soft);
                 if !suppressed {
-                    hard.extend(soft);
                     hard.push(e.into_diagnostic(file));
                 }
                 // Cut out the failing node (or, for a missing field, the mapping that lacks it)
@@ -952,6 +954,14 @@ mod tests {
         let typo = d.iter().find(|d| d.pos.unwrap().line == 4).unwrap();
         assert_eq!(typo.hint.as_deref(), Some("did you mean `threshold`?"));
         assert_eq!(typo.pos.unwrap().col, 5);
+    }
+
+    #[test]
+    fn a_wrong_type_does_not_hide_a_misspelt_field_beside_it() {
+        let (_, d) = load("items:\n  - threshold: high\n    nmae: a\n");
+        let lines: Vec<(usize, Code)> = d.iter().map(|d| (d.pos.unwrap().line, d.code)).collect();
+        assert!(lines.contains(&(2, Code::WrongType)), "{d:#?}");
+        assert!(lines.contains(&(3, Code::UnknownField)), "{d:#?}");
     }
 
     #[test]
