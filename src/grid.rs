@@ -110,6 +110,15 @@ impl Grid {
         if raw.seeds.is_empty() {
             problems.push(Problem::error(vec![Seg::key("seeds")], Code::BadValue, "no seeds"));
         }
+        if let Some(n) = raw.replications
+            && !(1..=crate::limits::MAX_REPLICATIONS).contains(&n)
+        {
+            problems.push(Problem::error(
+                vec![Seg::key("replications")],
+                Code::BadValue,
+                format!("replications {n} is outside 1 to {}", crate::limits::MAX_REPLICATIONS),
+            ));
+        }
         if raw.scenarios.is_empty() {
             problems.push(Problem::error(vec![Seg::key("scenarios")], Code::BadValue, "no scenarios"));
         }
@@ -120,8 +129,9 @@ impl Grid {
             }
             return Err(report);
         }
-        let variants = variants_of(&parameters);
-        if variants.len() > crate::limits::MAX_GRID_VARIANTS {
+        // Counted before any is made: a grid of 10^9 variants is refused, not built.
+        let count = parameters.iter().try_fold(1usize, |n, (_, v)| n.checked_mul(v.len()));
+        if count.is_none_or(|n| n > crate::limits::MAX_GRID_VARIANTS) {
             report.push(
                 Diagnostic::error(
                     Code::TooLarge,
@@ -129,7 +139,7 @@ impl Grid {
                     None,
                     format!(
                         "the grid makes {} policy variants, more than the limit of {}",
-                        variants.len(),
+                        count.map_or_else(|| "more than 2^64".to_string(), |n| n.to_string()),
                         crate::limits::MAX_GRID_VARIANTS
                     ),
                 )
@@ -137,6 +147,7 @@ impl Grid {
             );
             return Err(report);
         }
+        let variants = variants_of(&parameters);
         // Values valid one by one can still make an invalid policy together: every variant is
         // validated as the file it would be.
         let mut policies = Vec::with_capacity(variants.len());
@@ -179,7 +190,7 @@ impl Grid {
             policy_path: raw.policy.clone(),
             scenarios,
             seeds: raw.seeds.clone(),
-            replications: raw.replications.unwrap_or(5).max(1),
+            replications: raw.replications.unwrap_or(5),
             gate,
             parameters,
             digest,

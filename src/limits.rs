@@ -60,9 +60,12 @@ pub fn control_char(text: &str) -> Option<(usize, usize, char)> {
     None
 }
 
+/// Replications of one run (`simulate --replications`, a grid's `replications:`).
+pub const MAX_REPLICATIONS: u32 = 100_000;
+
 /// Policy variants one grid may make (the product of its parameters' values); each is
 /// validated at load and run in every scenario and seed.
-pub const MAX_GRID_VARIANTS: usize = 20_000;
+pub const MAX_GRID_VARIANTS: usize = 5_000;
 
 #[cfg(test)]
 mod tests {

@@ -105,7 +105,14 @@ fn diff(old: &Path, new: &Path) -> u8 {
         out.push_str(note);
         out.push('\n');
     }
-    let behaviour = changes.iter().filter(|c| c.in_fingerprint).count();
+    let mut behaviour = changes.iter().filter(|c| c.in_fingerprint).count();
+    let moved = a.fingerprint() != b.fingerprint();
+    // The summary follows the fingerprints themselves; should they differ where no field
+    // does, that is said, never "no difference".
+    if moved && behaviour == 0 {
+        out.push_str("~ (canonical form): the fingerprints differ though no field does; compare the files by hand\n");
+        behaviour = 1;
+    }
     out.push_str(&match (behaviour, changes.len() - behaviour) {
         (0, 0) => "no difference: same fingerprint\n".to_string(),
         (0, r) => format!("{r} routing change(s), none to what automation does: same fingerprint, the promotion still holds\n"),
@@ -115,7 +122,7 @@ fn diff(old: &Path, new: &Path) -> u8 {
         ),
     });
     print!("{out}");
-    if changes.is_empty() { EXIT_OK } else { 1 }
+    if changes.is_empty() && !moved { EXIT_OK } else { 1 }
 }
 
 /// Incident types something produces: the classifier rules' (when the file can be read), and

@@ -116,7 +116,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                 let csv = path.extension().is_some_and(|e| e == "csv")
                     || (first.contains(',') && !first.starts_with(['{', '[']));
                 let result = if csv {
-                    prometheus::import_csv(&text, c.name.as_deref()).map(|r| (r, 0))
+                    prometheus::import_csv(&text, c.name.as_deref())
                 } else {
                     prometheus::import_matrix(&text, c.name.as_deref())
                 };

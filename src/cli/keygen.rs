@@ -41,6 +41,10 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             (dir.join("understudy-signing.key"), dir.join("understudy-signing.pub"))
         }
     };
+    if secret == public {
+        eprintln!("error: --secret and --public are both {}: the two halves need two files", secret.display());
+        return Ok(EXIT_BAD_INPUT);
+    }
     let key = promotion::generate_key();
     match promotion::write_key_pair(&secret, &public, &key) {
         Ok(()) => {

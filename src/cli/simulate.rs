@@ -37,7 +37,7 @@ pub struct Args {
     #[arg(long, default_value_t = 42)]
     seed: u64,
     /// Replications per scenario.
-    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=i64::from(understudy::limits::MAX_REPLICATIONS)))]
     replications: u32,
     /// Output folder.
     #[arg(long, default_value = "reports/latest", value_name = "DIR")]

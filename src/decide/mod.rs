@@ -73,6 +73,24 @@ impl Incident {
                 return Err(format!("`{field}` is {} bytes long; Kubernetes names have at most 253", v.len()));
             }
         }
+        // The service is a Deployment's name and the namespace a namespace's (RFC 1123): they
+        // go unquoted into `kubectl … deployment/<service> -n <namespace>` and API paths.
+        let dns = |s: &str, dots: bool| {
+            s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || (dots && b == b'.'))
+                && s.split('.').all(|part| !part.is_empty() && !part.starts_with('-') && !part.ends_with('-'))
+        };
+        if !dns(&self.service, true) {
+            return Err(format!(
+                "service `{}` is not a Kubernetes name: lowercase letters, digits, '-' and '.' between them",
+                self.service
+            ));
+        }
+        if !dns(&self.namespace, false) || self.namespace.len() > 63 {
+            return Err(format!(
+                "namespace `{}` is not a Kubernetes namespace: lowercase letters, digits and '-', at most 63",
+                self.namespace
+            ));
+        }
         Ok(())
     }
 }

@@ -248,6 +248,15 @@ impl Cells<'_> {
                 return Err(format!("`{}` is {x}, outside what a report can hold", self.source(p)));
             }
         }
+        // An interval's low end is not above its high end. (A percentile bootstrap interval
+        // need not hold its point estimate, so that is not required.)
+        let (lo, hi) = (need("effect.actions.ci95.0")?, need("effect.actions.ci95.1")?);
+        if lo > hi {
+            return Err(format!(
+                "`{}` is [{lo}, {hi}], low above high: the report was edited or is damaged",
+                self.source("effect.actions.ci95")
+            ));
+        }
         Ok(())
     }
 }

@@ -75,6 +75,11 @@ fn flatten(path: &str, v: &Value, out: &mut BTreeMap<String, Value>) {
             }
         }
         Value::Array(xs) if !xs.is_empty() => {
+            // Named entries keep their order in the fingerprint, so the order is a field too.
+            let names: Vec<Value> = xs.iter().filter_map(|x| x.get("name").cloned()).collect();
+            if names.len() == xs.len() && names.len() > 1 {
+                out.insert(format!("{path}.(order)"), Value::Array(names));
+            }
             for (i, x) in xs.iter().enumerate() {
                 match x {
                     Value::String(s) => {

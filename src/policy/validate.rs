@@ -236,9 +236,14 @@ impl Validator {
 
     fn windows(&mut self, path: Vec<Seg>, raw: Option<&[RawWindow]>, load: bool) -> Vec<Window> {
         let mut out = Vec::new();
+        let mut names = BTreeSet::new();
         for (i, w) in raw.unwrap_or(&[]).iter().enumerate() {
             let mut p = path.clone();
             p.push(Seg::Index(i));
+            if !names.insert(w.name.clone()) {
+                self.err(at(&p, "name"), Code::Duplicate, format!("a window named `{}` is listed already", w.name))
+                    .hint("reasons cite windows by name: give each its own");
+            }
             let start = self.time(at(&p, "start"), &w.start);
             let end = self.time(at(&p, "end"), &w.end);
             if w.name.trim().is_empty() {
@@ -359,7 +364,8 @@ impl Validator {
             incident_type: r.incident_type.clone(),
             detection_signal: r.detection_signal.clone(),
             auto_execute: r.auto_execute,
-            confidence_threshold: r.confidence_threshold,
+            // `-0` and `0` are one threshold: one fingerprint.
+            confidence_threshold: r.confidence_threshold + 0.0,
             max_attempts: r.max_attempts,
             attempt_window: attempt_window?,
             cooldown_after_action: cooldown?,

@@ -12,7 +12,13 @@ use crate::clock::Time;
 /// Unix seconds → time, at Prometheus' millisecond precision (so float noise such as
 /// `.051000064` does not leak into traces).
 fn secs_to_time(s: f64) -> Option<Time> {
-    s.is_finite().then(|| Time((s * 1e3).round() as i64 * 1_000_000))
+    // i64 nanoseconds reach 2262-04-11; past that (or before 1677) there is no such time here.
+    (s.is_finite() && s.abs() < 9.2e9).then(|| Time((s * 1e3).round() as i64 * 1_000_000))
+}
+
+/// The error for a timestamp no `Time` can hold.
+fn out_of_range(what: &str) -> String {
+    format!("timestamp `{what}` is outside the times understudy can represent (1677-09-21 to 2262-04-11)")
 }
 
 fn service_and_namespace(labels: &BTreeMap<String, String>) -> (String, String) {
@@ -111,7 +117,13 @@ pub fn import_matrix(text: &str, name: Option<&str>) -> Result<(Vec<Record>, usi
             name.map(str::to_string).or_else(|| labels.get("__name__").cloned()).unwrap_or_else(|| "series".into());
         let (service, namespace) = service_and_namespace(&labels);
         for p in series["values"].as_array().into_iter().flatten() {
-            let t = p.get(0).and_then(Value::as_f64).and_then(secs_to_time);
+            let raw_t = p.get(0).and_then(Value::as_f64);
+            if let Some(s) = raw_t
+                && secs_to_time(s).is_none()
+            {
+                return Err(out_of_range(&p[0].to_string()));
+            }
+            let t = raw_t.and_then(secs_to_time);
             let v = p.get(1).and_then(Value::as_str).and_then(|s| s.parse::<f64>().ok());
             match (t, v) {
                 (Some(at), Some(value)) if value.is_finite() => out.push(Record::Signal {
@@ -136,7 +148,8 @@ pub fn import_matrix(text: &str, name: Option<&str>) -> Result<(Vec<Record>, usi
 /// Convert CSV with a header: `time` (RFC 3339 or Unix seconds) and `value` columns; `name`,
 /// `service` and `namespace` when present; every other column becomes a label. Errors name
 /// the line.
-pub fn import_csv(text: &str, name: Option<&str>) -> Result<Vec<Record>, String> {
+/// Rows whose value is not finite (`NaN`, `+Inf`) are counted as skipped, as in JSON.
+pub fn import_csv(text: &str, name: Option<&str>) -> Result<(Vec<Record>, usize), String> {
     let mut rdr = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(text.as_bytes());
     let headers = rdr.headers().map_err(|e| format!("line 1: {e}"))?.clone();
     let col = |n: &str| headers.iter().position(|h| h == n);
@@ -145,16 +158,24 @@ pub fn import_csv(text: &str, name: Option<&str>) -> Result<Vec<Record>, String>
         _ => return Err("line 1: the header needs `time` (or `timestamp`) and `value` columns".into()),
     };
     let mut out = Vec::new();
+    let mut skipped = 0;
     for (i, row) in rdr.records().enumerate() {
         let line = i + 2;
         let row = row.map_err(|e| format!("line {line}: {e}"))?;
         let t = &row[t_col];
-        let at = Time::parse_rfc3339(t)
-            .ok()
-            .or_else(|| t.parse::<f64>().ok().and_then(secs_to_time))
-            .ok_or_else(|| format!("line {line}: `{t}` is neither RFC 3339 nor Unix seconds"))?;
+        let at = match (Time::parse_rfc3339(t), t.parse::<f64>()) {
+            (Ok(at), _) => at,
+            (Err(_), Ok(s)) => secs_to_time(s).ok_or_else(|| format!("line {line}: {}", out_of_range(t)))?,
+            // A date that parses but cannot be held says so, not that it is no date.
+            (Err(e), _) if e.contains("outside the times") => return Err(format!("line {line}: {e}")),
+            (Err(_), _) => return Err(format!("line {line}: `{t}` is neither RFC 3339 nor Unix seconds")),
+        };
         let value: f64 =
             row[v_col].parse().map_err(|_| format!("line {line}: value `{}` is not a number", &row[v_col]))?;
+        if !value.is_finite() {
+            skipped += 1;
+            continue;
+        }
         let mut labels: BTreeMap<String, String> = BTreeMap::new();
         for (k, h) in headers.iter().enumerate() {
             if k != t_col && k != v_col {
@@ -167,5 +188,5 @@ pub fn import_csv(text: &str, name: Option<&str>) -> Result<Vec<Record>, String>
         labels.remove("namespace");
         out.push(Record::Signal { at, service, namespace, name: metric, value, labels });
     }
-    Ok(out)
+    Ok((out, skipped))
 }

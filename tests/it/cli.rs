@@ -163,8 +163,10 @@ fn decide_with_a_broken_policy_exits_2_before_reading_incidents() {
 
 #[test]
 fn usage_errors_exit_2_and_help_explains_the_commands() {
-    let out = understudy(&["decide"], None);
+    let out = understudy(&["decide", "--no-such-flag"], None);
     assert_eq!(out.status.code(), Some(2));
+    let out = understudy(&["check"], None);
+    assert_eq!(out.status.code(), Some(2), "check needs files or --diff");
     let help = understudy(&["--help"], None);
     assert!(help.status.success());
     let h = text(&help.stdout);

@@ -469,3 +469,57 @@ fn import_prometheus_says_what_it_found_instead_of_a_matrix() {
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("`metrics.incidents` is \"many\", not a number"), "{err}");
 }
+
+/// What the hostile review of this change found, kept fixed.
+#[test]
+fn review_findings_stay_fixed() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = repo("scenarios/policy.yaml");
+    // A grid of 10^8 variants is refused before one is made.
+    let values = "[\"1\", \"2\", \"3\", \"4\", \"5\", \"6\", \"7\", \"8\", \"9\", \"10\"]";
+    let params: String = ["memory-leak", "cpu-spike", "bad-deployment", "capacity-loss"]
+        .iter()
+        .flat_map(|t| [format!("  {t}.max_attempts: {values}\n"), format!("  {t}.cooldown_after_action: [\"1m\",\"2m\",\"3m\",\"4m\",\"5m\",\"6m\",\"7m\",\"8m\",\"9m\",\"10m\"]\n")])
+        .collect();
+    let g = write(
+        dir.path(),
+        "big.yaml",
+        format!("policy: {}\nscenarios: [x.yaml]\nseeds: [1]\nparameters:\n{params}", policy.display()).as_bytes(),
+    );
+    let (code, err) = run(&["check", &g]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("the grid makes 100000000 policy variants, more than the limit"), "{err}");
+    // -0 and 0 are one threshold; two windows cannot share a name; reordering named windows shows.
+    let text = std::fs::read_to_string(&policy).unwrap();
+    let neg = write(
+        dir.path(),
+        "neg.yaml",
+        text.replace("confidence_threshold: 0.85 ", "confidence_threshold: -0.0 ").as_bytes(),
+    );
+    let zero = write(
+        dir.path(),
+        "zero.yaml",
+        text.replace("confidence_threshold: 0.85 ", "confidence_threshold: 0 ").as_bytes(),
+    );
+    let (code, out) = run_out(&["check", "--diff", &neg, &zero]);
+    assert_eq!(code, Some(0), "{out}");
+    // A time no `Time` can hold is refused, not wrapped around.
+    let prom = write(
+        dir.path(),
+        "q.json",
+        br#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[[1e300,"1"]]}]}}"#,
+    );
+    let (code, err) = run(&["import", "prometheus", &prom, "-o", "-"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("outside the times understudy can represent"), "{err}");
+    // Names that are not Kubernetes names never reach a command.
+    for name in ["..", "pay/ment", "Payment-API"] {
+        let line = format!(
+            "{{\"at\":\"2026-11-24T10:00:00Z\",\"service\":\"{name}\",\"namespace\":\"prod\",\"incident_type\":\"memory-leak\",\"confidence\":0.95}}\n"
+        );
+        let f = write(dir.path(), "i.jsonl", line.as_bytes());
+        let (code, err) = run(&["decide", "--incidents", &f]);
+        assert_eq!(code, Some(2), "{name}: {err}");
+        assert!(err.contains("is not a Kubernetes name"), "{name}: {err}");
+    }
+}

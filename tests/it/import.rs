@@ -161,7 +161,7 @@ fn prometheus_range_queries_become_signals() {
     assert_eq!(r.len(), 17 * 121);
     assert!(r.iter().all(|x| matches!(x, Record::Signal { namespace, .. } if namespace == "kube-system")));
     let csv = "time,value,service,namespace\n2026-11-24T10:00:00Z,0.31,checkout-api,prod\n1764000060,0.42,checkout-api,prod\n";
-    let r = prometheus::import_csv(csv, Some("http_5xx_rate")).unwrap();
+    let (r, _) = prometheus::import_csv(csv, Some("http_5xx_rate")).unwrap();
     assert_eq!(r.len(), 2);
     assert!(prometheus::import_csv("time,value\nyesterday,1\n", None).unwrap_err().starts_with("line 2:"));
 }
