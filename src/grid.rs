@@ -43,6 +43,9 @@ pub struct Grid {
     pub digest: String,
     /// The policy of each variant, in [`Grid::variants`] order, each validated as a file.
     policies: Vec<Policy>,
+    /// Warnings a policy file holding a variant's values would get and the grid's own policy
+    /// does not (`check --strict` refuses them), each with the value that causes it.
+    pub warnings: Vec<String>,
 }
 
 impl Grid {
@@ -152,13 +155,28 @@ impl Grid {
         // validated as the file it would be.
         let mut policies = Vec::with_capacity(variants.len());
         let mut broken = Vec::new();
+        // A warning the file itself does not get, but a variant would, is the grid's.
+        let base_warnings = policy.warnings();
+        let mut warnings: Vec<String> = Vec::new();
         for variant in &variants {
             let mut p = policy.clone();
+            let mut before = base_warnings.clone();
             let mut labels = Vec::new();
             for ((name, values), &k) in parameters.iter().zip(variant) {
                 labels.push(format!("{name}={}", values[k].0));
-                match p.with(&values[k].1) {
-                    Ok(q) => p = q,
+                match p.with_warnings(&values[k].1) {
+                    Ok((q, ws)) => {
+                        p = q;
+                        // Each warning is the value's that first brings it.
+                        let fresh: Vec<String> = ws.iter().filter(|w| !before.contains(w)).cloned().collect();
+                        before = ws;
+                        for w in fresh {
+                            let w = format!("{name}={}: {w}", values[k].0);
+                            if !warnings.contains(&w) && warnings.len() < 100 {
+                                warnings.push(w);
+                            }
+                        }
+                    }
                     Err(e) => {
                         broken.push(format!("{}: {e}", labels.join(", ")));
                         break;
@@ -195,6 +213,7 @@ impl Grid {
             parameters,
             digest,
             policies,
+            warnings,
         })
     }
 

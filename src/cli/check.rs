@@ -224,13 +224,23 @@ fn check_one<'a>(file: &Path, report: &mut Report, known: &impl Fn() -> &'a [Str
             }
         },
         Kind::Grid => match understudy::grid::Grid::load(file) {
-            Ok(g) => Some(format!(
-                "grid, {} variant(s) × {} scenario(s) × {} seed(s) = {} job(s)",
-                g.variants().len(),
-                g.scenarios.len(),
-                g.seeds.len(),
-                g.jobs().len()
-            )),
+            Ok(g) => {
+                for w in &g.warnings {
+                    report.push(understudy::diag::Diagnostic::warning(
+                        understudy::diag::Code::BadValue,
+                        file,
+                        None,
+                        format!("a variant's policy gets a warning: {w}"),
+                    ));
+                }
+                Some(format!(
+                    "grid, {} variant(s) × {} scenario(s) × {} seed(s) = {} job(s)",
+                    g.variants().len(),
+                    g.scenarios.len(),
+                    g.seeds.len(),
+                    g.jobs().len()
+                ))
+            }
             Err(r) => {
                 report.extend(r.diagnostics);
                 None

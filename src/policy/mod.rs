@@ -49,6 +49,24 @@ pub struct Policy {
     written: std::sync::Arc<raw::RawPolicyFile>,
 }
 
+/// A problem of a policy made by a setting, in words: `cpu-spike.cooldown_after_action: …`
+/// (`remediation_policies[2].x` reads better as the type it is about).
+fn describe(written: &raw::RawPolicyFile, p: yaml::Problem) -> String {
+    let path = match p.path.as_slice() {
+        [yaml::Seg::Key(k), yaml::Seg::Index(i), rest @ ..] if k == "remediation_policies" => {
+            let t = written.remediation_policies.iter().flatten().nth(*i);
+            let mut out = t.map_or_else(|| k.clone(), |r| r.incident_type.clone());
+            if !rest.is_empty() {
+                out.push('.');
+                out.push_str(&yaml::path_string(rest));
+            }
+            out
+        }
+        path => yaml::path_string(path),
+    };
+    if path.is_empty() { p.message } else { format!("{path}: {}", p.message) }
+}
+
 /// Why [`Policy::with`] refused a setting.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SettingError {
@@ -214,33 +232,27 @@ impl Policy {
 
     /// This policy with one setting changed, validated as a file with that value would be.
     pub fn with(&self, setting: &Setting) -> Result<Policy, SettingError> {
+        self.with_warnings(setting).map(|(p, _)| p)
+    }
+
+    /// [`Policy::with`], and the warnings the file with that value would get (what
+    /// `check --strict` refuses), in the same words.
+    pub fn with_warnings(&self, setting: &Setting) -> Result<(Policy, Vec<String>), SettingError> {
         let mut written = (*self.written).clone();
         setting.write(&mut written).map_err(SettingError::NoSuchType)?;
-        match validate::validate(&written) {
-            (Some(p), _) => Ok(p),
-            (None, problems) => Err(SettingError::Refused(
-                problems
-                    .into_iter()
-                    .filter(|p| !p.warning)
-                    .map(|p| {
-                        // `remediation_policies[2].x` reads better as the type it is about.
-                        let path = match p.path.as_slice() {
-                            [yaml::Seg::Key(k), yaml::Seg::Index(i), rest @ ..] if k == "remediation_policies" => {
-                                let t = written.remediation_policies.iter().flatten().nth(*i);
-                                let mut out = t.map_or_else(|| k.clone(), |r| r.incident_type.clone());
-                                if !rest.is_empty() {
-                                    out.push('.');
-                                    out.push_str(&yaml::path_string(rest));
-                                }
-                                out
-                            }
-                            path => yaml::path_string(path),
-                        };
-                        if path.is_empty() { p.message } else { format!("{path}: {}", p.message) }
-                    })
-                    .collect(),
-            )),
+        let (policy, problems) = validate::validate(&written);
+        let (warnings, errors): (Vec<_>, Vec<_>) = problems.into_iter().partition(|p| p.warning);
+        let say = |p| describe(&written, p);
+        match policy {
+            Some(p) => Ok((p, warnings.into_iter().map(say).collect())),
+            None => Err(SettingError::Refused(errors.into_iter().map(say).collect())),
         }
+    }
+
+    /// The warnings this policy's own file gets, in [`Policy::with_warnings`]'s words.
+    pub fn warnings(&self) -> Vec<String> {
+        let (_, problems) = validate::validate(&self.written);
+        problems.into_iter().filter(|p| p.warning).map(|p| describe(&self.written, p)).collect()
     }
 
     /// One remediation per incident type, ordered by type.

@@ -489,6 +489,27 @@ fn review_findings_stay_fixed() {
     let (code, err) = run(&["check", &g]);
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("the grid makes 100000000 policy variants, more than the limit"), "{err}");
+    // `check --strict` refuses a grid whose variants a policy file's --strict would refuse.
+    let g = write(
+        dir.path(),
+        "warn.yaml",
+        format!(
+            "policy: {}\nscenarios: [../scenarios/bad-deploy.yaml]\nseeds: [1]\nparameters:\n  memory-leak.cooldown_after_action: [\"0s\", \"10m\"]\n",
+            policy.display()
+        )
+        .as_bytes(),
+    );
+    let g_in_repo = repo("fixtures").join(format!("grid-warn-{}.yaml", std::process::id()));
+    std::fs::copy(&g, &g_in_repo).unwrap();
+    let (strict, err) = run(&["check", "--strict", g_in_repo.to_str().unwrap()]);
+    let (plain, _) = run(&["check", g_in_repo.to_str().unwrap()]);
+    let _ = std::fs::remove_file(&g_in_repo);
+    assert_eq!((strict, plain), (Some(2), Some(0)), "{err}");
+    assert!(
+        err.contains("memory-leak.cooldown_after_action=0s") && err.contains("lets an action repeat at once"),
+        "{err}"
+    );
+    assert!(!err.contains("=10m"), "{err}");
     // -0 and 0 are one threshold; two windows cannot share a name; reordering named windows shows.
     let text = std::fs::read_to_string(&policy).unwrap();
     let neg = write(
