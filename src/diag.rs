@@ -284,14 +284,7 @@ pub fn read_source(path: &Path) -> Result<String, Diagnostic> {
 /// [`read_source`] with another limit (importers read files no person wrote).
 pub fn read_source_up_to(path: &Path, limit: u64) -> Result<String, Diagnostic> {
     use std::io::Read;
-    let io = |e: std::io::Error| {
-        let hint = match e.kind() {
-            std::io::ErrorKind::NotFound => "check the path; relative paths are taken from the current directory",
-            std::io::ErrorKind::PermissionDenied => "check the file's permissions",
-            _ => "pass a readable regular file",
-        };
-        Diagnostic::error(Code::Io, path, None, format!("cannot read file: {e}")).with_hint(hint)
-    };
+    let io = |e: std::io::Error| cannot_read(path, &e);
     let mut bytes = Vec::new();
     if path.as_os_str() == "-" {
         // `-` is standard input, as kubectl and cargo users expect.
@@ -352,6 +345,16 @@ pub fn text_from_bytes(path: &Path, bytes: Vec<u8>) -> Result<String, Diagnostic
     }
 }
 
+/// The diagnostic for a file that cannot be read, with what to check.
+fn cannot_read(path: &Path, e: &std::io::Error) -> Diagnostic {
+    let hint = match e.kind() {
+        std::io::ErrorKind::NotFound => "check the path; relative paths are taken from the current directory",
+        std::io::ErrorKind::PermissionDenied => "check the file's permissions",
+        _ => "pass a readable regular file",
+    };
+    Diagnostic::error(Code::Io, path, None, format!("cannot read file: {e}")).with_hint(hint)
+}
+
 /// Open a file to read input from: a regular file or a pipe (a FIFO waits for its writer, as
 /// `cat` does). A folder or a device (`/dev/zero`, `/dev/urandom`: input that never ends) is
 /// refused with a message saying so, not read until a limit.
@@ -360,14 +363,7 @@ pub fn open_input(path: &Path) -> Result<std::fs::File, Diagnostic> {
         Diagnostic::error(Code::Io, path, None, format!("cannot read {what}"))
             .with_hint("pass a regular file, or `-` for standard input")
     };
-    let f = std::fs::File::open(path).map_err(|e| {
-        let hint = match e.kind() {
-            std::io::ErrorKind::NotFound => "check the path; relative paths are taken from the current directory",
-            std::io::ErrorKind::PermissionDenied => "check the file's permissions",
-            _ => "pass a readable regular file",
-        };
-        Diagnostic::error(Code::Io, path, None, format!("cannot read file: {e}")).with_hint(hint)
-    })?;
+    let f = std::fs::File::open(path).map_err(|e| cannot_read(path, &e))?;
     let kind = f.metadata().map_err(|e| refuse(&format!("file: {e}")))?.file_type();
     #[cfg(unix)]
     {

@@ -58,15 +58,14 @@ impl Grid {
     /// A grid from its text; `path` names it in diagnostics and the files it names are
     /// read relative to it.
     pub fn from_yaml(path: &Path, text: &str) -> Result<Grid, Report> {
-        let text = text.to_string();
         let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
         let digest = format!("sha256:{}", hex::encode(Sha256::digest(text.as_bytes())));
         let rel = |p: &str| -> PathBuf { if Path::new(p).is_absolute() { PathBuf::from(p) } else { base.join(p) } };
         let mut report = Report::new();
-        report.add_source(path, &text);
+        report.add_source(path, text);
         let raw: RawGrid = match yaml::load_validated(
             path,
-            &text,
+            text,
             "a grid (`policy:`, `scenarios:`, `seeds:`, `parameters:`)",
             |r: &RawGrid| (Some(r.clone()), Vec::<Problem>::new()),
         ) {
@@ -126,7 +125,7 @@ impl Grid {
             problems.push(Problem::error(vec![Seg::key("scenarios")], Code::BadValue, "no scenarios"));
         }
         if !problems.is_empty() {
-            let root = yaml::parse(path, &text).ok().flatten();
+            let root = yaml::parse(path, text).ok().flatten();
             if let Some(root) = root {
                 report.extend(problems.into_iter().map(|p| p.into_diagnostic(path, &root)));
             }
