@@ -346,7 +346,7 @@ pub fn text_from_bytes(path: &Path, bytes: Vec<u8>) -> Result<String, Diagnostic
 }
 
 /// The diagnostic for a file that cannot be read, with what to check.
-fn cannot_read(path: &Path, e: &std::io::Error) -> Diagnostic {
+pub fn cannot_read(path: &Path, e: &std::io::Error) -> Diagnostic {
     let hint = match e.kind() {
         std::io::ErrorKind::NotFound => "check the path; relative paths are taken from the current directory",
         std::io::ErrorKind::PermissionDenied => "check the file's permissions",

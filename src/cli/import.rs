@@ -2,19 +2,24 @@
 
 use std::path::PathBuf;
 
-use understudy::clock::{Clock, Time, WallClock};
-use understudy::diag::{Code, Diagnostic, read_source_up_to};
-use understudy::trace::{self, Record, alertmanager, k8s, prometheus};
+use understudy::clock::{Time, parse_duration};
+use understudy::diag::read_source_up_to;
+use understudy::trace::{self, sources};
 
 use super::{EXIT_BAD_INPUT, EXIT_OK};
 
 /// Turn real history into a trace (JSON Lines, time-ordered) for `understudy replay`.
+///
+/// Every item left out is counted by reason on standard error; a file holding nothing of the
+/// kind asked for, or a time without a zone, is an error (exit 2) naming the file and where.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
   understudy import k8s pods.yaml events.json -o trace.jsonl
   kubectl get pods -o json | understudy import k8s - -o pods.jsonl
+  kubectl describe pod web-7d9f8b6c5-x2x4z | understudy import k8s - --now 2026-11-24T10:00:00Z
   understudy import alertmanager webhook.json -o alerts.jsonl
-  understudy import prometheus range.json --name cpu_throttling -o series.jsonl")]
+  understudy import case shared/realdata/alerts/01_oom_kill -o case.jsonl
+  understudy import prometheus range.json --name cpu_throttling --time-offset -2h -o series.jsonl")]
 pub struct Args {
     #[command(subcommand)]
     source: Source,
@@ -22,134 +27,139 @@ pub struct Args {
 
 #[derive(Debug, clap::Subcommand)]
 enum Source {
-    /// `kubectl get pods,deployments,replicasets -o yaml|json` dumps and `kubectl get events -o json`.
+    /// `kubectl get … -o yaml|json` dumps and event lists, `kubectl describe pod|deployment`
+    /// output and events tables (also as HolmesGPT records tool calls).
     K8s(Common),
-    /// Alertmanager webhook payloads, or what GET /api/v2/alerts or /api/v2/alerts/groups returns.
+    /// Alerts: Alertmanager webhook bodies, GET /api/v2/alerts or /api/v2/alerts/groups, bare
+    /// alert objects or arrays, Robusta findings and HolmesGPT investigation requests.
+    #[command(visible_alias = "alerts")]
     Alertmanager(Common),
     /// Prometheus query_range JSON (resultType matrix) or CSV with `time` and `value` columns.
     Prometheus(Common),
+    /// A HolmesGPT/Robusta investigation folder: every file in it that holds alerts or
+    /// Kubernetes objects; the others are listed as not read.
+    Case(Common),
 }
 
 #[derive(Debug, clap::Args)]
 struct Common {
-    /// Input files.
+    /// Input files (`-` is standard input); for `case`, folders.
     #[arg(required = true, value_name = "INPUT")]
     inputs: Vec<PathBuf>,
     /// Write the trace here (default: standard output).
     #[arg(short, long, value_name = "TRACE")]
     output: Option<PathBuf>,
-    /// Reference time for relative timestamps such as `@now-5m` (default: now).
+    /// Reference time for relative times (`@now-5m`, an age such as `87s` in kubectl's
+    /// tables, an undated investigation request). Default: the latest absolute time in the
+    /// same input (for `@now` in a dump: the wall clock).
     #[arg(long, value_name = "RFC3339")]
     now: Option<String>,
     /// Signal name for Prometheus series (default: the series' __name__).
     #[arg(long)]
     name: Option<String>,
+    /// Read times written without a zone as UTC (otherwise they are errors).
+    #[arg(long)]
+    assume_utc: bool,
+    /// Shift every time of these inputs by this much, for a source whose clock was off
+    /// (`-2h`, `+90s`, `15m`). Import sources separately to give each its own.
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
+    time_offset: Option<String>,
+    /// Rename a service: `--service payment-api-d86dbc9ef5=payment-api` (repeatable).
+    #[arg(long, value_name = "FROM=TO")]
+    service: Vec<String>,
+}
+
+fn offset_nanos(s: &str) -> Result<i64, String> {
+    let (neg, d) = match (s.strip_prefix('-'), s.strip_prefix('+')) {
+        (Some(d), _) => (true, d),
+        (None, Some(d)) => (false, d),
+        _ => (false, s),
+    };
+    let n = i64::try_from(parse_duration(d)?.as_nanos()).map_err(|_| format!("`{s}` is too long an offset"))?;
+    Ok(if neg { -n } else { n })
 }
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
-    let (which, c) = match &args.source {
-        Source::K8s(c) => ("k8s", c),
-        Source::Alertmanager(c) => ("alertmanager", c),
-        Source::Prometheus(c) => ("prometheus", c),
+    let (kind, c) = match &args.source {
+        Source::K8s(c) => (Some(sources::Kind::K8s), c),
+        Source::Alertmanager(c) => (Some(sources::Kind::Alerts), c),
+        Source::Prometheus(c) => (Some(sources::Kind::Prometheus), c),
+        Source::Case(c) => (None, c),
     };
-    let now = match &c.now {
-        None => WallClock.now(),
-        Some(s) => match Time::parse_rfc3339(s) {
-            Ok(t) => t,
-            Err(e) => {
-                eprintln!("error: --now: {e}");
+    let now = match c.now.as_deref().map(Time::parse_rfc3339).transpose() {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: --now: {e}");
+            return Ok(EXIT_BAD_INPUT);
+        }
+    };
+    let offset = match c.time_offset.as_deref().map(offset_nanos).transpose() {
+        Ok(o) => o.unwrap_or(0),
+        Err(e) => {
+            eprintln!("error: --time-offset: {e}");
+            return Ok(EXIT_BAD_INPUT);
+        }
+    };
+    let mut services = Vec::new();
+    for s in &c.service {
+        match s.split_once('=') {
+            Some((from, to)) if !from.is_empty() && !to.is_empty() => services.push((from.to_string(), to.to_string())),
+            _ => {
+                eprintln!("error: --service {s}: write FROM=TO, e.g. --service payment-api-d86dbc9ef5=payment-api");
                 return Ok(EXIT_BAD_INPUT);
             }
-        },
-    };
-    let mut records: Vec<Record> = Vec::new();
+        }
+    }
+    let opts = sources::Options { now, assume_utc: c.assume_utc, offset_nanos: offset, name: c.name.clone(), services };
+    let mut batch = sources::Batch::default();
     let mut failed = false;
-    let mut k = k8s::Imported::default();
     for path in &c.inputs {
-        let text = match read_source_up_to(path, understudy::limits::MAX_IMPORT_BYTES) {
-            Ok(t) => t,
-            Err(d) => {
-                eprint!("{}", d.render(None));
-                failed = true;
-                continue;
-            }
+        let result = match kind {
+            None => batch.add_case(path, &opts).map_err(|e| (e, None)),
+            Some(kind) => match read_source_up_to(path, understudy::limits::MAX_IMPORT_BYTES) {
+                Ok(text) => batch.add_text(kind, path, &text, &opts).map_err(|e| (e, Some(text))),
+                Err(d) => Err((vec![d], None)),
+            },
         };
-        let bad = |msg: String| Diagnostic::error(Code::UnknownFormat, path, None, msg);
-        match which {
-            "k8s" => match k8s::parse_documents(&text) {
-                Ok(docs) => docs.iter().for_each(|d| k.add(d, now)),
-                Err((pos, e)) => {
-                    eprint!(
-                        "{}",
-                        Diagnostic::error(Code::Syntax, path, pos, e)
-                            .with_hint("pass the output of kubectl get … -o yaml or -o json")
-                            .render(Some(&text))
-                    );
-                    failed = true;
-                }
-            },
-            "alertmanager" => match serde_json::from_str::<serde_json::Value>(&text) {
-                Ok(doc) => {
-                    let (mut r, skipped) = alertmanager::import(&doc);
-                    if r.is_empty() && skipped == 0 {
-                        eprint!(
-                            "{}",
-                            bad("no alerts found".into())
-                                .with_hint("pass a webhook body or the JSON of /api/v2/alerts")
-                                .render(None)
-                        );
-                        failed = true;
-                    }
-                    if skipped > 0 {
-                        eprintln!("{}: {skipped} alert(s) without alertname or startsAt skipped", path.display());
-                    }
-                    records.append(&mut r);
-                }
-                Err(e) => {
-                    eprint!("{}", understudy::jsonl::from_json_error(path, 1, &text, &e).render(None));
-                    failed = true;
-                }
-            },
-            _ => {
-                // A CSV is named so, or (from standard input) starts with a header line.
-                let first = text.lines().next().unwrap_or("").trim_start();
-                let csv = path.extension().is_some_and(|e| e == "csv")
-                    || (first.contains(',') && !first.starts_with(['{', '[']));
-                let result = if csv {
-                    prometheus::import_csv(&text, c.name.as_deref())
-                } else {
-                    prometheus::import_matrix(&text, c.name.as_deref())
-                };
-                match result {
-                    Ok((mut r, skipped)) => {
-                        if skipped > 0 {
-                            eprintln!("{}: {skipped} point(s) without a finite value skipped", path.display());
-                        }
-                        records.append(&mut r);
-                    }
-                    Err(e) => {
-                        eprint!(
-                            "{}",
-                            bad(e)
-                                .with_hint("pass a query_range response or a CSV with time,value columns")
-                                .render(None)
-                        );
-                        failed = true;
-                    }
-                }
+        if let Err((diags, text)) = result {
+            for d in diags {
+                eprint!("{}", d.render(text.as_deref()));
             }
+            failed = true;
         }
     }
     if failed {
         return Ok(EXIT_BAD_INPUT);
     }
-    if which == "k8s" {
+    let (records, batch) = batch.finish(&opts);
+    for (p, what) in &batch.files {
+        eprintln!("{}: {what}", p.display());
+    }
+    if !batch.k8s.objects.is_empty() || batch.k8s.events > 0 {
         let mut by: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
-        for o in &k.objects {
+        for o in &batch.k8s.objects {
             *by.entry(o.health.as_str()).or_default() += 1;
         }
-        eprintln!("{} object(s) ({:?}), {} event(s); not imported: {:?}", k.objects.len(), by, k.events, k.skipped);
-        records.append(&mut k.records);
+        eprintln!("{} object(s) ({:?}), {} event(s)", batch.k8s.objects.len(), by, batch.k8s.events);
+        // The service each object was given, and how it is known (override with --service).
+        let mut seen = std::collections::BTreeSet::new();
+        for ((ns, object), (svc, how)) in &batch.k8s.identity {
+            if seen.insert((ns, svc, how)) {
+                eprintln!("  service {ns}/{svc} ← {object} ({how})");
+            }
+        }
+    }
+    if batch.truncated > 0 {
+        eprintln!(
+            "warning: Alertmanager left {} alert(s) out of the bodies (truncatedAlerts; raise max_alerts in the webhook_config)",
+            batch.truncated
+        );
+    }
+    if !batch.skipped.is_empty() {
+        eprintln!("not imported:");
+        for (why, n) in &batch.skipped {
+            eprintln!("  {n:>6}  {why}");
+        }
     }
     let n = trace::write(c.output.as_deref(), records)?;
     let to = c.output.as_ref().filter(|p| p.as_os_str() != "-");

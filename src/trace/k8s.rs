@@ -64,6 +64,12 @@ pub struct Imported {
     /// Kinds not imported, with counts.
     pub skipped: BTreeMap<String, usize>,
     pub events: usize,
+    /// Each object's service and how it is known, by (namespace, `Kind/name`): what the
+    /// import used, printed so it can be checked (and overridden with `--service`).
+    pub identity: BTreeMap<(String, String), (String, &'static str)>,
+    /// Event records whose service was guessed from the involved object's name, to be
+    /// corrected by [`Imported::finish`] when the object itself is in the import.
+    guessed: Vec<(usize, String, String)>,
 }
 
 /// A timestamp: RFC 3339, or `@now`, `@now-5m`, `@now+1h` against `now`.
@@ -232,31 +238,51 @@ pub fn workload_health(obj: &Value) -> (Health, String) {
     }
 }
 
-fn service_of(obj: &Value, kind: &str, name: &str) -> String {
-    for key in ["app", "app.kubernetes.io/name", "k8s-app"] {
-        if let Some(v) = obj.pointer(&format!("/metadata/labels/{}", key.replace('/', "~1"))).and_then(Value::as_str) {
-            return v.to_string();
+/// Which service an object belongs to, and how that is known: the owner named in
+/// `ownerReferences` (a ReplicaSet's Deployment by the `pod-template-hash` it carries), then
+/// the `app.kubernetes.io/name`, `app`, `k8s-app` or `job-name` label, then (only when the
+/// object says nothing) a guess from the name's generated suffixes.
+pub fn service_of(obj: &Value, kind: &str, name: &str) -> (String, &'static str) {
+    let label = |k: &str| obj.pointer(&format!("/metadata/labels/{}", k.replace('/', "~1"))).and_then(Value::as_str);
+    let hash = label("pod-template-hash");
+    let rs_deployment = |rs: &str| match hash.and_then(|h| rs.strip_suffix(h)).and_then(|b| b.strip_suffix('-')) {
+        Some(base) if !base.is_empty() => (base.to_string(), "owner ReplicaSet and its pod-template-hash"),
+        _ => (workload_of_replicaset(rs), "owner ReplicaSet (name)"),
+    };
+    match kind {
+        "Deployment" | "StatefulSet" | "DaemonSet" | "Job" | "CronJob" => return (name.to_string(), "object name"),
+        "Pod" | "ReplicaSet" => {
+            if let Some(owner) = obj.pointer("/metadata/ownerReferences/0") {
+                let (ok, on) = (owner["kind"].as_str().unwrap_or(""), owner["name"].as_str().unwrap_or(""));
+                match ok {
+                    "ReplicaSet" if !on.is_empty() => return rs_deployment(on),
+                    _ if !on.is_empty() => return (on.to_string(), "owner reference"),
+                    _ => {}
+                }
+            }
+            if kind == "ReplicaSet"
+                && let Some(base) =
+                    hash.and_then(|h| name.strip_suffix(h)).and_then(|b| b.strip_suffix('-')).filter(|b| !b.is_empty())
+            {
+                return (base.to_string(), "pod-template-hash");
+            }
+        }
+        _ => {}
+    }
+    for (key, how) in [
+        ("app.kubernetes.io/name", "label app.kubernetes.io/name"),
+        ("app", "label app"),
+        ("k8s-app", "label k8s-app"),
+        ("job-name", "label job-name"),
+    ] {
+        if let Some(v) = label(key) {
+            return (v.to_string(), how);
         }
     }
     match kind {
-        "Pod" => {
-            // A ReplicaSet owner names the Deployment; a Job owner names itself.
-            if let Some(owner) = obj.pointer("/metadata/ownerReferences/0") {
-                let (ok, on) = (owner["kind"].as_str().unwrap_or(""), owner["name"].as_str().unwrap_or(""));
-                if ok == "ReplicaSet" {
-                    return workload_of_replicaset(on);
-                }
-                if !on.is_empty() {
-                    return on.to_string();
-                }
-            }
-            workload_of_pod(name)
-        }
-        "ReplicaSet" => obj
-            .pointer("/metadata/ownerReferences/0/name")
-            .and_then(Value::as_str)
-            .map_or_else(|| workload_of_replicaset(name), str::to_string),
-        _ => name.to_string(),
+        "Pod" => (workload_of_pod(name), "guessed from the pod name"),
+        "ReplicaSet" => (workload_of_replicaset(name), "guessed from the ReplicaSet name"),
+        _ => (name.to_string(), "object name"),
     }
 }
 
@@ -303,12 +329,61 @@ impl Imported {
             }
             return;
         }
+        if matches!(kind, "Pod" | "Deployment" | "ReplicaSet")
+            && doc.get("status").is_none_or(|s| s.as_object().is_none_or(|o| o.is_empty()))
+        {
+            // A manifest: the desired state, with nothing observed (no replicas available is
+            // not the same as none reported).
+            *self.skipped.entry(format!("{kind} without status (a manifest)")).or_default() += 1;
+            return;
+        }
         match kind {
             "Pod" => self.pod(doc, now),
             "Deployment" | "ReplicaSet" => self.workload(doc, kind, now),
             "Event" => self.event(doc, now),
             "" => {}
             other => *self.skipped.entry(other.to_string()).or_default() += 1,
+        }
+    }
+
+    /// Done adding: events about an object that is itself in the import take its service
+    /// (from its owner and labels) instead of the guess from its name.
+    pub fn finish(&mut self) {
+        for (i, ns, object) in std::mem::take(&mut self.guessed) {
+            if let Some((svc, _)) = self.identity.get(&(ns, object))
+                && let Some(Record::Signal { service, .. }) = self.records.get_mut(i)
+            {
+                service.clone_from(svc);
+            }
+        }
+    }
+
+    /// Take in another file's import (its guesses still to be corrected by `finish`).
+    pub fn append(&mut self, mut other: Imported) {
+        let base = self.records.len();
+        self.guessed.extend(other.guessed.drain(..).map(|(i, ns, o)| (i + base, ns, o)));
+        self.records.append(&mut other.records);
+        self.objects.append(&mut other.objects);
+        self.events += other.events;
+        for (k, n) in other.skipped {
+            *self.skipped.entry(k).or_default() += n;
+        }
+        self.identity.append(&mut other.identity);
+    }
+
+    /// Rename services (`--service FROM=TO`): every record whose service is `FROM`.
+    pub fn override_services(&mut self, map: &[(String, String)]) {
+        for r in &mut self.records {
+            if let Record::Signal { service, .. } | Record::Deploy { service, .. } = r
+                && let Some((_, to)) = map.iter().find(|(from, _)| from == service)
+            {
+                service.clone_from(to);
+            }
+        }
+        for (svc, _) in self.identity.values_mut() {
+            if let Some((_, to)) = map.iter().find(|(from, _)| from == svc) {
+                svc.clone_from(to);
+            }
         }
     }
 
@@ -330,7 +405,8 @@ impl Imported {
     fn pod(&mut self, pod: &Value, now: Time) {
         let name = str_at(pod, "/metadata/name").unwrap_or("").to_string();
         let ns = str_at(pod, "/metadata/namespace").unwrap_or("default").to_string();
-        let svc = service_of(pod, "Pod", &name);
+        let (svc, how) = service_of(pod, "Pod", &name);
+        self.identity.insert((ns.clone(), format!("Pod/{name}")), (svc.clone(), how));
         let (health, status) = pod_health(pod, now);
         self.note(pod, "Pod", health, &status);
         let as_of = as_of(pod, now).unwrap_or(now);
@@ -378,7 +454,8 @@ impl Imported {
     fn workload(&mut self, obj: &Value, kind: &str, now: Time) {
         let name = str_at(obj, "/metadata/name").unwrap_or("").to_string();
         let ns = str_at(obj, "/metadata/namespace").unwrap_or("default").to_string();
-        let svc = service_of(obj, kind, &name);
+        let (svc, how) = service_of(obj, kind, &name);
+        self.identity.insert((ns.clone(), format!("{kind}/{name}")), (svc.clone(), how));
         let (health, status) = workload_health(obj);
         self.note(obj, kind, health, &status);
         let as_of = as_of(obj, now).unwrap_or(now);
@@ -461,6 +538,7 @@ impl Imported {
         match name {
             Some(n) => {
                 let labels = [("reason", reason), ("object", obj_name.as_str()), ("message", message)];
+                self.guessed.push((self.records.len(), ns.clone(), format!("{obj_kind}/{obj_name}")));
                 self.records.push(signal(at, &svc, &ns, n, count, &labels));
             }
             None => *self.skipped.entry(format!("Normal event {reason}")).or_default() += 1,

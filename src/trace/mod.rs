@@ -18,7 +18,9 @@ use crate::jsonl;
 
 pub mod alertmanager;
 pub mod k8s;
+pub mod kubectl_text;
 pub mod prometheus;
+pub mod sources;
 
 /// Firing or resolved, as Alertmanager says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -102,6 +104,28 @@ impl Record {
             | Record::Action { at, .. }
             | Record::Campaign { at, .. }
             | Record::Truth { at, .. } => *at,
+        }
+    }
+
+    /// Move every time of the record by `nanos` (a source whose clock was off).
+    pub fn shift(&mut self, nanos: i64) {
+        let mv = |t: &mut Time| t.0 = t.0.saturating_add(nanos);
+        match self {
+            Record::Signal { at, .. }
+            | Record::Alert { at, .. }
+            | Record::Deploy { at, .. }
+            | Record::Classification { at, .. }
+            | Record::Action { at, .. } => mv(at),
+            Record::Campaign { at, end, .. } => {
+                mv(at);
+                mv(end);
+            }
+            Record::Truth { at, end, .. } => {
+                mv(at);
+                if let Some(e) = end {
+                    mv(e);
+                }
+            }
         }
     }
 
@@ -317,6 +341,31 @@ impl Iterator for Sorted {
         }
         Some(jsonl::parse_line::<Record>(&self.path, line, &json).map(|r| (line, r)))
     }
+}
+
+/// A time as importers meet it: RFC 3339 (`2026-11-24T10:00:00Z`, `…+01:00`), also with a
+/// space for the `T` (Python's `str(datetime)`, as Robusta writes it). A time without a zone
+/// is refused (its meaning depends on a machine's setting) unless `assume_utc`.
+pub fn parse_time(s: &str, assume_utc: bool) -> Result<Time, String> {
+    let t = s.trim();
+    let mut norm = t.to_string();
+    if t.len() > 10 && t.as_bytes()[10] == b' ' {
+        norm.replace_range(10..11, "T");
+    }
+    if let Ok(at) = Time::parse_rfc3339(&norm) {
+        return Ok(at);
+    }
+    let after_date = norm.get(10..).unwrap_or("");
+    let zoned = after_date.ends_with(['Z', 'z']) || after_date.contains(['+']) || after_date.rfind('-').is_some();
+    if !zoned && norm.len() >= 19 {
+        if !assume_utc {
+            return Err(format!(
+                "`{t}` has no time zone: add one (`Z` for UTC, or an offset such as +01:00), or pass --assume-utc"
+            ));
+        }
+        return Time::parse_rfc3339(&format!("{norm}Z"));
+    }
+    Time::parse_rfc3339(&norm)
 }
 
 /// Turn a pod name into its workload's name: `checkout-api-7d9f8b6c5-x2x4z` → `checkout-api`,

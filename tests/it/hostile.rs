@@ -131,7 +131,7 @@ fn import_k8s_locates_json_errors_and_survives_odd_timestamps_and_deep_nesting()
     let odd = write(
         dir.path(),
         "odd.json",
-        "{\"kind\":\"Pod\",\"metadata\":{\"name\":\"x\",\"creationTimestamp\":\"@nowé5m\"}}".as_bytes(),
+        "{\"kind\":\"Pod\",\"metadata\":{\"name\":\"x\",\"creationTimestamp\":\"@nowé5m\"},\"status\":{\"phase\":\"Pending\"}}".as_bytes(),
     );
     let (code, err) = run(&["import", "k8s", &odd, "-o", out]);
     assert_eq!(code, Some(0), "an unreadable timestamp is no timestamp, not a panic: {err}");
