@@ -26,7 +26,8 @@ pub fn of_keys(keys: &[&str]) -> Option<Kind> {
         Some(Kind::Policy)
     } else if keys.contains(&"duration") && keys.iter().any(|k| matches!(*k, "faults" | "campaigns" | "name")) {
         Some(Kind::Scenario)
-    } else if keys == ["rules"] {
+    } else if keys.contains(&"rules") && keys.iter().all(|k| matches!(*k, "rules" | "symptoms")) || keys == ["symptoms"]
+    {
         Some(Kind::Rules)
     } else if keys == ["channels"] {
         Some(Kind::Channels)

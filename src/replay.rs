@@ -2,13 +2,17 @@
 //! world model.
 //!
 //! Owns turning a time-ordered stream of trace records into episodes (one per service while
-//! symptoms keep coming), classifying and deciding at each episode's first symptom (`now` is
-//! the record's time), and comparing with what the trace says happened next: the human's
+//! symptoms keep coming; which signals are symptoms, and which alerts are no incident, the
+//! rules file says), classifying each episode on everything it has shown so far and
+//! revising that as evidence arrives, deciding when the classification first reaches the
+//! policy's threshold or when the decision window ends (whichever is first; `now` is that
+//! moment's trace time), and comparing with what the trace says happened next: the human's
 //! action and the recovery. Figures come from the trace (onset, recovery, what people did)
 //! or from the model (the classifier's label, the policy's decision, and the assumption that
 //! the policy's action would have had the human's effect); the report says which is which.
-//! Streams: memory holds only open episodes (at most [`MAX_OPEN`]), the alerts of recently
-//! closed ones (so a stale re-delivery opens nothing) and aggregates, never the trace. In
+//! Streams: memory holds only open episodes (at most [`MAX_OPEN`], each with at most 64
+//! observations), the alerts of recently closed ones (so a stale re-delivery opens nothing),
+//! per-service baselines of relative symptoms (bounded) and aggregates, never the trace. In
 //! shadow and live the sink also gets `joined`, `alert-resolved` and `closed`, so a restarted
 //! process reopens what was open (`Replayer::restore`).
 
@@ -21,7 +25,8 @@ use rand::SeedableRng;
 use serde::Serialize;
 
 use crate::audit::{AuditRecord, Sink};
-use crate::classify::{Classification, Classifier, Evidence};
+use crate::classify::rules::Symptoms;
+use crate::classify::{Classification, Classifier, Context, Evidence, Observation};
 use crate::clock::Time;
 use crate::decide::{Incident, Pipeline, ServiceKey, Status};
 use crate::diag::Diagnostic;
@@ -43,27 +48,33 @@ pub struct Settings {
     pub quiet: Duration,
     /// Write the episodes CSV's header (not when appending to a file that has one).
     pub header: bool,
+    /// Which signals open an episode, and which alerts are no incident (the rules file's
+    /// `symptoms:` and its `not-an-incident` rules).
+    pub symptoms: Symptoms,
+    /// How long an episode gathers evidence before it is decided, unless its classification
+    /// reaches the policy's threshold first. Zero: decide at the first symptom (shadow and
+    /// live, which have no timer between webhooks, decide so).
+    pub decision_window: Duration,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { quiet: Duration::from_secs(30 * 60), header: true }
+        Settings {
+            quiet: Duration::from_secs(30 * 60),
+            header: true,
+            symptoms: Symptoms::default(),
+            decision_window: Duration::ZERO,
+        }
     }
 }
 
-/// Whether a signal is a symptom worth an incident.
-pub fn is_symptom(name: &str, value: f64) -> bool {
-    match name {
-        "OOMKilled" | "CrashLoopBackOff" | "image_pull_failed" | "liveness_failed" | "probe_failed"
-        | "pod_unschedulable" | "evicted" | "job_failed" | "mount_failed" | "create_failed" => true,
-        "replica_deficit" => value > 0.0,
-        // Health signals: 2 is unhealthy (1 warning is not an incident on its own).
-        "pod_health" | "deployment_health" => value >= 2.0,
-        "http_5xx_rate" => value > 0.05,
-        "cpu_utilization" => value > 0.85,
-        _ => false,
-    }
-}
+/// The type an alert or signal is given when it is no incident (a watchdog, an inhibitor).
+pub const NOT_AN_INCIDENT: &str = "not-an-incident";
+
+/// At most this many observations are kept per episode (the first ones and the latest),
+/// and this many entries of its classification history.
+const MAX_OBSERVED: usize = 64;
+const MAX_HISTORY: usize = 32;
 
 /// One episode: a service showing symptoms until it recovers.
 #[derive(Debug, Clone, Serialize)]
@@ -99,6 +110,17 @@ pub struct Episode {
     /// the process before, so its recovery resolves the service's pages from then.
     #[serde(skip)]
     restored: bool,
+    /// What the episode has shown (bounded, see `MAX_OBSERVED`).
+    #[serde(skip)]
+    observed: Vec<Observation>,
+    /// The classification each time it changed, with the time: the evidence as it arrived.
+    pub history: Vec<(Time, Classification)>,
+    /// When the decision falls due if the classification does not reach the policy's
+    /// threshold first; `None` once decided (or for a restored episode).
+    #[serde(skip)]
+    decide_by: Option<Time>,
+    /// When the policy's decision was taken.
+    pub decided_at: Option<Time>,
 }
 
 impl Episode {
@@ -134,7 +156,28 @@ impl Episode {
             firing: BTreeMap::new(),
             alerts: std::collections::BTreeSet::new(),
             restored: false,
+            observed: Vec::new(),
+            history: Vec::new(),
+            decide_by: None,
+            decided_at: None,
         }
+    }
+
+    /// Keep an observation: the first `MAX_OBSERVED / 2` and the latest others.
+    fn observe(&mut self, o: Observation) {
+        if self.observed.len() >= MAX_OBSERVED {
+            self.observed.remove(MAX_OBSERVED / 2);
+        }
+        self.observed.push(o);
+    }
+
+    /// The classification history as the episodes CSV writes it.
+    fn history_text(&self) -> String {
+        self.history
+            .iter()
+            .map(|(t, c)| format!("{} {:.2} @{}", c.incident_type, c.confidence, t.to_rfc3339()))
+            .collect::<Vec<_>>()
+            .join("; ")
     }
 }
 
@@ -191,8 +234,9 @@ impl Episode {
     pub fn saved_seconds(&self) -> Option<f64> {
         let (h_at, _) = self.human_actions.first()?;
         let rec = self.recovered_at?;
-        (self.agreement() == Agreement::Same && *h_at > self.start && rec >= *h_at)
-            .then(|| h_at.since(self.start).as_secs_f64())
+        // The policy would have acted when it decided, not at the first symptom.
+        let acted = self.decided_at.unwrap_or(self.start);
+        (self.agreement() == Agreement::Same && *h_at > acted && rec >= *h_at).then(|| h_at.since(acted).as_secs_f64())
     }
 
     pub fn ttr_seconds(&self) -> Option<f64> {
@@ -228,6 +272,13 @@ pub struct ReplayMetrics {
     /// Alerts re-sent after a restart that the audit log shows were already decided.
     #[serde(skip_serializing_if = "is_zero")]
     pub redelivered: usize,
+    /// Firing alerts whose rule says `not-an-incident` (watchdogs, inhibitors): no episode,
+    /// no page.
+    pub not_incidents: BTreeMap<String, usize>,
+    /// Episodes that recovered inside their decision window: never decided, nobody paged.
+    pub recovered_before_decision: usize,
+    /// Episodes whose classification changed as evidence arrived.
+    pub revised: usize,
     /// What the escalations would have been (set by whoever counted them, see `escalate`).
     pub escalations: crate::escalate::Counts,
     pub sources: BTreeMap<&'static str, &'static str>,
@@ -283,13 +334,19 @@ impl Quantiles {
 
 /// Where each figure of a replay comes from.
 pub const SOURCES: [(&str, &str); 9] = [
-    ("episodes", "trace: symptoms (signals, firing alerts) grouped per service until recovery"),
+    (
+        "episodes",
+        "trace: symptoms (signals over the rules file's thresholds, firing alerts other than not-an-incident) grouped per service until recovery",
+    ),
     (
         "observed_ttr_seconds",
         "trace: first symptom → resolved alert, truth end, or last symptom before 30 min of quiet",
     ),
     ("agreement", "trace (what people did) against model (what the policy would have done)"),
-    ("decisions", "model: the policy's pipeline on the classifier's label, at the first symptom's time"),
+    (
+        "decisions",
+        "model: the policy's pipeline on the classifier's label, when the label first reaches the policy's threshold or the decision window ends",
+    ),
     ("by_type", "model: the classifier's label"),
     (
         "mttr_saved",
@@ -334,6 +391,12 @@ pub struct Replayer<'a, W: Write> {
     /// again. At most [`MAX_OPEN`] are kept.
     closed_alerts: std::collections::BTreeSet<Decided>,
     closed_order: std::collections::VecDeque<Decided>,
+    /// Each service's latest deploy (context for the classifier).
+    deploys: BTreeMap<ServiceKey, Time>,
+    /// Campaigns not yet over: (end, services; empty = all).
+    campaigns: Vec<(Time, Vec<String>)>,
+    /// The earliest `decide_by` of an open episode (no scan before it).
+    next_decision: Time,
 }
 
 impl<'a, W: Write> Replayer<'a, W> {
@@ -365,6 +428,8 @@ impl<'a, W: Write> Replayer<'a, W> {
             "recovery",
             "ttr_s",
             "saved_s",
+            "decided_at",
+            "classification_history",
         ];
         if settings.header {
             csv.write_record(header)?;
@@ -390,6 +455,9 @@ impl<'a, W: Write> Replayer<'a, W> {
             decided: BTreeMap::new(),
             closed_alerts: std::collections::BTreeSet::new(),
             closed_order: std::collections::VecDeque::new(),
+            deploys: BTreeMap::new(),
+            campaigns: Vec::new(),
+            next_decision: Time(i64::MAX),
         })
     }
 
@@ -433,18 +501,44 @@ impl<'a, W: Write> Replayer<'a, W> {
         self.classifier.observe(rec);
         let at = rec.at();
         self.now = self.now.max(at);
+        self.decide_due(at)?;
         self.close_quiet(at)?;
         match rec {
-            Record::Signal { service, namespace, name, value, .. } => {
-                if is_symptom(name, *value) {
-                    self.symptom(ServiceKey::new(namespace, service), at, name, None)?;
+            Record::Signal { service, namespace, name, value, labels, .. } => {
+                if self.settings.symptoms.check(namespace, service, name, at, *value) {
+                    let o = Observation {
+                        at,
+                        name: name.clone(),
+                        alert: false,
+                        value: *value,
+                        labels: labels.clone(),
+                        annotations: BTreeMap::new(),
+                    };
+                    self.symptom(ServiceKey::new(namespace, service), at, name, None, o)?;
                 }
             }
-            Record::Alert { name, status, service, namespace, .. } => {
+            Record::Alert { name, status, service, namespace, labels, annotations, .. } => {
                 let key =
                     ServiceKey::new(namespace.as_deref().unwrap_or("default"), service.as_deref().unwrap_or(name));
                 match status {
-                    AlertStatus::Firing => self.symptom(key, at, name, Some(name))?,
+                    AlertStatus::Firing => {
+                        let o = Observation {
+                            at,
+                            name: name.clone(),
+                            alert: true,
+                            value: 1.0,
+                            labels: labels.clone(),
+                            annotations: annotations.clone(),
+                        };
+                        let ctx = self.context(&key, at);
+                        if !self.settings.symptoms.is_incident(&o, Some(&ctx)) {
+                            // A watchdog or an inhibitor: it says the alerting works, not
+                            // that anything is wrong. No episode, no page.
+                            *self.metrics.not_incidents.entry(name.clone()).or_default() += 1;
+                            return Ok(());
+                        }
+                        self.symptom(key, at, name, Some(name), o)?
+                    }
                     AlertStatus::Resolved => {
                         let mut was_firing = None;
                         let done = self.open.get_mut(&key).is_some_and(|e| {
@@ -497,7 +591,13 @@ impl<'a, W: Write> Replayer<'a, W> {
                 }
                 self.truths.entry(key).or_default().push((at, *end, incident_type.clone()));
             }
-            Record::Deploy { .. } | Record::Campaign { .. } => {}
+            Record::Deploy { service, namespace, .. } => {
+                self.deploys.insert(ServiceKey::new(namespace, service), at);
+            }
+            Record::Campaign { end, services, .. } => {
+                self.campaigns.retain(|(e, _)| *e >= at);
+                self.campaigns.push((*end, services.clone()));
+            }
         }
         if self.truths.is_empty() {
             return Ok(());
@@ -527,7 +627,115 @@ impl<'a, W: Write> Replayer<'a, W> {
         Ok(())
     }
 
-    fn symptom(&mut self, key: ServiceKey, at: Time, name: &str, alert: Option<&str>) -> std::io::Result<()> {
+    /// What surrounds an episode of `key` at `at`.
+    fn context(&self, key: &ServiceKey, at: Time) -> Context {
+        Context {
+            last_deploy: self.deploys.get(key).copied().filter(|t| *t <= at),
+            campaign: self
+                .campaigns
+                .iter()
+                .any(|(end, svcs)| *end >= at && (svcs.is_empty() || svcs.contains(&key.service))),
+        }
+    }
+
+    /// Classify an open episode on everything it has shown; record a change in its history.
+    fn reclassify(&mut self, key: &ServiceKey, at: Time) -> Option<Classification> {
+        let ctx = self.context(key, at);
+        let e = self.open.get(key)?;
+        let last = e.observed.last()?;
+        let ev = Evidence {
+            service: &key.service,
+            namespace: &key.namespace,
+            signal: &last.name,
+            alert: last.alert.then_some(last.name.as_str()),
+            truth: None,
+            observed: &e.observed,
+            context: Some(&ctx),
+        };
+        let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(self.next_id as u64);
+        let c = self.classifier.classify(&ev, &mut rng);
+        let e = self.open.get_mut(key)?;
+        if e.history.last().is_none_or(|(_, h)| *h != c) {
+            if !e.history.is_empty() && e.history.len() == 1 {
+                self.metrics.revised += 1;
+            }
+            if e.history.len() >= MAX_HISTORY {
+                e.history.remove(1);
+            }
+            e.history.push((at, c.clone()));
+        }
+        Some(c)
+    }
+
+    /// Whether the policy would act on this classification now (its type auto-executes at
+    /// this confidence): no need to wait for more evidence.
+    fn decisive(&self, c: &Classification) -> bool {
+        let p = self.pipeline.policy();
+        p.auto_executes(&c.incident_type)
+            && p.remediation(&c.incident_type).is_some_and(|r| c.confidence >= r.confidence_threshold)
+    }
+
+    /// Decide every open episode whose decision window has ended by `now`, at its end.
+    fn decide_due(&mut self, now: Time) -> std::io::Result<()> {
+        if now < self.next_decision {
+            return Ok(());
+        }
+        let mut due: Vec<(Time, ServiceKey)> =
+            self.open.iter().filter_map(|(k, e)| e.decide_by.filter(|t| *t <= now).map(|t| (t, k.clone()))).collect();
+        due.sort();
+        for (t, k) in due {
+            let c = self.reclassify(&k, t);
+            if let Some(c) = c {
+                self.decide(&k, t, c)?;
+            }
+        }
+        self.next_decision = self.open.values().filter_map(|e| e.decide_by).min().unwrap_or(Time(i64::MAX));
+        Ok(())
+    }
+
+    /// The policy's decision for an open episode, taken at `at` on `c`.
+    fn decide(&mut self, key: &ServiceKey, at: Time, c: Classification) -> std::io::Result<()> {
+        let Some(e) = self.open.get(key) else { return Ok(()) };
+        let signal = e.observed.last().map_or_else(|| e.evidence.clone(), |o| o.name.clone());
+        let incident = Incident {
+            at,
+            service: key.service.clone(),
+            namespace: key.namespace.clone(),
+            incident_type: c.incident_type.clone(),
+            confidence: c.confidence,
+            signal: Some(signal),
+            replicas: None,
+            id: Some(e.id.clone()),
+        };
+        let d = self.pipeline.decide(at, &incident);
+        if let Some(x) = self.executed.as_mut()
+            && d.executed()
+        {
+            x.push((incident.clone(), d.clone()));
+        }
+        let Some(e) = self.open.get_mut(key) else { return Ok(()) };
+        e.status = Some(d.status);
+        e.command = d.command.clone();
+        e.suggested_action = d.suggested_action.clone();
+        e.policy_action = d.action.as_ref().map(|a| a.kind().to_string());
+        e.classification = Some(c);
+        e.decide_by = None;
+        e.decided_at = Some(at);
+        self.audit.record(&AuditRecord::Decision {
+            policy_fingerprint: self.fingerprint.clone(),
+            input: Box::new(incident),
+            decision: Box::new(d),
+        })
+    }
+
+    fn symptom(
+        &mut self,
+        key: ServiceKey,
+        at: Time,
+        name: &str,
+        alert: Option<&str>,
+        obs: Observation,
+    ) -> std::io::Result<()> {
         if alert.is_some() && self.closed_alerts.contains(&(key.clone(), at, name.to_string())) {
             // The firing of an alert whose incident is over, delivered again: nothing new.
             self.metrics.redelivered += 1;
@@ -536,6 +744,17 @@ impl<'a, W: Write> Replayer<'a, W> {
         if let Some(e) = self.open.get_mut(&key) {
             e.symptoms += 1;
             e.last_symptom = at;
+            e.observe(obs);
+            if e.decide_by.is_some() {
+                // Still gathering evidence: a classification the policy would act on now is
+                // decided now.
+                if let Some(c) = self.reclassify(&key, at)
+                    && self.decisive(&c)
+                {
+                    self.decide(&key, at, c)?;
+                }
+            }
+            let Some(e) = self.open.get_mut(&key) else { return Ok(()) };
             if let Some(a) = alert {
                 e.firing.insert(a.to_string(), ());
                 if e.alerts.insert((name.to_string(), at)) {
@@ -582,37 +801,20 @@ impl<'a, W: Write> Replayer<'a, W> {
             self.open_insert(key, e)?;
             return Ok(());
         }
-        let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(self.next_id as u64);
-        let ev = Evidence { service: &key.service, namespace: &key.namespace, signal: name, alert, truth: None };
-        let c = self.classifier.classify(&ev, &mut rng);
-        let incident = Incident {
-            at,
-            service: key.service.clone(),
-            namespace: key.namespace.clone(),
-            incident_type: c.incident_type.clone(),
-            confidence: c.confidence,
-            signal: Some(name.to_string()),
-            replicas: None,
-            id: Some(e.id.clone()),
-        };
-        let d = self.pipeline.decide(at, &incident);
-        if let Some(x) = self.executed.as_mut()
-            && d.executed()
-        {
-            x.push((incident.clone(), d.clone()));
-        }
-        e.status = Some(d.status);
-        e.command = d.command.clone();
-        e.suggested_action = d.suggested_action.clone();
-        e.policy_action = d.action.as_ref().map(|a| a.kind().to_string());
-        e.classification = Some(c);
-        self.audit.record(&AuditRecord::Decision {
-            policy_fingerprint: self.fingerprint.clone(),
-            input: Box::new(incident),
-            decision: Box::new(d),
-        })?;
+        e.observe(obs);
         self.next_quiet_check = self.next_quiet_check.min(at.saturating_add(self.settings.quiet));
-        self.open_insert(key, e)
+        self.open_insert(key.clone(), e)?;
+        let Some(c) = self.reclassify(&key, at) else { return Ok(()) };
+        let window = self.settings.decision_window;
+        if window.is_zero() || self.decisive(&c) {
+            return self.decide(&key, at, c);
+        }
+        let by = at.saturating_add(window);
+        if let Some(e) = self.open.get_mut(&key) {
+            e.decide_by = Some(by);
+        }
+        self.next_decision = self.next_decision.min(by);
+        Ok(())
     }
 
     /// Open an episode. With [`MAX_OPEN`] already open, the oldest tenth is forgotten first,
@@ -689,6 +891,11 @@ impl<'a, W: Write> Replayer<'a, W> {
 
     fn close(&mut self, key: &ServiceKey, at: Time, how: &'static str) -> std::io::Result<()> {
         let Some(mut e) = self.open_remove(key) else { return Ok(()) };
+        if e.decide_by.take().is_some() {
+            // Over before its decision window ended: nothing was decided, nobody paged.
+            self.metrics.recovered_before_decision += 1;
+            e.classification = e.history.last().map(|(_, c)| c.clone());
+        }
         for (name, t) in &e.alerts {
             self.remember_closed((key.clone(), *t, name.clone()));
         }
@@ -751,6 +958,8 @@ impl<'a, W: Write> Replayer<'a, W> {
             e.recovery.unwrap_or("unresolved").to_string(),
             e.ttr_seconds().map_or(String::new(), |t| format!("{t:.0}")),
             e.saved_seconds().map_or(String::new(), |t| format!("{t:.0}")),
+            e.decided_at.map_or(String::new(), |t| t.to_rfc3339()),
+            e.history_text(),
         ])?;
         Ok(())
     }
@@ -797,6 +1006,8 @@ impl<'a, W: Write> Replayer<'a, W> {
 
     /// End of the trace: close what is still open (unresolved) and return the metrics.
     pub fn finish(mut self) -> std::io::Result<ReplayMetrics> {
+        // Decisions still pending fall due at their window's end.
+        self.decide_due(Time(i64::MAX))?;
         // At the end of the trace: an episode whose truth says when it ended is closed there;
         // anything else still showing symptoms is unresolved.
         let keys: Vec<ServiceKey> = self.open.keys().cloned().collect();

@@ -127,7 +127,14 @@ mod tests {
     use rand::SeedableRng;
 
     fn ev() -> Evidence<'static> {
-        Evidence { service: "payment-api", namespace: "prod", signal: "OOMKilled", alert: None, truth: None }
+        Evidence {
+            service: "payment-api",
+            namespace: "prod",
+            signal: "OOMKilled",
+            alert: None,
+            truth: None,
+            ..Evidence::default()
+        }
     }
 
     #[test]

@@ -23,8 +23,31 @@ pub struct Classification {
     pub confidence: f64,
 }
 
+/// One piece of evidence in an episode: a signal or an alert with what it carries.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Observation {
+    pub at: crate::clock::Time,
+    /// The signal's or the alert's name.
+    pub name: String,
+    pub alert: bool,
+    pub value: f64,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// What the trace says around an episode (from records other than its symptoms).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Context {
+    /// The service's latest deploy at or before the evidence.
+    pub last_deploy: Option<crate::clock::Time>,
+    /// A campaign (expected load) covering the service at the evidence's time.
+    pub campaign: bool,
+}
+
 /// What a classifier may look at.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Evidence<'a> {
     pub service: &'a str,
     pub namespace: &'a str,
@@ -34,6 +57,11 @@ pub struct Evidence<'a> {
     pub alert: Option<&'a str>,
     /// The true cause, known only in simulation.
     pub truth: Option<Cause>,
+    /// Everything the episode has shown so far, in time order, the latest last (replay,
+    /// shadow, live); empty when only `signal`/`alert` is known (simulation).
+    pub observed: &'a [Observation],
+    /// What surrounds the episode, when the caller knows it.
+    pub context: Option<&'a Context>,
 }
 
 /// Turns evidence into a classification. Randomness, if any, comes from the caller's RNG so
@@ -183,6 +211,7 @@ mod tests {
             signal: "cpu_utilization",
             alert: None,
             truth: Some(Cause::TrafficSurge),
+            ..Evidence::default()
         };
         let n = 4000;
         let answers: Vec<Classification> = (0..n).map(|_| o.classify(&ev, &mut rng)).collect();

@@ -46,9 +46,14 @@ pub struct Args {
     /// Which classifier labels the episodes.
     #[arg(long, value_enum, default_value = "rules")]
     classifier: Which,
-    /// Rules for --classifier rules.
+    /// Rules file: its `symptoms:` say which signals open an episode (whatever the
+    /// classifier), its rules label episodes for --classifier rules.
     #[arg(long, default_value = "scenarios/classifier-rules.yaml", value_name = "FILE")]
     rules: PathBuf,
+    /// How long an episode gathers evidence before it is decided, unless its classification
+    /// reaches the policy's threshold sooner (0s: at the first symptom, as shadow and live).
+    #[arg(long, default_value = "2m", value_name = "DURATION")]
+    decision_window: String,
     /// Command for --classifier external (reads a JSON request on stdin, prints a JSON answer).
     #[arg(long, value_name = "CMD")]
     classifier_cmd: Option<String>,
@@ -86,14 +91,18 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             return Ok(EXIT_BAD_INPUT);
         }
     };
-    let rules;
+    let window = match parse_duration(&args.decision_window) {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("error: --decision-window {}: {e}", args.decision_window);
+            return Ok(EXIT_BAD_INPUT);
+        }
+    };
+    let rules = or_bad_input!(Rules::load(&args.rules));
     let external;
     let recorded = Recorded::default();
     let (classifier, name): (&dyn Classifier, String) = match args.classifier {
-        Which::Rules => {
-            rules = or_bad_input!(Rules::load(&args.rules));
-            (&rules, format!("rules ({})", args.rules.display()))
-        }
+        Which::Rules => (&rules, format!("rules ({})", args.rules.display())),
         Which::Recorded => (&recorded, "recorded".to_string()),
         Which::External => {
             let endpoint = match (&args.classifier_cmd, &args.classifier_url) {
@@ -127,7 +136,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let mut replayer = Replayer::new(
         policy.clone(),
         classifier,
-        Settings { quiet, ..Settings::default() },
+        Settings { quiet, symptoms: rules.symptoms.clone(), decision_window: window, ..Settings::default() },
         episodes,
         Box::new(&mut sink),
     )?;

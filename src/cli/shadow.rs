@@ -276,7 +276,8 @@ pub fn serve(
         .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", c.episodes.display()))?;
     let header = file.metadata().map(|m| m.len() == 0).unwrap_or(true);
     let episodes = Episodes { out: Box::new(std::io::BufWriter::new(file)), header };
-    let (tx, worker) = shadow::spawn_worker(policy, move || rules, journal, episodes, controller, restored);
+    let (tx, worker) =
+        shadow::spawn_worker(policy, rules.symptoms.clone(), move || rules, journal, episodes, controller, restored);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let result: anyhow::Result<()> = rt.block_on(async {
         let listener = tokio::net::TcpListener::bind(&c.listen).await.map_err(|e| {

@@ -44,6 +44,7 @@ pub enum Msg {
 /// audited; breakers its verifications trip are applied before the next records.
 pub fn spawn_worker<C: Classifier + 'static>(
     policy: Policy,
+    symptoms: crate::classify::rules::Symptoms,
     make: impl FnOnce() -> C + Send + 'static,
     journal: Shared,
     episodes: Episodes,
@@ -53,7 +54,9 @@ pub fn spawn_worker<C: Classifier + 'static>(
     let (tx, rx) = mpsc::channel::<Msg>();
     let handle = std::thread::spawn(move || {
         let classifier = make();
-        let settings = Settings { header: episodes.header, ..Settings::default() };
+        // Decided at the first alert (no decision window: nothing would wake the worker
+        // between webhooks); `not-an-incident` alerts open nothing, as in replay.
+        let settings = Settings { header: episodes.header, symptoms, ..Settings::default() };
         let out: Box<dyn Write> = episodes.out;
         let sink = Box::new(Writer(journal));
         let mut replayer = match Replayer::new(policy, &classifier, settings, out, sink) {
@@ -371,7 +374,15 @@ mod tests {
             verifications: Default::default(),
         };
         let episodes = Episodes { out: Box::new(std::io::sink()), header: false };
-        let (tx, worker) = spawn_worker(policy, || ByName, journal, episodes, Some(controller), Restored::default());
+        let (tx, worker) = spawn_worker(
+            policy,
+            Default::default(),
+            || ByName,
+            journal,
+            episodes,
+            Some(controller),
+            Restored::default(),
+        );
         let kinds = || -> Vec<String> {
             std::fs::read_to_string(&log)
                 .unwrap()

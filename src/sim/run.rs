@@ -614,6 +614,7 @@ impl<'a> Arm<'a> {
                 signal: signal_name,
                 alert: None,
                 truth: Some(f.cause),
+                ..Evidence::default()
             },
             &mut rng,
         );

@@ -5,10 +5,23 @@ use std::path::{Path, PathBuf};
 use understudy::clock::Time;
 use understudy::trace::{self, AlertStatus, Record, alertmanager, k8s, prometheus};
 
-/// The shared real data, beside the repository.
+/// The real-data corpus: `$UNDERSTUDY_REALDATA`, else ../shared/realdata beside the
+/// repository (shared/realdata/SOURCES.md lists each file's upstream repository and commit).
+pub fn realdata_root() -> PathBuf {
+    match std::env::var_os("UNDERSTUDY_REALDATA") {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/realdata"),
+    }
+}
+
+/// A file of the real-data corpus.
 pub fn realdata(rel: &str) -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/realdata").join(rel);
-    assert!(p.exists(), "{} is missing: the tests need ../shared/realdata beside the repository", p.display());
+    let p = realdata_root().join(rel);
+    assert!(
+        p.exists(),
+        "{} is missing: the tests need the real-data corpus at $UNDERSTUDY_REALDATA or ../shared/realdata (SOURCES.md there lists each file's upstream repository and commit)",
+        p.display()
+    );
     p
 }
 
@@ -204,7 +217,16 @@ fn shipped_rules_cover_every_real_alert() {
     let missing: Vec<&String> = names
         .iter()
         .filter(|n| {
-            rules.matching(&Evidence { service: "s", namespace: "n", signal: n, alert: Some(n), truth: None }).is_none()
+            rules
+                .matching(&Evidence {
+                    service: "s",
+                    namespace: "n",
+                    signal: n,
+                    alert: Some(n),
+                    truth: None,
+                    ..Evidence::default()
+                })
+                .is_none()
         })
         .collect();
     assert!(missing.is_empty(), "no rule for: {missing:?}");

@@ -3,6 +3,7 @@
 mod arms;
 mod cli;
 mod escalate;
+mod evidence;
 mod gate;
 mod hostile;
 mod html;

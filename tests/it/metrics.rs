@@ -238,6 +238,7 @@ fn calibration_of_a_calibrated_and_an_overconfident_oracle() {
             signal: "OOMKilled",
             alert: None,
             truth: Some(Cause::MemoryLeak),
+            ..Evidence::default()
         };
         let pairs: Vec<(f64, bool)> = (0..20_000)
             .map(|_| {

@@ -109,11 +109,42 @@ fn replay_compares_the_policy_with_what_people_did() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let rows = csv_rows(&out.join("incidents.csv"));
     let pay = rows.iter().find(|r| r["service"] == "payment-api").unwrap();
-    assert_eq!(pay["classified_as"], "crash-loop");
+    // KubePodCrashLooping opens the episode as a crash loop (no policy for it); the OOMKilled
+    // 30 s later explains the loop, the classification is revised to the leak, and the
+    // policy restarts, as the person did 20 minutes later.
+    assert_eq!(pay["classified_as"], "memory-leak");
     assert_eq!(pay["truth"], "memory-leak");
-    assert_eq!(pay["agreement"], "would-escalate");
+    assert_eq!(
+        (pay["decision"].as_str(), pay["policy_action"].as_str(), pay["agreement"].as_str()),
+        ("execute", "restart", "same")
+    );
+    assert_eq!(pay["decided_at"], "2026-11-24T10:00:30Z");
+    assert!(
+        pay["classification_history"]
+            .starts_with("crash-loop 0.90 @2026-11-24T10:00:00Z; memory-leak 0.99 @2026-11-24T10:00:30Z"),
+        "{}",
+        pay["classification_history"]
+    );
     assert_eq!((pay["recovered_at"].as_str(), pay["recovery"].as_str()), ("2026-11-24T10:25:00Z", "alert-resolved"));
     assert_eq!(pay["ttr_s"], "1500");
+    assert_eq!(pay["saved_s"], "1170", "from the decision at 10:00:30 to the person's restart at 10:20");
+
+    // Decided at the first symptom (as shadow and live decide), the crash loop has no policy.
+    let out0 = dir.path().join("r0");
+    let o = understudy(&[
+        "replay",
+        "fixtures/traces/lesson-history.jsonl",
+        "--policy",
+        "fixtures/lesson-policy.yaml",
+        "--decision-window",
+        "0s",
+        "--out",
+        out0.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let rows = csv_rows(&out0.join("incidents.csv"));
+    let pay = rows.iter().find(|r| r["service"] == "payment-api").unwrap();
+    assert_eq!((pay["classified_as"].as_str(), pay["agreement"].as_str()), ("crash-loop", "would-escalate"));
 
     // An external classifier that knows better: OOMKilled → memory-leak 0.95 for payment-api.
     let out2 = dir.path().join("r2");

@@ -69,7 +69,8 @@ fn shadow_receives_real_alertmanager_webhooks_and_audits_what_replay_decides() {
     };
     run(&["import", "alertmanager", webhook.to_str().unwrap(), "-o", trace.to_str().unwrap()]);
     let rp = dir.path().join("replay");
-    run(&["replay", trace.to_str().unwrap(), "--out", rp.to_str().unwrap()]);
+    // Shadow decides at the first alert; so does replay with no decision window.
+    run(&["replay", trace.to_str().unwrap(), "--decision-window", "0s", "--out", rp.to_str().unwrap()]);
     let replayed = std::fs::read_to_string(rp.join("decisions.jsonl")).unwrap();
     assert_eq!(shadow, replayed, "replay and shadow write identical decision records");
     assert!(shadow.contains(r#""status":"no-policy""#) && shadow.contains("KubePodCrashLooping"));

@@ -1,0 +1,218 @@
+//! Real history in: investigation cases imported as they are, episodes opened by the rules
+//! file's symptoms (absolute and relative to the service's own baseline), classification
+//! revised as evidence arrives, watchdogs paging nobody.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::import::realdata;
+use crate::{jsonl, understudy};
+
+fn csv_rows(p: &Path) -> Vec<BTreeMap<String, String>> {
+    let mut r = csv::Reader::from_path(p).unwrap();
+    let h = r.headers().unwrap().clone();
+    r.records()
+        .map(|x| h.iter().zip(x.unwrap().iter()).map(|(a, b)| (a.to_string(), b.to_string())).collect())
+        .collect()
+}
+
+fn ok(o: &std::process::Output) -> String {
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Each of the six HolmesGPT/Robusta investigation cases, imported as a folder with nothing
+/// converted by hand, is classified to the family its `test_case.yaml` names.
+#[test]
+fn the_six_investigation_cases_classify_to_their_family_from_everything_importable() {
+    let dir = tempfile::tempdir().unwrap();
+    // The family each case's expected output names (the test harness's ground truth).
+    let cases = [
+        ("01_oom_kill", "analytics-exporter-fast", "memory-leak"),
+        ("02_crashloop_backoff", "logging-agent", "crash-loop"),
+        ("03_cpu_throttling", "frontend-service", "cpu-spike"),
+        ("05_crashpod", "db-certs-authenticator", "crash-loop"),
+        ("10_KubeDeploymentReplicasMismatch", "user-profile-resources", "capacity-loss"),
+        ("11_KubePodCrashLooping", "payment-processing-worker", "crash-loop"),
+    ];
+    for (case, service, family) in cases {
+        let trace = dir.path().join(format!("{case}.jsonl"));
+        let folder = realdata(&format!("alerts/{case}"));
+        let err = ok(&understudy(&["import", "case", folder.to_str().unwrap(), "-o", trace.to_str().unwrap()]));
+        assert!(err.contains("used:"), "{case}: {err}");
+        assert!(err.contains("test_case.yaml: not read"), "the harness's own file is listed as not read: {err}");
+        let out = dir.path().join(case);
+        ok(&understudy(&["replay", trace.to_str().unwrap(), "--out", out.to_str().unwrap()]));
+        let rows = csv_rows(&out.join("incidents.csv"));
+        let row = rows
+            .iter()
+            .find(|r| r["service"] == service)
+            .unwrap_or_else(|| panic!("{case}: no episode for {service}: {rows:?}"));
+        assert_eq!(row["classified_as"], family, "{case}: {row:?}");
+        assert!(
+            rows.iter().all(|r| r["service"] == service || !r["service"].contains(service)),
+            "{case}: one service, not its pods and ReplicaSets as services of their own: {rows:?}"
+        );
+    }
+}
+
+fn signal(t: i64, svc: &str, name: &str, value: f64) -> String {
+    let at = understudy::clock::Time(1_795_000_000_000_000_000 + t * 1_000_000_000).to_rfc3339();
+    format!(r#"{{"kind":"signal","at":"{at}","service":"{svc}","namespace":"prod","name":"{name}","value":{value}}}"#)
+}
+
+/// A day of healthy latency, memory, error and CPU series (noisy, seeded) opens no episode;
+/// the same day with a latency spike opens exactly one, on the spiking service.
+#[test]
+fn a_fault_free_stretch_opens_no_episode_and_a_spike_over_its_own_baseline_opens_one() {
+    use rand::{Rng, SeedableRng};
+    let dir = tempfile::tempdir().unwrap();
+    for seed in [1u64, 2, 3] {
+        let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(seed);
+        let mut lines = Vec::new();
+        let mut spiked = Vec::new();
+        for step in 0..(24 * 60) {
+            let t = step * 60;
+            for (svc, base) in [("search-api", 0.090), ("payment-api", 0.120)] {
+                // Healthy: ±10% noise on latency, a slow sawtooth on memory, errors and CPU
+                // well under their absolute thresholds.
+                let lat = base * (1.0 + rng.gen_range(-0.1..0.1));
+                let mem = 5.0e8 + 1.0e6 * f64::from((step % 120) as u32) + rng.gen_range(0.0..2.0e6);
+                lines.push(signal(t, svc, "latency_p99_seconds", lat));
+                lines.push(signal(t, svc, "memory_working_set_bytes", mem));
+                lines.push(signal(t, svc, "http_5xx_rate", rng.gen_range(0.0..0.01)));
+                lines.push(signal(t, svc, "cpu_utilization", rng.gen_range(0.2..0.6)));
+                let spike = svc == "payment-api" && (600..610).contains(&step);
+                spiked.push(signal(t, svc, "latency_p99_seconds", if spike { base * 5.0 } else { lat }));
+            }
+        }
+        let calm = dir.path().join(format!("calm-{seed}.jsonl"));
+        std::fs::write(&calm, lines.join("\n") + "\n").unwrap();
+        let out = dir.path().join(format!("calm-{seed}"));
+        ok(&understudy(&[
+            "replay",
+            calm.to_str().unwrap(),
+            "--policy",
+            "fixtures/naive-policy.yaml",
+            "--out",
+            out.to_str().unwrap(),
+        ]));
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+        assert_eq!(report["metrics"]["episodes"], 0, "seed {seed}: {}", report["metrics"]);
+        assert!(jsonl(&out.join("escalations.jsonl")).is_empty());
+
+        let spike = dir.path().join(format!("spike-{seed}.jsonl"));
+        std::fs::write(&spike, spiked.join("\n") + "\n").unwrap();
+        let out = dir.path().join(format!("spike-{seed}"));
+        ok(&understudy(&["replay", spike.to_str().unwrap(), "--out", out.to_str().unwrap()]));
+        let rows = csv_rows(&out.join("incidents.csv"));
+        assert_eq!(rows.len(), 1, "seed {seed}: {rows:?}");
+        assert_eq!((rows[0]["service"].as_str(), rows[0]["evidence"].as_str()), ("payment-api", "latency_p99_seconds"));
+    }
+}
+
+/// kube-prometheus' Watchdog fires forever to prove the alerting works: it opens no episode,
+/// pages nobody, and is counted as no incident.
+#[test]
+fn a_watchdog_pages_nobody() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = r#"{"version":"4","status":"firing","alerts":[
+      {"status":"firing","labels":{"alertname":"Watchdog","severity":"none","prometheus":"monitoring/k8s"},"annotations":{"summary":"An alert that should always be firing to certify that Alertmanager is working properly."},"startsAt":"2026-11-24T10:00:00Z","endsAt":"0001-01-01T00:00:00Z"},
+      {"status":"firing","labels":{"alertname":"InfoInhibitor","severity":"none","namespace":"prod"},"startsAt":"2026-11-24T10:01:00Z","endsAt":"0001-01-01T00:00:00Z"}]}"#;
+    let f = dir.path().join("watchdog.json");
+    std::fs::write(&f, body).unwrap();
+    let trace = dir.path().join("t.jsonl");
+    ok(&understudy(&["import", "alertmanager", f.to_str().unwrap(), "-o", trace.to_str().unwrap()]));
+    let out = dir.path().join("r");
+    ok(&understudy(&["replay", trace.to_str().unwrap(), "--out", out.to_str().unwrap()]));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["metrics"]["episodes"], 0, "{}", report["metrics"]);
+    assert_eq!(report["metrics"]["not_incidents"]["Watchdog"], 1);
+    assert!(jsonl(&out.join("escalations.jsonl")).is_empty(), "nobody is paged");
+}
+
+/// What real alert files look like besides webhook bodies, and what an importer must say.
+#[test]
+fn alerts_import_in_their_real_shapes_and_never_skip_silently() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let out = dir.path().join("o.jsonl");
+    let out = out.to_str().unwrap();
+    // A bare alert object, with a team's own name: its subject is the deployment, not the
+    // exporter in `service`.
+    let bare = write(
+        "bare.json",
+        r#"{"labels":{"alertname":"PaymentsSlow","deployment":"payment-api","namespace":"prod","service":"kube-state-metrics"},"annotations":{"summary":"p99 latency above 2s"},"startsAt":"2026-11-24T10:00:00+01:00"}"#,
+    );
+    ok(&understudy(&["import", "alertmanager", &bare, "-o", out]));
+    let rec = &jsonl(Path::new(out))[0];
+    assert_eq!((rec["service"].as_str(), rec["at"].as_str()), (Some("payment-api"), Some("2026-11-24T09:00:00Z")));
+
+    // A time without a zone is an error at its line and column, unless --assume-utc.
+    let zoneless = write(
+        "zoneless.json",
+        "[\n  {\"labels\": {\"alertname\": \"X\", \"pod\": \"web-7d9f8b6c5-x2x4z\"},\n   \"startsAt\": \"2026-11-24T10:00:00\"}\n]\n",
+    );
+    let o = understudy(&["import", "alertmanager", &zoneless, "-o", out]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("zoneless.json:3:17") && err.contains("no time zone") && err.contains("--assume-utc"),
+        "{err}"
+    );
+    ok(&understudy(&["import", "alertmanager", &zoneless, "--assume-utc", "-o", out]));
+    assert_eq!(jsonl(Path::new(out))[0]["at"], "2026-11-24T10:00:00Z");
+    assert_eq!(jsonl(Path::new(out))[0]["service"], "web");
+
+    // Alerts left out are counted by reason; Alertmanager's own truncation is said.
+    let partial = write(
+        "partial.json",
+        r#"{"truncatedAlerts":3,"alerts":[{"labels":{"alertname":"A","app":"a"},"startsAt":"2026-11-24T10:00:00Z"},{"labels":{"app":"b"},"startsAt":"2026-11-24T10:00:00Z"}]}"#,
+    );
+    let err = ok(&understudy(&["import", "alertmanager", &partial, "-o", out]));
+    assert!(err.contains("1  alerts: no alertname label"), "{err}");
+    assert!(err.contains("left 3 alert(s) out"), "{err}");
+
+    // Nothing importable is exit 2, saying what was looked for; for k8s as for alerts.
+    for (kind, text) in [("alertmanager", r#"{"hello":"world"}"#), ("k8s", r#"{"hello":"world"}"#)] {
+        let p = write("empty.json", text);
+        let o = understudy(&["import", kind, &p, "-o", out]);
+        assert_eq!(o.status.code(), Some(2), "{kind}");
+        assert!(String::from_utf8_lossy(&o.stderr).contains("nothing to import: looked for"), "{kind}");
+    }
+
+    // A shifted clock: every time moves by the offset.
+    ok(&understudy(&["import", "alertmanager", &bare, "--time-offset", "-2h", "-o", out]));
+    assert_eq!(jsonl(Path::new(out))[0]["at"], "2026-11-24T07:00:00Z");
+}
+
+/// Events about a pod take the service its owner and labels give, when the pod is in the
+/// same import, instead of a guess from the pod's name.
+#[test]
+fn events_follow_their_pods_service_from_the_same_import() {
+    let dir = tempfile::tempdir().unwrap();
+    let pod = r#"{"kind":"Pod","metadata":{"name":"payment-api-d86dbc9ef5-57c3a","namespace":"prod","labels":{"pod-template-hash":"d86dbc9ef5"},"ownerReferences":[{"kind":"ReplicaSet","name":"payment-api-d86dbc9ef5"}]},"status":{"phase":"Running","containerStatuses":[{"name":"app","restartCount":3,"state":{"waiting":{"reason":"CrashLoopBackOff"}},"lastState":{"terminated":{"reason":"OOMKilled","finishedAt":"2026-11-24T10:00:00Z"}}}]}}"#;
+    // `57c3a` has a vowel: no name guess could strip it.
+    let ev = r#"{"kind":"EventList","items":[{"kind":"Event","reason":"BackOff","message":"Back-off restarting failed container app","type":"Warning","lastTimestamp":"2026-11-24T10:01:00Z","involvedObject":{"kind":"Pod","name":"payment-api-d86dbc9ef5-57c3a","namespace":"prod"}}]}"#;
+    let (p, e) = (dir.path().join("pod.json"), dir.path().join("ev.json"));
+    std::fs::write(&p, pod).unwrap();
+    std::fs::write(&e, ev).unwrap();
+    let out = dir.path().join("t.jsonl");
+    let err =
+        ok(&understudy(&["import", "k8s", e.to_str().unwrap(), p.to_str().unwrap(), "-o", out.to_str().unwrap()]));
+    assert!(
+        err.contains(
+            "service prod/payment-api ← Pod/payment-api-d86dbc9ef5-57c3a (owner ReplicaSet and its pod-template-hash)"
+        ),
+        "{err}"
+    );
+    let services: std::collections::BTreeSet<String> =
+        jsonl(&out).iter().map(|r| r["service"].as_str().unwrap().to_string()).collect();
+    assert_eq!(services.into_iter().collect::<Vec<_>>(), ["payment-api"]);
+}
