@@ -36,6 +36,10 @@ enum Source {
     Alertmanager(Common),
     /// Prometheus query_range JSON (resultType matrix) or CSV with `time` and `value` columns.
     Prometheus(Common),
+    /// Metric tables (CSV): wide (a time column, then `<service>_<metric>` columns, as
+    /// fault-injection datasets export them) or long (`metric` and `value` columns), read
+    /// through --map or the column flags.
+    Metrics(Common),
     /// A HolmesGPT/Robusta investigation folder: every file in it that holds alerts or
     /// Kubernetes objects; the others are listed as not read.
     Case(Common),
@@ -67,6 +71,23 @@ struct Common {
     /// Rename a service: `--service payment-api-d86dbc9ef5=payment-api` (repeatable).
     #[arg(long, value_name = "FROM=TO")]
     service: Vec<String>,
+    /// `metrics`: a column map (YAML: time, time_format, service, pod, metric, value,
+    /// namespace, separator, rename, scale). The flags below override it.
+    #[arg(long, value_name = "FILE")]
+    map: Option<PathBuf>,
+    /// `metrics`: the time column (default: the first of time, timestamp, ts, datetime, date,
+    /// in any case).
+    #[arg(long, value_name = "COLUMN")]
+    time_column: Option<String>,
+    /// `metrics`: auto, rfc3339, epoch-seconds, epoch-ms, or a strftime pattern ("%Y-%m-%d %H:%M:%S").
+    #[arg(long, value_name = "FORMAT")]
+    time_format: Option<String>,
+    /// `metrics`: the namespace of every series (default: default).
+    #[arg(long, value_name = "NAMESPACE")]
+    namespace: Option<String>,
+    /// `metrics`: what splits a wide header into service and metric (default `_`).
+    #[arg(long, value_name = "TEXT")]
+    separator: Option<String>,
 }
 
 fn offset_nanos(s: &str) -> Result<i64, String> {
@@ -84,6 +105,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         Source::K8s(c) => (Some(sources::Kind::K8s), c),
         Source::Alertmanager(c) => (Some(sources::Kind::Alerts), c),
         Source::Prometheus(c) => (Some(sources::Kind::Prometheus), c),
+        Source::Metrics(c) => (Some(sources::Kind::Table), c),
         Source::Case(c) => (None, c),
     };
     let now = match c.now.as_deref().map(Time::parse_rfc3339).transpose() {
@@ -110,7 +132,30 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             }
         }
     }
-    let opts = sources::Options { now, assume_utc: c.assume_utc, offset_nanos: offset, name: c.name.clone(), services };
+    let mut map = match &c.map {
+        Some(p) => or_bad_input!(trace::table::Map::load(p)),
+        None => trace::table::Map::default(),
+    };
+    if let Some(t) = &c.time_column {
+        map.time = Some(t.clone());
+    }
+    if let Some(f) = &c.time_format {
+        match trace::table::time_format(f) {
+            Ok(f) => map.time_format = f,
+            Err(e) => {
+                eprintln!("error: --time-format: {e}");
+                return Ok(EXIT_BAD_INPUT);
+            }
+        }
+    }
+    if let Some(ns) = &c.namespace {
+        map.namespace.clone_from(ns);
+    }
+    if let Some(s) = &c.separator {
+        map.separator.clone_from(s);
+    }
+    let opts =
+        sources::Options { now, assume_utc: c.assume_utc, offset_nanos: offset, name: c.name.clone(), services, map };
     let mut batch = sources::Batch::default();
     let mut failed = false;
     for path in &c.inputs {
@@ -147,6 +192,15 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             if seen.insert((ns, svc, how)) {
                 eprintln!("  service {ns}/{svc} ← {object} ({how})");
             }
+        }
+    }
+    if !batch.columns.is_empty() {
+        let mut by: std::collections::BTreeMap<&str, Vec<&str>> = std::collections::BTreeMap::new();
+        for (_, svc, metric) in &batch.columns {
+            by.entry(svc).or_default().push(metric);
+        }
+        for (svc, metrics) in by {
+            eprintln!("  service {svc}: {}", metrics.join(", "));
         }
     }
     if batch.truncated > 0 {

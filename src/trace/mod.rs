@@ -21,6 +21,7 @@ pub mod k8s;
 pub mod kubectl_text;
 pub mod prometheus;
 pub mod sources;
+pub mod table;
 
 /// Firing or resolved, as Alertmanager says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]

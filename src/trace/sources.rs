@@ -23,6 +23,8 @@ pub enum Kind {
     Alerts,
     /// Prometheus series.
     Prometheus,
+    /// Metric tables (CSV, long or wide) read through a column map.
+    Table,
 }
 
 /// How a run reads times.
@@ -38,6 +40,8 @@ pub struct Options {
     pub name: Option<String>,
     /// `FROM=TO` service renames.
     pub services: Vec<(String, String)>,
+    /// The column map for metric tables.
+    pub map: super::table::Map,
 }
 
 /// What a run gathered.
@@ -51,6 +55,8 @@ pub struct Batch {
     pub truncated: u64,
     /// Files of a case folder and what was made of each (`used: …` or `not read: …`).
     pub files: Vec<(PathBuf, String)>,
+    /// Wide table columns and how they were read: (header, service, metric).
+    pub columns: Vec<(String, String, String)>,
 }
 
 /// Where `needle` first appears in `text`, as a line and column (for a value the JSON reader
@@ -71,6 +77,18 @@ impl Batch {
         let n = match kind {
             Kind::Alerts => self.alerts(path, text, opts)?,
             Kind::K8s => self.k8s(path, text, opts)?,
+            Kind::Table => {
+                let t = super::table::read(path, text.as_bytes(), &opts.map, opts.assume_utc).map_err(|d| vec![d])?;
+                for (why, n) in t.skipped {
+                    *self.skipped.entry(format!("table: {why}")).or_default() += n;
+                }
+                self.columns.extend(t.columns);
+                let mut r = t.records;
+                shift(&mut r, opts.offset_nanos);
+                let n = r.len();
+                self.records.append(&mut r);
+                n
+            }
             Kind::Prometheus => {
                 let first = text.lines().next().unwrap_or("").trim_start();
                 let csv = path.extension().is_some_and(|e| e == "csv")
@@ -109,6 +127,7 @@ impl Batch {
                     "Kubernetes objects (Pod, Deployment, ReplicaSet, Event, or a List of them) as kubectl -o json|yaml writes them, `kubectl describe pod|deployment` output, or an events table"
                 }
                 Kind::Prometheus => "Prometheus series",
+                Kind::Table => "metric rows",
             };
             return Err(vec![
                 Diagnostic::error(Code::UnknownFormat, path, None, format!("nothing to import: looked for {looked}"))
