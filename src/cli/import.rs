@@ -40,6 +40,12 @@ enum Source {
     /// fault-injection datasets export them) or long (`metric` and `value` columns), read
     /// through --map or the column flags.
     Metrics(Common),
+    /// The Kubernetes audit log (audit.k8s.io/v1 events, one per line): people's restarts,
+    /// scales, rollouts and deletions become `action` records with the user.
+    Audit(Common),
+    /// A fault list (JSON, JSON Lines or CSV: start, end or duration, service or pod, type):
+    /// ground truth as `truth` records.
+    Faults(Common),
     /// A HolmesGPT/Robusta investigation folder: every file in it that holds alerts or
     /// Kubernetes objects; the others are listed as not read.
     Case(Common),
@@ -88,6 +94,9 @@ struct Common {
     /// `metrics`: what splits a wide header into service and metric (default `_`).
     #[arg(long, value_name = "TEXT")]
     separator: Option<String>,
+    /// `faults`: rename a fault type to the classifier's label: `--type cpu=cpu-spike`.
+    #[arg(long = "type", value_name = "FROM=TO")]
+    types: Vec<String>,
 }
 
 fn offset_nanos(s: &str) -> Result<i64, String> {
@@ -106,6 +115,8 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         Source::Alertmanager(c) => (Some(sources::Kind::Alerts), c),
         Source::Prometheus(c) => (Some(sources::Kind::Prometheus), c),
         Source::Metrics(c) => (Some(sources::Kind::Table), c),
+        Source::Audit(c) => (Some(sources::Kind::Audit), c),
+        Source::Faults(c) => (Some(sources::Kind::Faults), c),
         Source::Case(c) => (None, c),
     };
     let now = match c.now.as_deref().map(Time::parse_rfc3339).transpose() {
@@ -132,6 +143,16 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             }
         }
     }
+    let mut types = Vec::new();
+    for s in &c.types {
+        match s.split_once('=') {
+            Some((from, to)) if !from.is_empty() && !to.is_empty() => types.push((from.to_string(), to.to_string())),
+            _ => {
+                eprintln!("error: --type {s}: write FROM=TO, e.g. --type cpu=cpu-spike");
+                return Ok(EXIT_BAD_INPUT);
+            }
+        }
+    }
     let mut map = match &c.map {
         Some(p) => or_bad_input!(trace::table::Map::load(p)),
         None => trace::table::Map::default(),
@@ -154,8 +175,15 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     if let Some(s) = &c.separator {
         map.separator.clone_from(s);
     }
-    let opts =
-        sources::Options { now, assume_utc: c.assume_utc, offset_nanos: offset, name: c.name.clone(), services, map };
+    let opts = sources::Options {
+        now,
+        assume_utc: c.assume_utc,
+        offset_nanos: offset,
+        name: c.name.clone(),
+        services,
+        map,
+        types,
+    };
     let mut batch = sources::Batch::default();
     let mut failed = false;
     for path in &c.inputs {

@@ -17,7 +17,9 @@ use crate::diag::{Code, Diagnostic, Pos};
 use crate::jsonl;
 
 pub mod alertmanager;
+pub mod faults;
 pub mod k8s;
+pub mod kube_audit;
 pub mod kubectl_text;
 pub mod prometheus;
 pub mod sources;

@@ -25,6 +25,10 @@ pub enum Kind {
     Prometheus,
     /// Metric tables (CSV, long or wide) read through a column map.
     Table,
+    /// The Kubernetes audit log: what people did.
+    Audit,
+    /// A fault list: ground truth.
+    Faults,
 }
 
 /// How a run reads times.
@@ -42,6 +46,8 @@ pub struct Options {
     pub services: Vec<(String, String)>,
     /// The column map for metric tables.
     pub map: super::table::Map,
+    /// `FROM=TO` fault type renames for fault lists.
+    pub types: Vec<(String, String)>,
 }
 
 /// What a run gathered.
@@ -77,6 +83,18 @@ impl Batch {
         let n = match kind {
             Kind::Alerts => self.alerts(path, text, opts)?,
             Kind::K8s => self.k8s(path, text, opts)?,
+            Kind::Audit => self.audit(path, text, opts)?,
+            Kind::Faults => {
+                let mut r = super::faults::read(text, &opts.types, opts.assume_utc).map_err(|(line, e)| {
+                    vec![Diagnostic::error(Code::BadValue, path, Some(Pos { line, col: 1 }), e).with_hint(
+                        "a fault list has a start, an end or a duration, a service or pod, and a type per row",
+                    )]
+                })?;
+                shift(&mut r, opts.offset_nanos);
+                let n = r.len();
+                self.records.append(&mut r);
+                n
+            }
             Kind::Table => {
                 let t = super::table::read(path, text.as_bytes(), &opts.map, opts.assume_utc).map_err(|d| vec![d])?;
                 for (why, n) in t.skipped {
@@ -128,6 +146,10 @@ impl Batch {
                 }
                 Kind::Prometheus => "Prometheus series",
                 Kind::Table => "metric rows",
+                Kind::Audit => {
+                    "audit.k8s.io/v1 Event objects (one per line, as the API server's log backend writes them)"
+                }
+                Kind::Faults => "faults",
             };
             return Err(vec![
                 Diagnostic::error(Code::UnknownFormat, path, None, format!("nothing to import: looked for {looked}"))
@@ -166,6 +188,52 @@ impl Batch {
         self.records.append(&mut r);
         // An alert-shaped object left out for a reason still counts as found.
         Ok(n.max(usize::from(got.alerts > 0)))
+    }
+
+    fn audit(&mut self, path: &Path, text: &str, opts: &Options) -> Result<usize, Vec<Diagnostic>> {
+        let mut k = super::kube_audit::Imported::default();
+        let mut errors = Vec::new();
+        let take =
+            |k: &mut super::kube_audit::Imported, v: &serde_json::Value, line: usize, errors: &mut Vec<Diagnostic>| {
+                if let Err(e) = k.add(v) {
+                    errors.push(Diagnostic::error(Code::BadValue, path, Some(Pos { line, col: 1 }), e));
+                }
+            };
+        match serde_json::from_str::<serde_json::Value>(text) {
+            // One document: an EventList, or a single event.
+            Ok(doc) => match doc.get("items").and_then(serde_json::Value::as_array) {
+                Some(items) => items.iter().for_each(|v| take(&mut k, v, 1, &mut errors)),
+                None if super::kube_audit::is_audit(&doc) => take(&mut k, &doc, 1, &mut errors),
+                None => {}
+            },
+            Err(_) => {
+                for (i, l) in text.lines().enumerate() {
+                    if l.trim().is_empty() {
+                        continue;
+                    }
+                    match serde_json::from_str::<serde_json::Value>(l) {
+                        Ok(v) if super::kube_audit::is_audit(&v) => take(&mut k, &v, i + 1, &mut errors),
+                        Ok(_) => {
+                            *self.skipped.entry("audit: lines that are not audit.k8s.io events".into()).or_default() +=
+                                1
+                        }
+                        Err(e) => errors.push(crate::jsonl::from_json_error(path, i + 1, l, &e)),
+                    }
+                    if errors.len() >= 20 {
+                        break;
+                    }
+                }
+            }
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        for (why, n) in k.skipped {
+            *self.skipped.entry(format!("audit: {why}")).or_default() += n;
+        }
+        shift(&mut k.records, opts.offset_nanos);
+        self.records.append(&mut k.records);
+        Ok(k.events)
     }
 
     fn k8s(&mut self, path: &Path, text: &str, opts: &Options) -> Result<usize, Vec<Diagnostic>> {

@@ -216,3 +216,57 @@ fn events_follow_their_pods_service_from_the_same_import() {
         jsonl(&out).iter().map(|r| r["service"].as_str().unwrap().to_string()).collect();
     assert_eq!(services.into_iter().collect::<Vec<_>>(), ["payment-api"]);
 }
+
+/// What people did comes from the audit log, the truth from a fault list: replayed with the
+/// alerts, the policy's restart is compared with Alice's and the label with the injected fault.
+#[test]
+fn the_audit_log_and_a_fault_list_give_people_s_actions_and_the_truth() {
+    let dir = tempfile::tempdir().unwrap();
+    let audit = dir.path().join("audit.log");
+    let restart = r#"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Request","stage":"ResponseComplete","verb":"patch","user":{"username":"alice@example.com"},"objectRef":{"resource":"deployments","namespace":"prod","name":"payment-api","apiGroup":"apps","apiVersion":"v1"},"responseStatus":{"code":200},"requestObject":{"spec":{"template":{"metadata":{"annotations":{"kubectl.kubernetes.io/restartedAt":"2026-11-24T10:20:00Z"}}}}},"requestReceivedTimestamp":"2026-11-24T10:20:00Z","stageTimestamp":"2026-11-24T10:20:00Z"}"#;
+    let hpa = restart.replace("alice@example.com", "system:serviceaccount:kube-system:horizontal-pod-autoscaler");
+    let failed = restart.replace(r#""code":200"#, r#""code":409"#);
+    std::fs::write(&audit, format!("{restart}\n{hpa}\n{failed}\n")).unwrap();
+    let faults = dir.path().join("faults.csv");
+    std::fs::write(&faults, "Service,Namespace,Fault,Start,Duration\npayment-api,prod,mem,2026-11-24T09:58:00Z,27m\n")
+        .unwrap();
+    let (a, f) = (dir.path().join("a.jsonl"), dir.path().join("f.jsonl"));
+    let err = ok(&understudy(&["import", "audit", audit.to_str().unwrap(), "-o", a.to_str().unwrap()]));
+    assert!(
+        err.contains("1  audit: requests by the cluster's own controllers")
+            && err.contains("1  audit: failed requests"),
+        "{err}"
+    );
+    ok(&understudy(&[
+        "import",
+        "faults",
+        faults.to_str().unwrap(),
+        "--type",
+        "mem=memory-leak",
+        "-o",
+        f.to_str().unwrap(),
+    ]));
+    // The lesson's alerts and signals, without its own actions and truth.
+    let lesson = std::fs::read_to_string(crate::repo("fixtures/traces/lesson-history.jsonl")).unwrap();
+    let alerts = dir.path().join("alerts.jsonl");
+    let kept: Vec<&str> =
+        lesson.lines().filter(|l| !l.contains(r#""kind":"action""#) && !l.contains(r#""kind":"truth""#)).collect();
+    std::fs::write(&alerts, kept.join("\n") + "\n").unwrap();
+    let out = dir.path().join("r");
+    ok(&understudy(&[
+        "replay",
+        alerts.to_str().unwrap(),
+        a.to_str().unwrap(),
+        f.to_str().unwrap(),
+        "--policy",
+        "fixtures/lesson-policy.yaml",
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    let rows = csv_rows(&out.join("incidents.csv"));
+    let pay = rows.iter().find(|r| r["service"] == "payment-api").unwrap();
+    assert_eq!(
+        (pay["truth"].as_str(), pay["classified_as"].as_str(), pay["human_action"].as_str(), pay["agreement"].as_str()),
+        ("memory-leak", "memory-leak", "restart", "same")
+    );
+}
