@@ -279,10 +279,46 @@ pub struct ReplayMetrics {
     pub recovered_before_decision: usize,
     /// Episodes whose classification changed as evidence arrived.
     pub revised: usize,
+    /// Episodes by the type no remediation covers (each one a page today: one table here).
+    pub no_policy_types: BTreeMap<String, usize>,
+    /// The first episodes the policy would have handed to a person (at most 25, in order).
+    pub handed_to_people: Vec<HandedOver>,
+    /// The classifier's calibration against `truth` records (replay's own labels).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<crate::metrics::Calibration>,
+    /// Per label: how often it was right where truth exists, what it claimed, and the
+    /// confidence the evidence supports (the observed share right, with its 95% interval).
+    pub label_accuracy: BTreeMap<String, LabelAccuracy>,
     /// What the escalations would have been (set by whoever counted them, see `escalate`).
     pub escalations: crate::escalate::Counts,
     pub sources: BTreeMap<&'static str, &'static str>,
 }
+
+/// An episode the policy would not have handled itself.
+#[derive(Debug, Clone, Serialize)]
+pub struct HandedOver {
+    pub id: String,
+    pub service: String,
+    pub start: Time,
+    pub classified_as: String,
+    pub confidence: f64,
+    pub decision: String,
+}
+
+/// How one label fared against the truth.
+#[derive(Debug, Clone, Serialize)]
+pub struct LabelAccuracy {
+    pub episodes: usize,
+    pub right: usize,
+    /// The mean confidence the classifier gave this label.
+    pub mean_confidence: f64,
+    /// The share right and its Wilson 95% interval: the confidence the rules giving this
+    /// label should say.
+    pub supported: crate::metrics::Rate,
+}
+
+/// At most this many episodes are listed as handed to people.
+const MAX_HANDED_OVER: usize = 25;
 
 fn is_zero(n: &usize) -> bool {
     *n == 0
@@ -378,6 +414,9 @@ pub struct Replayer<'a, W: Write> {
     metrics: ReplayMetrics,
     ttrs: Quantiles,
     saved: Quantiles,
+    calibration: crate::metrics::CalibrationAcc,
+    /// label → (episodes, right, sum of confidences), where truth exists.
+    labels: BTreeMap<String, (usize, usize, f64)>,
     episodes_csv: csv::Writer<W>,
     audit: Box<dyn Sink + 'a>,
     now: Time,
@@ -447,6 +486,8 @@ impl<'a, W: Write> Replayer<'a, W> {
             metrics: ReplayMetrics::default(),
             ttrs: Quantiles::default(),
             saved: Quantiles::default(),
+            calibration: crate::metrics::CalibrationAcc::default(),
+            labels: BTreeMap::new(),
             episodes_csv: csv,
             audit,
             now: Time(i64::MIN),
@@ -928,6 +969,26 @@ impl<'a, W: Write> Replayer<'a, W> {
         if let Some(s) = e.saved_seconds() {
             self.saved.add(s);
         }
+        if status == "no-policy" {
+            *m.no_policy_types.entry(label.clone()).or_default() += 1;
+        }
+        if !matches!(status, "execute" | "none") && m.handed_to_people.len() < MAX_HANDED_OVER {
+            m.handed_to_people.push(HandedOver {
+                id: e.id.clone(),
+                service: e.service.clone(),
+                start: e.start,
+                classified_as: label.clone(),
+                confidence: e.classification.as_ref().map_or(0.0, |c| c.confidence),
+                decision: status.to_string(),
+            });
+        }
+        if let (Some(truth), Some(c)) = (&e.truth, &e.classification) {
+            self.calibration.add(c.confidence, *truth == c.incident_type);
+            let l = self.labels.entry(c.incident_type.clone()).or_default();
+            l.0 += 1;
+            l.1 += usize::from(*truth == c.incident_type);
+            l.2 += c.confidence;
+        }
         if let Some(truth) = &e.truth {
             m.with_truth += 1;
             if *truth == label {
@@ -1032,6 +1093,22 @@ impl<'a, W: Write> Replayer<'a, W> {
         m.agreement_rate =
             r4(if acted > 0 { m.agreement.get("same").copied().unwrap_or(0) as f64 / acted as f64 } else { 0.0 });
         m.observed_ttr_seconds = self.ttrs.summary();
+        if !self.calibration.is_empty() {
+            m.calibration = Some(self.calibration.finish());
+        }
+        m.label_accuracy = self
+            .labels
+            .iter()
+            .map(|(l, &(n, right, sum))| {
+                let a = LabelAccuracy {
+                    episodes: n,
+                    right,
+                    mean_confidence: r4(sum / n.max(1) as f64),
+                    supported: crate::metrics::Rate::new(right, n),
+                };
+                (l.clone(), a)
+            })
+            .collect();
         m.mttr_saved = self.saved.summary();
         m.sources = SOURCES.into_iter().collect();
         Ok(m)

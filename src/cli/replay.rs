@@ -13,7 +13,7 @@ use understudy::diag::Diagnostic;
 use understudy::escalate::{Book, Context, Escalating};
 use understudy::policy::Policy;
 use understudy::replay::{self, Replayer, Settings};
-use understudy::report::replay::{ReplayProvenance, json, markdown};
+use understudy::report::replay::{ReplayProvenance, json, markdown, page};
 use understudy::trace;
 
 use super::{EXIT_BAD_INPUT, EXIT_OK};
@@ -31,10 +31,12 @@ enum Which {
 
 /// Run a policy over recorded history and report what it would have done.
 ///
-/// Reads traces (from `understudy import`) as a stream, groups symptoms into episodes per
-/// service, classifies and decides at each episode's first symptom, and compares with what
-/// people did and when the service recovered. Writes report.json, report.md, incidents.csv
-/// (one row per episode) and decisions.jsonl (the same audit records `live` writes).
+/// Reads traces (from `understudy import`) as a stream, opens episodes per service on the
+/// rules file's symptoms, classifies each on everything it has shown (revised as evidence
+/// arrives), decides when the label reaches the policy's threshold or --decision-window
+/// ends, and compares with what people did and when the service recovered. Writes report.json, report.md, incidents.csv
+/// (one row per episode) and decisions.jsonl (the same audit records `live` writes), and
+/// index.html, the page to open.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Trace files (JSON Lines, time-ordered unless --allow-unsorted).
@@ -198,6 +200,8 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     };
     std::fs::write(&json_p, json(&metrics, &prov))?;
     std::fs::write(&md_p, markdown(&metrics, &prov))?;
+    let html_p = args.out.join("index.html");
+    std::fs::write(&html_p, page(&metrics, &prov))?;
     println!(
         "{} record(s), {} episode(s): {} would execute, {} escalate; agreement with people {:.0}%.",
         metrics.records,
@@ -206,7 +210,11 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         metrics.episodes - metrics.decisions.get("execute").copied().unwrap_or(0),
         metrics.agreement_rate * 100.0
     );
-    for p in [&json_p, &csv_p, &audit_p, &esc_p, &md_p] {
+    if !metrics.no_policy_types.is_empty() {
+        let types: Vec<String> = metrics.no_policy_types.iter().map(|(t, n)| format!("{t} ({n})")).collect();
+        println!("Types no policy covers: {}.", types.join(", "));
+    }
+    for p in [&html_p, &json_p, &csv_p, &audit_p, &esc_p, &md_p] {
         println!("  {}", p.display());
     }
     Ok(EXIT_OK)

@@ -406,30 +406,65 @@ fn calibration(incidents: &[&IncidentRecord]) -> Calibration {
 
 /// Calibration of (confidence, correct) pairs: 10 equal-width bins, ECE and Brier score.
 pub fn calibration_of(pairs: &[(f64, bool)]) -> Calibration {
-    let n = pairs.len();
-    let mut bins: Vec<(usize, f64, usize)> = vec![(0, 0.0, 0); 10];
-    let mut brier = 0.0;
+    let mut acc = CalibrationAcc::default();
     for &(c, ok) in pairs {
-        let b = ((c * 10.0).floor() as usize).min(9);
-        bins[b].0 += 1;
-        bins[b].1 += c;
-        bins[b].2 += usize::from(ok);
-        let y = if ok { 1.0 } else { 0.0 };
-        brier += (c - y) * (c - y);
+        acc.add(c, ok);
     }
-    let mut ece = 0.0;
-    let out = bins
-        .iter()
-        .enumerate()
-        .map(|(k, &(count, sum, right))| {
-            let (mc, acc) = if count > 0 { (sum / count as f64, right as f64 / count as f64) } else { (0.0, 0.0) };
-            if n > 0 {
-                ece += count as f64 / n as f64 * (acc - mc).abs();
-            }
-            Bin { lo: k as f64 / 10.0, hi: (k + 1) as f64 / 10.0, count, mean_confidence: r4(mc), accuracy: r4(acc) }
-        })
-        .collect();
-    Calibration { classifications: n, ece: r4(ece), brier: r4(if n > 0 { brier / n as f64 } else { 0.0 }), bins: out }
+    acc.finish()
+}
+
+/// [`calibration_of`] in constant memory, one pair at a time (replay's streams).
+#[derive(Debug, Clone, Default)]
+pub struct CalibrationAcc {
+    n: usize,
+    /// Per bin: count, sum of confidences, correct ones.
+    bins: [(usize, f64, usize); 10],
+    brier: f64,
+}
+
+impl CalibrationAcc {
+    pub fn add(&mut self, c: f64, ok: bool) {
+        let b = ((c * 10.0).floor() as usize).min(9);
+        self.n += 1;
+        self.bins[b].0 += 1;
+        self.bins[b].1 += c;
+        self.bins[b].2 += usize::from(ok);
+        let y = if ok { 1.0 } else { 0.0 };
+        self.brier += (c - y) * (c - y);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    pub fn finish(&self) -> Calibration {
+        let n = self.n;
+        let mut ece = 0.0;
+        let out = self
+            .bins
+            .iter()
+            .enumerate()
+            .map(|(k, &(count, sum, right))| {
+                let (mc, acc) = if count > 0 { (sum / count as f64, right as f64 / count as f64) } else { (0.0, 0.0) };
+                if n > 0 {
+                    ece += count as f64 / n as f64 * (acc - mc).abs();
+                }
+                Bin {
+                    lo: k as f64 / 10.0,
+                    hi: (k + 1) as f64 / 10.0,
+                    count,
+                    mean_confidence: r4(mc),
+                    accuracy: r4(acc),
+                }
+            })
+            .collect();
+        Calibration {
+            classifications: n,
+            ece: r4(ece),
+            brier: r4(if n > 0 { self.brier / n as f64 } else { 0.0 }),
+            bins: out,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -33,7 +33,7 @@ pub fn worst(incidents: &[IncidentRecord], n: usize) -> Vec<&IncidentRecord> {
     v
 }
 
-const STYLE: &str = "body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1000px;margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
+pub const STYLE: &str = "body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1000px;margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
 h1{font-size:1.6em;margin-bottom:.2em}h2{margin-top:2em;border-bottom:1px solid #ddd;padding-bottom:.2em}
 .verdict{font-size:1.15em;padding:1em 1.2em;border-radius:8px;margin:1em 0}
 .verdict.good{background:#e8f5e9;border-left:6px solid #2ca02c}.verdict.warn{background:#fff8e1;border-left:6px solid #ff7f0e}

@@ -49,6 +49,11 @@ fn the_six_investigation_cases_classify_to_their_family_from_everything_importab
             .find(|r| r["service"] == service)
             .unwrap_or_else(|| panic!("{case}: no episode for {service}: {rows:?}"));
         assert_eq!(row["classified_as"], family, "{case}: {row:?}");
+        if family == "crash-loop" {
+            // The shipped policy has no crash-loop runbook: the page lists the type once.
+            let page = std::fs::read_to_string(out.join("index.html")).unwrap();
+            assert!(page.contains("id=\"no-policy\"") && page.contains("<td>crash-loop</td>"), "{case}");
+        }
         assert!(
             rows.iter().all(|r| r["service"] == service || !r["service"].contains(service)),
             "{case}: one service, not its pods and ReplicaSets as services of their own: {rows:?}"
@@ -269,4 +274,14 @@ fn the_audit_log_and_a_fault_list_give_people_s_actions_and_the_truth() {
         (pay["truth"].as_str(), pay["classified_as"].as_str(), pay["human_action"].as_str(), pay["agreement"].as_str()),
         ("memory-leak", "memory-leak", "restart", "same")
     );
+    // Replay's own page: the agreement, the types no policy covers as one table, and the
+    // calibration against the fault list.
+    let page = std::fs::read_to_string(out.join("index.html")).unwrap();
+    for id in ["id=\"headline\"", "id=\"agreement\"", "id=\"chart-reliability\"", "id=\"label-accuracy\""] {
+        assert!(page.contains(id), "{id} missing from the replay page");
+    }
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["metrics"]["label_accuracy"]["memory-leak"]["right"], 1);
+    assert_eq!(report["metrics"]["calibration"]["classifications"], 1);
 }
