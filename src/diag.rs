@@ -346,6 +346,11 @@ pub fn text_from_bytes(path: &Path, bytes: Vec<u8>) -> Result<String, Diagnostic
 }
 
 /// The diagnostic for a file that cannot be read, with what to check.
+/// Whether two paths name the same existing file (an output that would overwrite an input).
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y)
+}
+
 pub fn cannot_read(path: &Path, e: &std::io::Error) -> Diagnostic {
     let hint = match e.kind() {
         std::io::ErrorKind::NotFound => "check the path; relative paths are taken from the current directory",

@@ -544,6 +544,7 @@ impl<'a, W: Write> Replayer<'a, W> {
         self.now = self.now.max(at);
         self.decide_due(at)?;
         self.close_quiet(at)?;
+        self.close_ended_truths(at)?;
         match rec {
             Record::Signal { service, namespace, name, value, labels, .. } => {
                 if self.settings.symptoms.check(namespace, service, name, at, *value) {
@@ -643,7 +644,27 @@ impl<'a, W: Write> Replayer<'a, W> {
         if self.truths.is_empty() {
             return Ok(());
         }
-        // A truth that ends closes its episode.
+        self.close_ended_truths(at)?;
+        // Keep memory bounded on long traces: truths that ended a quiet period ago, and all
+        // but the latest few open-ended ones, can no longer label an episode.
+        let quiet = self.settings.quiet;
+        for v in self.truths.values_mut() {
+            v.retain(|(_, end, _)| end.is_none_or(|e| at.since(e) < quiet));
+            if v.len() > 64 {
+                v.drain(..v.len() - 64);
+            }
+        }
+        self.truths.retain(|_, v| !v.is_empty());
+        Ok(())
+    }
+
+    /// A truth that has ended by `at` closes its episode (at the truth's end), before any
+    /// later record of the service can join it: the result for one service never depends on
+    /// whether other services' records advanced the clock in between.
+    fn close_ended_truths(&mut self, at: Time) -> std::io::Result<()> {
+        if self.truths.is_empty() {
+            return Ok(());
+        }
         let ended: Vec<(ServiceKey, Time)> = self
             .truths
             .iter()
@@ -655,16 +676,6 @@ impl<'a, W: Write> Replayer<'a, W> {
         for (k, e) in ended {
             self.close(&k, e, "truth")?;
         }
-        // Keep memory bounded on long traces: truths that ended a quiet period ago, and all
-        // but the latest few open-ended ones, can no longer label an episode.
-        let quiet = self.settings.quiet;
-        for v in self.truths.values_mut() {
-            v.retain(|(_, end, _)| end.is_none_or(|e| at.since(e) < quiet));
-            if v.len() > 64 {
-                v.drain(..v.len() - 64);
-            }
-        }
-        self.truths.retain(|_, v| !v.is_empty());
         Ok(())
     }
 
@@ -1116,7 +1127,17 @@ impl<'a, W: Write> Replayer<'a, W> {
 }
 
 /// Merge several time-ordered record streams into one, by time (ties: earlier input first).
-pub fn merge<I>(mut streams: Vec<std::iter::Peekable<I>>) -> impl Iterator<Item = Result<(usize, Record), Diagnostic>>
+pub fn merge<I>(streams: Vec<std::iter::Peekable<I>>) -> impl Iterator<Item = Result<(usize, Record), Diagnostic>>
+where
+    I: Iterator<Item = Result<(usize, Record), Diagnostic>>,
+{
+    merge_tagged(streams).map(|r| r.map(|(_, line, rec)| (line, rec)))
+}
+
+/// [`merge`], saying which stream each record came from: `(stream, line, record)`.
+pub fn merge_tagged<I>(
+    mut streams: Vec<std::iter::Peekable<I>>,
+) -> impl Iterator<Item = Result<(usize, usize, Record), Diagnostic>>
 where
     I: Iterator<Item = Result<(usize, Record), Diagnostic>>,
 {
@@ -1124,12 +1145,12 @@ where
         let mut best: Option<(usize, Time)> = None;
         for (k, s) in streams.iter_mut().enumerate() {
             match s.peek() {
-                Some(Err(_)) => return s.next(),
+                Some(Err(_)) => return s.next().map(|r| r.map(|(l, rec)| (k, l, rec))),
                 Some(Ok((_, r))) if best.is_none_or(|(_, t)| r.at() < t) => best = Some((k, r.at())),
                 Some(Ok(_)) | None => {}
             }
         }
-        best.and_then(|(k, _)| streams[k].next())
+        best.and_then(|(k, _)| streams[k].next().map(|r| r.map(|(l, rec)| (k, l, rec))))
     })
 }
 

@@ -184,6 +184,16 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         map,
         types,
     };
+    if let Some(o) = c.output.as_deref().filter(|o| o.as_os_str() != "-")
+        && let Some(i) = c.inputs.iter().find(|i| understudy::diag::same_file(i, o))
+    {
+        eprintln!(
+            "error: -o {} is the input {}: the trace would overwrite what it is made from; write it elsewhere",
+            o.display(),
+            i.display()
+        );
+        return Ok(EXIT_BAD_INPUT);
+    }
     let mut batch = sources::Batch::default();
     let mut failed = false;
     for path in &c.inputs {

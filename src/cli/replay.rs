@@ -122,6 +122,17 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
 
     std::fs::create_dir_all(&args.out)?;
     let (json_p, csv_p, audit_p, md_p) = replay::output_files(&args.out);
+    let outputs = [&json_p, &csv_p, &audit_p, &md_p, &args.out.join("escalations.jsonl"), &args.out.join("index.html")];
+    for t in &args.traces {
+        if let Some(o) = outputs.iter().find(|o| understudy::diag::same_file(t, o)) {
+            eprintln!(
+                "error: the trace {} is {}, which this replay writes: it would be emptied before it is read; pass another --out",
+                t.display(),
+                o.display()
+            );
+            return Ok(EXIT_BAD_INPUT);
+        }
+    }
     let episodes = BufWriter::new(std::fs::File::create(&csv_p)?);
     let audit = BufWriter::new(std::fs::File::create(&audit_p)?);
     let esc_p = args.out.join("escalations.jsonl");
@@ -166,9 +177,14 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         streams.push(s.peekable());
     }
     let mut errors = 0;
-    for item in replay::merge(streams) {
+    let mut clocks = trace::clocks::Clocks::default();
+    let wall = understudy::clock::Clock::now(&understudy::clock::WallClock);
+    for item in replay::merge_tagged(streams) {
         match item {
-            Ok((_, rec)) => replayer.feed(&rec)?,
+            Ok((k, _, rec)) => {
+                clocks.observe(k, &rec, wall);
+                replayer.feed(&rec)?
+            }
             Err(d) => {
                 errors += 1;
                 eprint!("{}", d.render(None));
@@ -189,6 +205,10 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         return Ok(EXIT_BAD_INPUT);
     }
     let mut metrics = replayer.finish()?;
+    let names: Vec<String> = args.traces.iter().map(|p| p.display().to_string()).collect();
+    for w in clocks.warnings(&names) {
+        eprintln!("warning: {w}");
+    }
     metrics.escalations = sink.counts;
     let prov = ReplayProvenance {
         understudy_version: env!("CARGO_PKG_VERSION"),

@@ -51,10 +51,16 @@ fn truth(row: &Row, types: &[(String, String)], assume_utc: bool) -> Result<Reco
         (None, Some(d)) => {
             let d = d.trim();
             let dur = match d.parse::<f64>() {
-                Ok(secs) if secs.is_finite() && secs >= 0.0 => std::time::Duration::from_secs_f64(secs),
-                _ => parse_duration(d).map_err(|e| format!("duration `{d}`: {e}"))?,
+                Ok(secs) if secs.is_finite() && secs >= 0.0 => {
+                    std::time::Duration::try_from_secs_f64(secs).map_err(|_| format!("duration `{d}` is too long"))?
+                }
+                Ok(_) => return Err(format!("duration `{d}` must be a number of seconds at least 0, or e.g. 5m")),
+                Err(_) => parse_duration(d).map_err(|e| format!("duration `{d}`: {e}"))?,
             };
-            Some(at.saturating_add(dur))
+            let end = i64::try_from(dur.as_nanos()).ok().and_then(|n| at.0.checked_add(n));
+            Some(Time(
+                end.ok_or_else(|| format!("duration `{d}` ends past the times understudy can represent (2262)"))?,
+            ))
         }
         (None, None) => None,
     };
@@ -117,6 +123,11 @@ pub fn read(text: &str, types: &[(String, String)], assume_utc: bool) -> Result<
             let mut rdr = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(text.as_bytes());
             let headers: Vec<String> =
                 rdr.headers().map_err(|e| (1, format!("{e}")))?.iter().map(str::to_ascii_lowercase).collect();
+            for (k, h) in headers.iter().enumerate() {
+                if headers[..k].contains(h) {
+                    return Err((1, format!("two columns are `{h}`: which one holds the data?")));
+                }
+            }
             let mut rows = Vec::new();
             for (i, r) in rdr.records().enumerate() {
                 let r = r.map_err(|e| (i + 2, format!("{e}")))?;

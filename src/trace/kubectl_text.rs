@@ -70,7 +70,8 @@ fn age_secs(s: &str) -> Option<i64> {
             _ => return None,
         })?)?;
     }
-    (num.is_empty() && !s.is_empty()).then_some(total)
+    // A century is the most an age can mean; more is a broken table, not a time.
+    (num.is_empty() && !s.is_empty() && total <= 100 * 365 * 86_400).then_some(total)
 }
 
 /// The indentation-structured fields of a describe: (indent, key, value) per line.
@@ -108,7 +109,7 @@ fn labels(lines: &[(usize, &str, &str)], key: &str) -> Map<String, Value> {
 }
 
 /// The rows of an events table (under `Events:` in a describe, or `kubectl events`).
-fn event_rows(text: &str, now: Time, ns: &str, object: Option<(&str, &str)>) -> Vec<Value> {
+fn event_rows(text: &str, now: Time, ns: &str, object: Option<(&str, &str)>, unread: &mut usize) -> Vec<Value> {
     let mut out = Vec::new();
     let mut header: Option<(Vec<(String, usize)>, usize)> = None;
     for l in text.lines() {
@@ -150,12 +151,18 @@ fn event_rows(text: &str, now: Time, ns: &str, object: Option<(&str, &str)>) -> 
             Some((a, rest)) => (a.trim(), rest.split(' ').next().and_then(|n| n.parse::<u64>().ok()).unwrap_or(1)),
             None => (age, 1),
         };
-        let Some(secs) = age_secs(last) else { continue };
+        let Some(secs) = age_secs(last) else {
+            *unread += 1;
+            continue;
+        };
         let at = Time(now.0.saturating_sub(secs.saturating_mul(1_000_000_000)));
         let (kind, name) = match (cell("OBJECT").and_then(|o| o.split_once('/')), object) {
             (Some((k, n)), _) => (capitalise(k), n.to_string()),
             (None, Some((k, n))) => (k.to_string(), n.to_string()),
-            (None, None) => continue,
+            (None, None) => {
+                *unread += 1;
+                continue;
+            }
         };
         out.push(json!({
             "kind": "Event",
@@ -186,28 +193,28 @@ fn capitalise(k: &str) -> String {
 /// against the latest absolute time the text holds (the moment it was captured, as near as
 /// the text can say); a text with ages and no absolute time needs `now`. Returns nothing
 /// when the text is neither.
-pub fn parse(text: &str, now: Option<Time>) -> Result<Vec<Value>, String> {
+/// Also returns how many table rows could not be read (an age such as `<unknown>`, a row
+/// without an object): counted, never dropped unsaid.
+pub fn parse(text: &str, now: Option<Time>) -> Result<(Vec<Value>, usize), String> {
     let text = unwrap_tool_output(text);
     let lines = fields(text);
     let get = |key: &str| lines.iter().find(|(i, k, _)| *i == 0 && *k == key).map(|(_, _, v)| *v);
     let latest = lines.iter().filter_map(|(_, _, v)| rfc2822(v)).filter_map(|s| Time::parse_rfc3339(&s).ok()).max();
-    let has_ages = text
-        .lines()
-        .any(|l| l.trim_start().starts_with("LAST SEEN") || l.starts_with("Events:") && !l.contains("<none>"));
     let now = match (now, latest) {
         (Some(n), _) | (None, Some(n)) => n,
-        (None, None) if has_ages => {
-            return Err("the events are dated only by their age (`49m`) and nothing in the text says when it was captured: pass --now".into());
+        (None, None) => {
+            return Err("nothing in the text says when it was captured (events are dated only by their age, such as `49m`, and no absolute time is readable): pass --now".into());
         }
-        (None, None) => Time(0),
     };
+    let mut unread = 0;
     let Some(name) = get("Name") else {
         // A bare events table (`kubectl events`).
         let ns = text
             .lines()
             .find_map(|l| l.split_once("-n ").map(|(_, n)| n.split_whitespace().next().unwrap_or("default")))
             .unwrap_or("default");
-        return Ok(event_rows(text, now, ns, None));
+        let rows = event_rows(text, now, ns, None, &mut unread);
+        return Ok((rows, unread));
     };
     let ns = get("Namespace").unwrap_or("default");
     let mut meta = json!({ "name": name, "namespace": ns, "labels": labels(&lines, "Labels") });
@@ -250,14 +257,14 @@ pub fn parse(text: &str, now: Option<Time>) -> Result<Vec<Value>, String> {
                 "conditions": conditions(text, now),
             },
         }));
-        out.extend(event_rows(text, now, ns, Some(("Deployment", name))));
-        return Ok(out);
+        out.extend(event_rows(text, now, ns, Some(("Deployment", name)), &mut unread));
+        return Ok((out, unread));
     }
     if get("Roles").is_some() || get("Taints").is_some() {
         // A node: its conditions (the importer counts the object; its events are the node's).
         out.push(json!({ "kind": "Node", "metadata": meta, "status": { "conditions": conditions(text, now) } }));
-        out.extend(event_rows(text, now, ns, Some(("Node", name))));
-        return Ok(out);
+        out.extend(event_rows(text, now, ns, Some(("Node", name)), &mut unread));
+        return Ok((out, unread));
     }
     // A pod: its containers, each with State and Last State.
     let mut containers = Vec::new();
@@ -340,8 +347,8 @@ pub fn parse(text: &str, now: Option<Time>) -> Result<Vec<Value>, String> {
         meta["nodeName"] = Value::String(n.split('/').next().unwrap_or(n).to_string());
     }
     out.push(json!({ "kind": "Pod", "metadata": meta, "status": status }));
-    out.extend(event_rows(text, now, ns, Some(("Pod", name))));
-    Ok(out)
+    out.extend(event_rows(text, now, ns, Some(("Pod", name)), &mut unread));
+    Ok((out, unread))
 }
 
 /// The `Conditions:` table (Type, Status[, Reason]), without times (describe prints none).
@@ -391,7 +398,8 @@ mod tests {
     #[test]
     fn a_described_pod_becomes_a_pod_with_its_container_states() {
         let text = "Name:         web-7d9f8b6c5-x2x4z\nNamespace:    prod\nLabels:       app=web\n              pod-template-hash=7d9f8b6c5\nControlled By:  ReplicaSet/web-7d9f8b6c5\nContainers:\n  app:\n    State:          Waiting\n      Reason:       CrashLoopBackOff\n    Last State:     Terminated\n      Reason:       OOMKilled\n      Exit Code:    137\n      Finished:     Thu, 27 Feb 2025 07:36:22 +0100\n    Ready:          False\n    Restart Count:  6\nEvents:\n  Type     Reason   Age                  From     Message\n  ----     ------   ----                 ----     -------\n  Warning  BackOff  87s (x23 over 6m33s)  kubelet  Back-off restarting failed container app in pod web\n";
-        let objs = parse(text, None).unwrap();
+        let (objs, unread) = parse(text, None).unwrap();
+        assert_eq!(unread, 0);
         assert_eq!(objs[0]["kind"], "Pod");
         assert_eq!(objs[0]["metadata"]["labels"]["app"], "web");
         assert_eq!(objs[0]["metadata"]["ownerReferences"][0]["name"], "web-7d9f8b6c5");

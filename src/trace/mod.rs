@@ -17,6 +17,7 @@ use crate::diag::{Code, Diagnostic, Pos};
 use crate::jsonl;
 
 pub mod alertmanager;
+pub mod clocks;
 pub mod faults;
 pub mod k8s;
 pub mod kube_audit;
@@ -110,9 +111,23 @@ impl Record {
         }
     }
 
-    /// Move every time of the record by `nanos` (a source whose clock was off).
-    pub fn shift(&mut self, nanos: i64) {
-        let mv = |t: &mut Time| t.0 = t.0.saturating_add(nanos);
+    /// Move every time of the record by `nanos` (a source whose clock was off); `false`
+    /// (and the record unchanged) when a time would leave the representable range.
+    pub fn shift(&mut self, nanos: i64) -> bool {
+        let ok = |t: &Time| t.0.checked_add(nanos).is_some();
+        let fits = match self {
+            Record::Signal { at, .. }
+            | Record::Alert { at, .. }
+            | Record::Deploy { at, .. }
+            | Record::Classification { at, .. }
+            | Record::Action { at, .. } => ok(at),
+            Record::Campaign { at, end, .. } => ok(at) && ok(end),
+            Record::Truth { at, end, .. } => ok(at) && end.as_ref().is_none_or(ok),
+        };
+        if !fits {
+            return false;
+        }
+        let mv = |t: &mut Time| t.0 += nanos;
         match self {
             Record::Signal { at, .. }
             | Record::Alert { at, .. }
@@ -130,6 +145,7 @@ impl Record {
                 }
             }
         }
+        true
     }
 
     pub fn kind(&self) -> &'static str {

@@ -90,7 +90,7 @@ impl Batch {
                         "a fault list has a start, an end or a duration, a service or pod, and a type per row",
                     )]
                 })?;
-                shift(&mut r, opts.offset_nanos);
+                shift(&mut r, opts.offset_nanos, path)?;
                 let n = r.len();
                 self.records.append(&mut r);
                 n
@@ -102,7 +102,7 @@ impl Batch {
                 }
                 self.columns.extend(t.columns);
                 let mut r = t.records;
-                shift(&mut r, opts.offset_nanos);
+                shift(&mut r, opts.offset_nanos, path)?;
                 let n = r.len();
                 self.records.append(&mut r);
                 n
@@ -122,7 +122,7 @@ impl Batch {
                             *self.skipped.entry("series points without a finite value".into()).or_default() += skipped;
                         }
                         let n = r.len();
-                        shift(&mut r, opts.offset_nanos);
+                        shift(&mut r, opts.offset_nanos, path)?;
                         self.records.append(&mut r);
                         n
                     }
@@ -183,7 +183,7 @@ impl Batch {
         }
         self.truncated += got.truncated;
         let mut r = got.records;
-        shift(&mut r, opts.offset_nanos);
+        shift(&mut r, opts.offset_nanos, path)?;
         let n = r.len();
         self.records.append(&mut r);
         // An alert-shaped object left out for a reason still counts as found.
@@ -231,7 +231,7 @@ impl Batch {
         for (why, n) in k.skipped {
             *self.skipped.entry(format!("audit: {why}")).or_default() += n;
         }
-        shift(&mut k.records, opts.offset_nanos);
+        shift(&mut k.records, opts.offset_nanos, path)?;
         self.records.append(&mut k.records);
         Ok(k.events)
     }
@@ -239,12 +239,17 @@ impl Batch {
     fn k8s(&mut self, path: &Path, text: &str, opts: &Options) -> Result<usize, Vec<Diagnostic>> {
         let body = kubectl_text::unwrap_tool_output(text);
         let docs = if kubectl_text::looks_like(body) {
-            kubectl_text::parse(body, opts.now).map_err(|e| {
+            let (docs, unread) = kubectl_text::parse(body, opts.now).map_err(|e| {
                 vec![
                     Diagnostic::error(Code::BadValue, path, None, e)
                         .with_hint("e.g. --now 2026-11-24T10:00:00Z, the time the output was taken"),
                 ]
-            })?
+            })?;
+            if unread > 0 {
+                *self.skipped.entry("kubectl tables: rows without a readable age or object".into()).or_default() +=
+                    unread;
+            }
+            docs
         } else {
             k8s::parse_documents(body).map_err(|(pos, e)| {
                 vec![
@@ -259,7 +264,7 @@ impl Batch {
         for d in &docs {
             fresh.add(d, now);
         }
-        shift(&mut fresh.records, opts.offset_nanos);
+        shift(&mut fresh.records, opts.offset_nanos, path)?;
         // Objects left out for a reason (counted) were found all the same.
         let found = fresh.records.len() + fresh.objects.len() + fresh.events + fresh.skipped.values().sum::<usize>();
         self.k8s.append(fresh);
@@ -390,8 +395,20 @@ impl Batch {
     }
 }
 
-fn shift(records: &mut [Record], nanos: i64) {
-    if nanos != 0 {
-        records.iter_mut().for_each(|r| r.shift(nanos));
+fn shift(records: &mut [Record], nanos: i64, path: &Path) -> Result<(), Vec<Diagnostic>> {
+    if nanos == 0 {
+        return Ok(());
+    }
+    match records.iter_mut().position(|r| !r.shift(nanos)) {
+        None => Ok(()),
+        Some(i) => Err(vec![Diagnostic::error(
+            Code::BadValue,
+            path,
+            None,
+            format!(
+                "--time-offset moves the record at {} outside the times understudy can represent (1677-09-21 to 2262-04-11)",
+                records[i].at().to_rfc3339()
+            ),
+        )]),
     }
 }

@@ -223,6 +223,15 @@ pub fn read(path: &Path, input: impl Read, map: &Map, assume_utc: bool) -> Resul
     let mut rdr = csv::ReaderBuilder::new().trim(csv::Trim::All).flexible(false).from_reader(input);
     let headers = rdr.headers().map_err(|e| err(1, 1, format!("cannot read the header: {e}")))?.clone();
     let find = |name: &str| headers.iter().position(|h| h.eq_ignore_ascii_case(name));
+    for (k, h) in headers.iter().enumerate() {
+        if let Some(j) = headers.iter().take(k).position(|o| o.eq_ignore_ascii_case(h)) {
+            return Err(err(
+                1,
+                k + 1,
+                format!("columns {} and {} are both `{h}`: which one holds the data?", j + 1, k + 1),
+            ));
+        }
+    }
     let need = |what: &str, name: &Option<String>| -> Result<Option<usize>, Diagnostic> {
         match name {
             None => Ok(None),
@@ -248,8 +257,11 @@ pub fn read(path: &Path, input: impl Read, map: &Map, assume_utc: bool) -> Resul
             )
         })?,
     };
-    let s_col = need("service", &map.service)?;
-    let m_col = need("metric", &map.metric)?;
+    let s_col = need("service", &map.service)?.or_else(|| find("service"));
+    let m_col = need("metric", &map.metric)?.or_else(|| {
+        if find("value").is_some() { ["metric", "name", "__name__"].iter().find_map(|n| find(n)) } else { None }
+    });
+    let ns_col = find("namespace");
     let v_col = need("value", &map.value)?.or_else(|| if m_col.is_none() { None } else { find("value") });
     let p_col = need("pod", &map.pod)?.or_else(|| find("pod"));
     let long = m_col.is_some() || v_col.is_some() || find("value").is_some();
@@ -302,6 +314,8 @@ pub fn read(path: &Path, input: impl Read, map: &Map, assume_utc: bool) -> Resul
             .filter(|s| !s.is_empty())
             .or_else(|| pod.as_deref().map(super::workload_of_pod));
         let labels: BTreeMap<String, String> = pod.iter().map(|p| ("pod".to_string(), p.clone())).collect();
+        let namespace =
+            ns_col.map(|c| row[c].to_string()).filter(|n| !n.is_empty()).unwrap_or_else(|| map.namespace.clone());
         let mut push = |svc: String, metric: String, cell: &str, col: usize, scale: f64| -> Result<(), Diagnostic> {
             if cell.is_empty() {
                 *out.skipped.entry("empty cells".into()).or_default() += 1;
@@ -314,10 +328,14 @@ pub fn read(path: &Path, input: impl Read, map: &Map, assume_utc: bool) -> Resul
                 *out.skipped.entry("cells that are not finite (NaN, Inf)".into()).or_default() += 1;
                 return Ok(());
             }
+            if !(v * scale).is_finite() {
+                *out.skipped.entry("values not finite once scaled".into()).or_default() += 1;
+                return Ok(());
+            }
             out.records.push(Record::Signal {
                 at,
                 service: svc,
-                namespace: map.namespace.clone(),
+                namespace: namespace.clone(),
                 name: metric,
                 value: v * scale,
                 labels: labels.clone(),
@@ -327,9 +345,18 @@ pub fn read(path: &Path, input: impl Read, map: &Map, assume_utc: bool) -> Resul
         if long {
             let vc = v_col.ok_or_else(|| err(1, 1, "a long table needs a `value` column".into()))?;
             let metric = m_col.map_or_else(|| "series".to_string(), |c| row[c].to_string());
+            if metric.is_empty() {
+                *out.skipped.entry("rows without a metric name".into()).or_default() += 1;
+                continue;
+            }
             let metric = map.rename.get(&metric).cloned().unwrap_or(metric);
             let scale = map.scale.get(&metric).copied().unwrap_or(1.0);
-            let svc = service_of_row.clone().unwrap_or_else(|| "unknown".into());
+            let Some(svc) =
+                service_of_row.clone().or_else(|| (s_col.is_none() && p_col.is_none()).then(|| "unknown".to_string()))
+            else {
+                *out.skipped.entry("rows without a service or pod".into()).or_default() += 1;
+                continue;
+            };
             push(svc, metric, &row[vc], vc, scale)?;
         } else {
             for (k, svc, metric, scale) in &wide {

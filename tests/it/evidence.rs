@@ -285,3 +285,77 @@ fn the_audit_log_and_a_fault_list_give_people_s_actions_and_the_truth() {
     assert_eq!(report["metrics"]["label_accuracy"]["memory-leak"]["right"], 1);
     assert_eq!(report["metrics"]["calibration"]["classifications"], 1);
 }
+
+/// What a hostile review found in the importers and replay, kept fixed.
+#[test]
+fn hostile_inputs_to_the_importers_are_errors_not_panics_or_lost_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let out = dir.path().join("o.jsonl");
+    let out = out.to_str().unwrap();
+    let code = |args: &[&str]| understudy(args).status.code();
+    // A duration no time can hold: exit 2, not a panic.
+    let f = write("f.csv", "start,duration,service,type\n2024-01-01T00:10:00Z,1e30,web,mem\n");
+    assert_eq!(code(&["import", "faults", &f, "-o", out]), Some(2));
+    // An offset past the representable range is refused, not clamped.
+    let edge = write("edge.json", r#"[{"labels":{"alertname":"X","app":"a"},"startsAt":"2262-04-10T00:00:00Z"}]"#);
+    assert_eq!(code(&["import", "alertmanager", &edge, "--time-offset", "5d", "-o", out]), Some(2));
+    // A describe that says nowhere when it was taken needs --now (no wall-clock times).
+    let d = write("d.txt", "Name:         web-7d9f8b6c5-x2x4z\nNamespace:    prod\nStatus:       Failed\n");
+    assert_eq!(code(&["import", "k8s", &d, "-o", out]), Some(2));
+    ok(&understudy(&["import", "k8s", &d, "--now", "2026-11-24T10:00:00Z", "-o", out]));
+    // A long table's own service and metric columns are found without a map.
+    let long = write(
+        "long.csv",
+        "time,service,metric,value\n2024-01-01T00:00:00Z,web,cpu,0.5\n2024-01-01T00:00:00Z,,cpu,0.5\n",
+    );
+    let err = ok(&understudy(&["import", "metrics", &long, "-o", out]));
+    let r = &jsonl(Path::new(out))[0];
+    assert_eq!((r["service"].as_str(), r["name"].as_str()), (Some("web"), Some("cpu")));
+    assert!(err.contains("1  table: rows without a service or pod"), "{err}");
+    // Two columns of one name are an error, not two series.
+    let dup = write("dup.csv", "time,web_cpu,web_cpu\n1700000000,1,2\n");
+    assert_eq!(code(&["import", "metrics", &dup, "-o", out]), Some(2));
+    // An output that is an input is refused, and the input survives.
+    let me = write("me.json", r#"[{"labels":{"alertname":"X","app":"a"},"startsAt":"2024-01-01T00:00:00Z"}]"#);
+    assert_eq!(code(&["import", "alertmanager", &me, "-o", &me]), Some(2));
+    assert!(std::fs::read_to_string(&me).unwrap().contains("alertname"));
+    let rdir = dir.path().join("r");
+    std::fs::create_dir_all(&rdir).unwrap();
+    let trace = rdir.join("decisions.jsonl");
+    std::fs::copy(crate::repo("fixtures/traces/lesson-history.jsonl"), &trace).unwrap();
+    assert_eq!(code(&["replay", trace.to_str().unwrap(), "--out", rdir.to_str().unwrap()]), Some(2));
+    assert!(std::fs::metadata(&trace).unwrap().len() > 0, "the trace was not emptied");
+}
+
+/// A truth's end closes its service's episode before that service's next record, whether
+/// or not another service's records came in between.
+#[test]
+fn one_services_episodes_do_not_depend_on_other_services_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = [
+        r#"{"kind":"truth","at":"2023-12-31T23:59:55Z","end":"2024-01-01T00:05:00Z","service":"web","namespace":"default","incident_type":"memory-leak"}"#,
+        r#"{"kind":"alert","at":"2024-01-01T00:00:00Z","name":"KubePodCrashLooping","status":"firing","service":"web","namespace":"default"}"#,
+        r#"{"kind":"signal","at":"2024-01-01T00:20:00Z","service":"other","namespace":"default","name":"nothing","value":1.0}"#,
+        r#"{"kind":"alert","at":"2024-01-01T00:31:00Z","name":"KubePodCrashLooping","status":"firing","service":"web","namespace":"default"}"#,
+    ];
+    let mut results = Vec::new();
+    for (name, keep) in [("with", vec![0, 1, 2, 3]), ("without", vec![0, 1, 3])] {
+        let t = dir.path().join(format!("{name}.jsonl"));
+        std::fs::write(&t, keep.iter().map(|i| format!("{}\n", lines[*i])).collect::<String>()).unwrap();
+        let out = dir.path().join(name);
+        ok(&understudy(&["replay", t.to_str().unwrap(), "--out", out.to_str().unwrap()]));
+        let rows: Vec<(String, String, String)> = csv_rows(&out.join("incidents.csv"))
+            .into_iter()
+            .filter(|r| r["service"] == "web")
+            .map(|r| (r["start"].clone(), r["recovered_at"].clone(), r["recovery"].clone()))
+            .collect();
+        results.push(rows);
+    }
+    assert_eq!(results[0], results[1]);
+    assert_eq!(results[0][0].2, "truth", "{:?}", results[0]);
+}
