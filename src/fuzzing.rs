@@ -38,6 +38,10 @@ pub const TARGETS: &[Target] = &[
     Target { name: "alertmanager", seeds: &["fixtures/samples/alertmanager-webhook.json"] },
     Target { name: "prometheus", seeds: &["fixtures/samples/prometheus-range.json"] },
     Target { name: "webhook", seeds: &["fixtures/samples/alertmanager-webhook.json"] },
+    Target { name: "kubectl-text", seeds: &["fixtures/samples/kubectl-describe.txt"] },
+    Target { name: "metrics", seeds: &["fixtures/samples/metrics-wide.csv"] },
+    Target { name: "audit", seeds: &["fixtures/samples/audit.jsonl"] },
+    Target { name: "faults", seeds: &["fixtures/samples/faults.csv"] },
 ];
 
 /// The repository root, wherever the fuzzer or the test runs from.
@@ -55,6 +59,7 @@ pub const REALDATA: &[(&str, &str)] = &[
     ("alertmanager", "alerts"),
     ("webhook", "alertmanager-webhooks"),
     ("prometheus", "prometheus-range"),
+    ("kubectl-text", "alerts"),
 ];
 
 /// Write every target's seeds into `corpus/<target>/` (made if missing): the shipped files and
@@ -137,6 +142,22 @@ pub fn load(target: &str, bytes: &[u8]) {
             drop(prometheus::import_csv(&t, Some("x")));
         }
         "webhook" => drop(alertmanager::webhook_body(bytes, crate::live::shadow::MAX_ALERTS)),
+        "kubectl-text" | "metrics" | "audit" | "faults" => {
+            let Some(t) = text() else { return };
+            let kind = match target {
+                "kubectl-text" => crate::trace::sources::Kind::K8s,
+                "metrics" => crate::trace::sources::Kind::Table,
+                "audit" => crate::trace::sources::Kind::Audit,
+                _ => crate::trace::sources::Kind::Faults,
+            };
+            let opts = crate::trace::sources::Options {
+                now: Some(Time(1_795_000_000_000_000_000)),
+                ..crate::trace::sources::Options::default()
+            };
+            let mut b = crate::trace::sources::Batch::default();
+            drop(b.add_text(kind, path, &t, &opts));
+            drop(b.finish(&opts));
+        }
         _ => {}
     }
 }

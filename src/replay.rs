@@ -796,7 +796,10 @@ impl<'a, W: Write> Replayer<'a, W> {
         if let Some(e) = self.open.get_mut(&key) {
             e.symptoms += 1;
             e.last_symptom = at;
-            e.observe(obs);
+            // Once decided, the evidence is no longer read: keep only the first ones.
+            if e.decide_by.is_some() || e.status.is_none() || e.observed.len() < MAX_OBSERVED / 2 {
+                e.observe(obs);
+            }
             if e.decide_by.is_some() {
                 // Still gathering evidence: a classification the policy would act on now is
                 // decided now.

@@ -128,7 +128,55 @@ pub struct Symptoms {
     rules: Vec<Rule>,
     /// Whether the definitions came from the shipped file because the file had none.
     pub defaulted: bool,
-    history: BTreeMap<(String, String, String), VecDeque<(Time, f64)>>,
+    /// Keyed `namespace \0 service \0 signal` (looked up without allocating).
+    history: BTreeMap<String, Window>,
+    /// Which definition a signal name takes (the first whose glob matches), remembered.
+    def_of: BTreeMap<String, Option<usize>>,
+    scratch: String,
+}
+
+/// One service's recent values of one signal: in time order, sorted (for quantiles) and
+/// summed (for the mean and deviation), so each new value costs O(log n) plus a short move,
+/// never a pass over the window.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Window {
+    values: VecDeque<(Time, f64)>,
+    sorted: Vec<f64>,
+    sum: f64,
+    sumsq: f64,
+    /// Removals since the sums were last recomputed exactly (float drift stays bounded).
+    removed: usize,
+}
+
+impl Window {
+    /// `sorted`: keep the sorted copy (only quantile baselines read it).
+    fn push(&mut self, at: Time, v: f64, sorted: bool) {
+        self.values.push_back((at, v));
+        if sorted {
+            let i = self.sorted.partition_point(|x| *x < v);
+            self.sorted.insert(i, v);
+        }
+        self.sum += v;
+        self.sumsq += v * v;
+    }
+
+    fn pop(&mut self) {
+        if let Some((_, v)) = self.values.pop_front() {
+            let i = self.sorted.partition_point(|x| *x < v);
+            if self.sorted.get(i) == Some(&v) {
+                self.sorted.remove(i);
+            }
+            self.removed += 1;
+            if self.removed >= MAX_BASELINE_POINTS {
+                self.sum = self.values.iter().map(|(_, x)| x).sum();
+                self.sumsq = self.values.iter().map(|(_, x)| x * x).sum();
+                self.removed = 0;
+            } else {
+                self.sum -= v;
+                self.sumsq -= v * v;
+            }
+        }
+    }
 }
 
 /// The shipped rules file: where the default symptom definitions are written.
@@ -137,9 +185,16 @@ pub const SHIPPED: &str = include_str!("../../scenarios/classifier-rules.yaml");
 impl Default for Symptoms {
     /// The symptoms of the shipped `scenarios/classifier-rules.yaml`.
     fn default() -> Self {
-        Rules::from_yaml(Path::new("scenarios/classifier-rules.yaml"), SHIPPED)
-            .map(|r| r.symptoms)
-            .unwrap_or(Symptoms { defs: Vec::new(), rules: Vec::new(), defaulted: true, history: BTreeMap::new() })
+        Rules::from_yaml(Path::new("scenarios/classifier-rules.yaml"), SHIPPED).map(|r| r.symptoms).unwrap_or(
+            Symptoms {
+                defs: Vec::new(),
+                rules: Vec::new(),
+                defaulted: true,
+                history: BTreeMap::new(),
+                def_of: BTreeMap::new(),
+                scratch: String::new(),
+            },
+        )
     }
 }
 
@@ -153,7 +208,18 @@ impl Symptoms {
     /// Whether this value of a service's signal is a symptom; relative thresholds compare it
     /// with the values before it, then remember it.
     pub fn check(&mut self, namespace: &str, service: &str, name: &str, at: Time, value: f64) -> bool {
-        let Some(def) = self.defs.iter().find(|d| glob(&d.signal, name)) else { return false };
+        let def = match self.def_of.get(name) {
+            Some(d) => *d,
+            None => {
+                let d = self.defs.iter().position(|d| glob(&d.signal, name));
+                // Bounded: a trace of endlessly many signal names recomputes instead.
+                if self.def_of.len() < 4_096 {
+                    self.def_of.insert(name.to_string(), d);
+                }
+                d
+            }
+        };
+        let Some(def) = def.map(|i| &self.defs[i]) else { return false };
         let window = match def.threshold {
             Threshold::Present => return true,
             Threshold::Above(x) => return value > x,
@@ -162,30 +228,41 @@ impl Symptoms {
         if !value.is_finite() {
             return false;
         }
-        let h = self.history.entry((namespace.to_string(), service.to_string(), name.to_string())).or_default();
-        while h.front().is_some_and(|(t, _)| at.since(*t) > window) {
-            h.pop_front();
+        let threshold = def.threshold.clone();
+        self.scratch.clear();
+        for part in [namespace, "\0", service, "\0", name] {
+            self.scratch.push_str(part);
         }
-        let fired = match def.threshold {
-            Threshold::Baseline { quantile, factor, min_samples, .. } if h.len() >= min_samples.max(1) => {
-                let mut v: Vec<f64> = h.iter().map(|(_, x)| *x).collect();
-                v.sort_by(f64::total_cmp);
-                let q = v[((v.len() - 1) as f64 * quantile).round() as usize];
+        if !self.history.contains_key(self.scratch.as_str()) {
+            self.history.insert(self.scratch.clone(), Window::default());
+        }
+        let Some(h) = self.history.get_mut(self.scratch.as_str()) else { return false };
+        while h.values.front().is_some_and(|(t, _)| at.since(*t) > window) {
+            h.pop();
+        }
+        let n = h.values.len();
+        let fired = match threshold {
+            Threshold::Baseline { quantile, factor, min_samples, .. } if n >= min_samples.max(1) => {
+                let q = h.sorted[((n - 1) as f64 * quantile).round() as usize];
                 value > q * factor
             }
-            Threshold::ZScore { above, min_samples, .. } if h.len() >= min_samples.max(2) => {
-                let n = h.len() as f64;
-                let mean = h.iter().map(|(_, x)| x).sum::<f64>() / n;
-                let var = h.iter().map(|(_, x)| (x - mean).powi(2)).sum::<f64>() / (n - 1.0);
+            Threshold::ZScore { above, min_samples, .. } if n >= min_samples.max(2) => {
+                let nf = n as f64;
+                let mean = h.sum / nf;
+                let var = ((h.sumsq - h.sum * h.sum / nf) / (nf - 1.0)).max(0.0);
                 let sd = var.sqrt();
-                // A flat baseline: any rise is infinitely many deviations; ask for a real one.
-                if sd > 0.0 { (value - mean) / sd > above } else { value > mean * (1.0 + f64::EPSILON) && mean != 0.0 }
+                // A flat baseline (within float noise): any real rise is a symptom.
+                if sd > mean.abs() * 1e-9 {
+                    (value - mean) / sd > above
+                } else {
+                    value > mean * (1.0 + 1e-9) && mean != 0.0
+                }
             }
             _ => false,
         };
-        h.push_back((at, value));
-        if h.len() > MAX_BASELINE_POINTS {
-            h.pop_front();
+        h.push(at, value, matches!(threshold, Threshold::Baseline { .. }));
+        if h.values.len() > MAX_BASELINE_POINTS {
+            h.pop();
         }
         fired
     }
@@ -362,7 +439,14 @@ fn validate(raw: &RawRules) -> (Option<Rules>, Vec<Problem>) {
         }
     }
     let ok = v.iter().all(|p| p.warning);
-    let symptoms = Symptoms { defs, rules: rules.clone(), defaulted: raw.symptoms.is_none(), history: BTreeMap::new() };
+    let symptoms = Symptoms {
+        defs,
+        rules: rules.clone(),
+        defaulted: raw.symptoms.is_none(),
+        history: BTreeMap::new(),
+        def_of: BTreeMap::new(),
+        scratch: String::new(),
+    };
     (ok.then_some(Rules { rules, symptoms }), v)
 }
 
