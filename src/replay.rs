@@ -544,7 +544,7 @@ impl<'a, W: Write> Replayer<'a, W> {
         self.now = self.now.max(at);
         self.decide_due(at)?;
         self.close_quiet(at)?;
-        self.close_ended_truths(at)?;
+        self.close_ended_truths(at, true)?;
         match rec {
             Record::Signal { service, namespace, name, value, labels, .. } => {
                 if self.settings.symptoms.check(namespace, service, name, at, *value) {
@@ -644,7 +644,7 @@ impl<'a, W: Write> Replayer<'a, W> {
         if self.truths.is_empty() {
             return Ok(());
         }
-        self.close_ended_truths(at)?;
+        self.close_ended_truths(at, false)?;
         // Keep memory bounded on long traces: truths that ended a quiet period ago, and all
         // but the latest few open-ended ones, can no longer label an episode.
         let quiet = self.settings.quiet;
@@ -661,7 +661,9 @@ impl<'a, W: Write> Replayer<'a, W> {
     /// A truth that has ended by `at` closes its episode (at the truth's end), before any
     /// later record of the service can join it: the result for one service never depends on
     /// whether other services' records advanced the clock in between.
-    fn close_ended_truths(&mut self, at: Time) -> std::io::Result<()> {
+    /// `before`: only truths that ended strictly before `at` (run before a record, so a
+    /// record at the very end, such as the alert's own resolution, still says how it ended).
+    fn close_ended_truths(&mut self, at: Time, before: bool) -> std::io::Result<()> {
         if self.truths.is_empty() {
             return Ok(());
         }
@@ -669,7 +671,11 @@ impl<'a, W: Write> Replayer<'a, W> {
             .truths
             .iter()
             .filter_map(|(k, v)| {
-                v.iter().filter_map(|(_, end, _)| *end).filter(|e| *e <= at).max().map(|e| (k.clone(), e))
+                v.iter()
+                    .filter_map(|(_, end, _)| *end)
+                    .filter(|e| if before { *e < at } else { *e <= at })
+                    .max()
+                    .map(|e| (k.clone(), e))
             })
             .filter(|(k, e)| self.open.get(k).is_some_and(|ep| ep.start <= *e && ep.last_symptom <= *e))
             .collect();
