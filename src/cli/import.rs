@@ -109,6 +109,17 @@ fn offset_nanos(s: &str) -> Result<i64, String> {
     Ok(if neg { -n } else { n })
 }
 
+/// `FROM=TO` values of a repeatable flag.
+fn pairs(flag: &str, values: &[String], example: &str) -> Result<Vec<(String, String)>, String> {
+    values
+        .iter()
+        .map(|v| match v.split_once('=') {
+            Some((from, to)) if !from.is_empty() && !to.is_empty() => Ok((from.to_string(), to.to_string())),
+            _ => Err(format!("{flag} {v}: write FROM=TO, e.g. {flag} {example}")),
+        })
+        .collect()
+}
+
 pub fn run(args: Args) -> anyhow::Result<u8> {
     let (kind, c) = match &args.source {
         Source::K8s(c) => (Some(sources::Kind::K8s), c),
@@ -133,26 +144,16 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             return Ok(EXIT_BAD_INPUT);
         }
     };
-    let mut services = Vec::new();
-    for s in &c.service {
-        match s.split_once('=') {
-            Some((from, to)) if !from.is_empty() && !to.is_empty() => services.push((from.to_string(), to.to_string())),
-            _ => {
-                eprintln!("error: --service {s}: write FROM=TO, e.g. --service payment-api-d86dbc9ef5=payment-api");
-                return Ok(EXIT_BAD_INPUT);
-            }
+    let (services, types) = match (
+        pairs("--service", &c.service, "payment-api-d86dbc9ef5=payment-api"),
+        pairs("--type", &c.types, "cpu=cpu-spike"),
+    ) {
+        (Ok(s), Ok(t)) => (s, t),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("error: {e}");
+            return Ok(EXIT_BAD_INPUT);
         }
-    }
-    let mut types = Vec::new();
-    for s in &c.types {
-        match s.split_once('=') {
-            Some((from, to)) if !from.is_empty() && !to.is_empty() => types.push((from.to_string(), to.to_string())),
-            _ => {
-                eprintln!("error: --type {s}: write FROM=TO, e.g. --type cpu=cpu-spike");
-                return Ok(EXIT_BAD_INPUT);
-            }
-        }
-    }
+    };
     let mut map = match &c.map {
         Some(p) => or_bad_input!(trace::table::Map::load(p)),
         None => trace::table::Map::default(),
