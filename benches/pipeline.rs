@@ -27,6 +27,7 @@ fn decide(c: &mut Criterion) {
                 signal: None,
                 replicas: Some(3),
                 id: None,
+                target: None,
             };
             p.decide(inc.at, &inc)
         })
@@ -63,6 +64,7 @@ fn book_full(c: &mut Criterion) {
             signal: None,
             replicas: Some(3),
             id: Some(format!("e{n}")),
+            target: None,
         };
         let d = pipeline.decide(inc.at, &inc);
         book.observe(&AuditRecord::Decision {

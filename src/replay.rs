@@ -32,7 +32,7 @@ use crate::decide::{Incident, Pipeline, ServiceKey, Status};
 use crate::diag::Diagnostic;
 use crate::metrics::{Summary, r4};
 use crate::policy::Policy;
-use crate::trace::{AlertStatus, Record};
+use crate::trace::{AlertStatus, PageEvent, Record};
 
 /// An alert already decided: service, the alert's start, and its signal (the alert name).
 pub type Decided = (ServiceKey, Time, String);
@@ -121,6 +121,19 @@ pub struct Episode {
     decide_by: Option<Time>,
     /// When the policy's decision was taken.
     pub decided_at: Option<Time>,
+    /// The page people got for it, where the trace has the paging system's records.
+    pub page: Option<Paged>,
+}
+
+/// A page in the paging system, as its `page` records tell it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Paged {
+    pub incident: String,
+    pub triggered: Time,
+    pub acknowledged: Option<Time>,
+    pub resolved: Option<Time>,
+    /// Who acknowledged it (else who resolved it).
+    pub by: Option<String>,
 }
 
 impl Episode {
@@ -160,6 +173,7 @@ impl Episode {
             history: Vec::new(),
             decide_by: None,
             decided_at: None,
+            page: None,
         }
     }
 
@@ -279,6 +293,22 @@ pub struct ReplayMetrics {
     pub recovered_before_decision: usize,
     /// Episodes whose classification changed as evidence arrived.
     pub revised: usize,
+    /// Pages in the trace's paging-system records (`page`, from `import pagerduty`).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub pages: usize,
+    /// Pages that fell inside an episode of their service (open, or closed within a quiet
+    /// period).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub pages_in_episodes: usize,
+    /// Pages with no episode: people were paged for something the trace shows no symptom of.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub pages_without_episode: usize,
+    /// People's time from page to acknowledgement (trace: the paging system).
+    #[serde(skip_serializing_if = "no_samples")]
+    pub people_ack_seconds: Summary,
+    /// People's time from page to resolution (trace: the paging system).
+    #[serde(skip_serializing_if = "no_samples")]
+    pub people_resolve_seconds: Summary,
     /// Episodes by the type no remediation covers (each one a page today: one table here).
     pub no_policy_types: BTreeMap<String, usize>,
     /// The first episodes the policy would have handed to a person (at most 25, in order).
@@ -322,6 +352,10 @@ const MAX_HANDED_OVER: usize = 25;
 
 fn is_zero(n: &usize) -> bool {
     *n == 0
+}
+
+fn no_samples(s: &Summary) -> bool {
+    s.n == 0
 }
 
 /// Durations summarised in bounded memory: the mean exactly, the median and 90th percentile
@@ -369,7 +403,12 @@ impl Quantiles {
 }
 
 /// Where each figure of a replay comes from.
-pub const SOURCES: [(&str, &str); 9] = [
+pub const SOURCES: [(&str, &str); 11] = [
+    (
+        "people_ack_seconds",
+        "trace: the paging system's records (import pagerduty): page triggered → first acknowledgement",
+    ),
+    ("people_resolve_seconds", "trace: the paging system's records: page triggered → resolved"),
     (
         "episodes",
         "trace: symptoms (signals over the rules file's thresholds, firing alerts other than not-an-incident) grouped per service until recovery",
@@ -414,6 +453,11 @@ pub struct Replayer<'a, W: Write> {
     metrics: ReplayMetrics,
     ttrs: Quantiles,
     saved: Quantiles,
+    acks: Quantiles,
+    resolves: Quantiles,
+    /// Pages not yet resolved: incident id → (triggered, acknowledged yet). Bounded by
+    /// [`MAX_OPEN`] (the oldest is forgotten).
+    pages: BTreeMap<String, (Time, bool)>,
     calibration: crate::metrics::CalibrationAcc,
     /// label → (episodes, right, sum of confidences), where truth exists.
     labels: BTreeMap<String, (usize, usize, f64)>,
@@ -469,6 +513,9 @@ impl<'a, W: Write> Replayer<'a, W> {
             "saved_s",
             "decided_at",
             "classification_history",
+            "paged_at",
+            "acknowledged_at",
+            "page_resolved_at",
         ];
         if settings.header {
             csv.write_record(header)?;
@@ -486,6 +533,9 @@ impl<'a, W: Write> Replayer<'a, W> {
             metrics: ReplayMetrics::default(),
             ttrs: Quantiles::default(),
             saved: Quantiles::default(),
+            acks: Quantiles::default(),
+            resolves: Quantiles::default(),
+            pages: BTreeMap::new(),
             calibration: crate::metrics::CalibrationAcc::default(),
             labels: BTreeMap::new(),
             episodes_csv: csv,
@@ -633,6 +683,9 @@ impl<'a, W: Write> Replayer<'a, W> {
                 }
                 self.truths.entry(key).or_default().push((at, *end, incident_type.clone()));
             }
+            Record::Page { service, namespace, event, incident, by, .. } => {
+                self.page(service, namespace.as_deref(), *event, incident, by.as_deref(), at);
+            }
             Record::Deploy { service, namespace, .. } => {
                 self.deploys.insert(ServiceKey::new(namespace, service), at);
             }
@@ -683,6 +736,87 @@ impl<'a, W: Write> Replayer<'a, W> {
             self.close(&k, e, "truth")?;
         }
         Ok(())
+    }
+
+    /// A paging-system record: the people's timing, and the episode it paged for (the
+    /// service's open one at the trigger, or one closed within a quiet period; matched by
+    /// incident id after).
+    fn page(
+        &mut self,
+        service: &str,
+        namespace: Option<&str>,
+        event: PageEvent,
+        incident: &str,
+        by: Option<&str>,
+        at: Time,
+    ) {
+        let ours = |e: &Episode| e.service == service && namespace.is_none_or(|n| e.namespace == n);
+        match event {
+            PageEvent::Triggered => {
+                if self.pages.insert(incident.to_string(), (at, false)).is_none() {
+                    self.metrics.pages += 1;
+                }
+                if self.pages.len() > MAX_OPEN
+                    && let Some(oldest) =
+                        self.pages.iter().min_by_key(|(id, (t, _))| (*t, id.as_str())).map(|(id, _)| id.clone())
+                {
+                    self.pages.remove(&oldest);
+                }
+                let quiet = self.settings.quiet;
+                let recent = self
+                    .recent
+                    .iter_mut()
+                    .rev()
+                    .find(|e| ours(e) && e.recovered_at.is_some_and(|r| at.since(r) < quiet));
+                let episode = self.open.values_mut().find(|e| ours(e)).or(recent);
+                match episode {
+                    Some(e) if e.page.is_none() => {
+                        e.page = Some(Paged {
+                            incident: incident.to_string(),
+                            triggered: at,
+                            acknowledged: None,
+                            resolved: None,
+                            by: None,
+                        });
+                        self.metrics.pages_in_episodes += 1;
+                    }
+                    // A second page for the same episode: counted among the pages, the
+                    // episode keeps its first.
+                    Some(_) => self.metrics.pages_in_episodes += 1,
+                    None => self.metrics.pages_without_episode += 1,
+                }
+            }
+            PageEvent::Acknowledged | PageEvent::Resolved => {
+                if let Some((t, acked)) = self.pages.get_mut(incident) {
+                    let delay = at.since(*t).as_secs_f64();
+                    if event == PageEvent::Acknowledged && !*acked {
+                        *acked = true;
+                        self.acks.add(delay);
+                    } else if event == PageEvent::Resolved {
+                        self.resolves.add(delay);
+                        self.pages.remove(incident);
+                    }
+                }
+                let mine = |e: &&mut Episode| e.page.as_ref().is_some_and(|p| p.incident == incident);
+                if let Some(p) = self
+                    .open
+                    .values_mut()
+                    .find(mine)
+                    .or_else(|| self.recent.iter_mut().find(mine))
+                    .and_then(|e| e.page.as_mut())
+                {
+                    if event == PageEvent::Acknowledged && p.acknowledged.is_none() {
+                        p.acknowledged = Some(at);
+                        p.by = by.map(str::to_string);
+                    } else if event == PageEvent::Resolved && p.resolved.is_none() {
+                        p.resolved = Some(at);
+                        if p.by.is_none() {
+                            p.by = by.map(str::to_string);
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /// What surrounds an episode of `key` at `at`.
@@ -764,6 +898,8 @@ impl<'a, W: Write> Replayer<'a, W> {
             signal: Some(signal),
             replicas: None,
             id: Some(e.id.clone()),
+            // The kind of object, where the evidence says (a subject label, a pod's name).
+            target: e.observed.iter().find_map(|o| crate::policy::Target::of_labels(&o.labels)),
         };
         let d = self.pipeline.decide(at, &incident);
         if let Some(x) = self.executed.as_mut()
@@ -1041,6 +1177,9 @@ impl<'a, W: Write> Replayer<'a, W> {
             e.saved_seconds().map_or(String::new(), |t| format!("{t:.0}")),
             e.decided_at.map_or(String::new(), |t| t.to_rfc3339()),
             e.history_text(),
+            e.page.as_ref().map_or(String::new(), |p| p.triggered.to_rfc3339()),
+            e.page.as_ref().and_then(|p| p.acknowledged).map_or(String::new(), |t| t.to_rfc3339()),
+            e.page.as_ref().and_then(|p| p.resolved).map_or(String::new(), |t| t.to_rfc3339()),
         ])?;
         Ok(())
     }
@@ -1130,6 +1269,8 @@ impl<'a, W: Write> Replayer<'a, W> {
             })
             .collect();
         m.mttr_saved = self.saved.summary();
+        m.people_ack_seconds = self.acks.summary();
+        m.people_resolve_seconds = self.resolves.summary();
         m.sources = SOURCES.into_iter().collect();
         Ok(m)
     }

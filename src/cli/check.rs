@@ -47,9 +47,11 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     // Read once, when the first policy needs it.
     let known = std::cell::OnceCell::new();
     let known = || known.get_or_init(|| known_types(&args.rules)).as_slice();
+    // Traces checked together are sources of one history: their clocks are compared.
+    let mut clocks = (understudy::trace::clocks::Clocks::default(), Vec::new());
     for file in &args.files {
         let mut report = Report::new();
-        let summary = check_one(file, &mut report, &known);
+        let summary = check_one(file, &mut report, &known, &mut clocks);
         let warned = report.diagnostics.iter().any(|d| !d.is_error());
         let failing = report.has_errors() || (args.strict && warned);
         match summary {
@@ -67,6 +69,15 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                 }
             }
         }
+    }
+    let (clocks, names) = clocks;
+    let warnings = clocks.warnings(&names);
+    for w in &warnings {
+        eprintln!("warning: {w}");
+    }
+    if args.strict && !warnings.is_empty() {
+        println!("FAILED: the traces' clocks disagree (warnings under --strict)");
+        failed += 1;
     }
     Ok(if failed > 0 { EXIT_BAD_INPUT } else { EXIT_OK })
 }
@@ -175,9 +186,17 @@ fn unproduced(file: &Path, text: &str, p: &Policy, known: &[String]) -> Vec<unde
         .collect()
 }
 
-fn check_one<'a>(file: &Path, report: &mut Report, known: &impl Fn() -> &'a [String]) -> Option<String> {
+/// Every trace's clock, compared across the traces of one `check` (source names alongside).
+type TraceClocks = (understudy::trace::clocks::Clocks, Vec<String>);
+
+fn check_one<'a>(
+    file: &Path,
+    report: &mut Report,
+    known: &impl Fn() -> &'a [String],
+    clocks: &mut TraceClocks,
+) -> Option<String> {
     if file.extension().is_some_and(|e| e == "jsonl" || e == "ndjson") {
-        return check_trace(file, report);
+        return check_trace(file, report, clocks);
     }
     let (kind, text) = match kind::of_file(file) {
         Ok(k) => k,
@@ -274,7 +293,7 @@ fn check_one<'a>(file: &Path, report: &mut Report, known: &impl Fn() -> &'a [Str
 }
 
 /// A trace: every bad line (up to 50) with its number, streamed.
-fn check_trace(file: &Path, report: &mut Report) -> Option<String> {
+fn check_trace(file: &Path, report: &mut Report, clocks: &mut TraceClocks) -> Option<String> {
     let reader = match understudy::trace::Reader::open(file) {
         Ok(r) => r,
         Err(d) => {
@@ -283,10 +302,14 @@ fn check_trace(file: &Path, report: &mut Report) -> Option<String> {
         }
     };
     let (mut n, mut first, mut last, mut bad) = (0usize, None, None, 0usize);
+    let k = clocks.1.len();
+    clocks.1.push(file.display().to_string());
+    let wall = understudy::clock::Clock::now(&understudy::clock::WallClock);
     for item in reader {
         match item {
             Ok((_, r)) => {
                 n += 1;
+                clocks.0.observe(k, &r, wall);
                 first = first.or(Some(r.at()));
                 last = Some(r.at());
             }

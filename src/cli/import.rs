@@ -18,6 +18,7 @@ use super::{EXIT_BAD_INPUT, EXIT_OK};
   kubectl get pods -o json | understudy import k8s - -o pods.jsonl
   kubectl describe pod web-7d9f8b6c5-x2x4z | understudy import k8s - --now 2026-11-24T10:00:00Z
   understudy import alertmanager webhook.json -o alerts.jsonl
+  understudy import pagerduty incidents.csv --service 'Checkout API=checkout' -o pages.jsonl
   understudy import case shared/realdata/alerts/01_oom_kill -o case.jsonl
   understudy import prometheus range.json --name cpu_throttling --time-offset -2h -o series.jsonl")]
 pub struct Args {
@@ -46,6 +47,11 @@ enum Source {
     /// A fault list (JSON, JSON Lines or CSV: start, end or duration, service or pod, type):
     /// ground truth as `truth` records.
     Faults(Common),
+    /// A paging system's incidents (PagerDuty GET /incidents JSON, Analytics raw incidents or
+    /// the incidents CSV report): triggered, acknowledged, resolved and by whom, as `page`
+    /// records, the people's own timing.
+    #[command(visible_alias = "pages")]
+    Pagerduty(Common),
     /// A HolmesGPT/Robusta investigation folder: every file in it that holds alerts or
     /// Kubernetes objects; the others are listed as not read.
     Case(Common),
@@ -128,6 +134,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         Source::Metrics(c) => (Some(sources::Kind::Table), c),
         Source::Audit(c) => (Some(sources::Kind::Audit), c),
         Source::Faults(c) => (Some(sources::Kind::Faults), c),
+        Source::Pagerduty(c) => (Some(sources::Kind::Pages), c),
         Source::Case(c) => (None, c),
     };
     let now = match c.now.as_deref().map(Time::parse_rfc3339).transpose() {
@@ -240,6 +247,19 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         }
         for (svc, metrics) in by {
             eprintln!("  service {svc}: {}", metrics.join(", "));
+        }
+    }
+    if !batch.page_services.is_empty() {
+        // Paging-system names rarely are the cluster's: say which were seen, so they can be
+        // renamed to match (`--service`).
+        for (svc, n) in &batch.page_services {
+            let to = opts.services.iter().find(|(f, _)| f == svc).map(|(_, t)| t.as_str());
+            match to {
+                Some(t) => eprintln!("  paging service {svc:?} → {t} ({n} incident(s))"),
+                None => eprintln!(
+                    "  paging service {svc:?}: {n} incident(s) (rename to the cluster's service with --service '{svc}=NAME')"
+                ),
+            }
         }
     }
     if batch.truncated > 0 {

@@ -230,6 +230,17 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         metrics.episodes - metrics.decisions.get("execute").copied().unwrap_or(0),
         metrics.agreement_rate * 100.0
     );
+    if metrics.pages > 0 {
+        println!(
+            "People (paging system): {} page(s), acknowledged in median {:.0} s (n={}), resolved in median {:.0} s (n={}); {} in no episode of the trace.",
+            metrics.pages,
+            metrics.people_ack_seconds.median,
+            metrics.people_ack_seconds.n,
+            metrics.people_resolve_seconds.median,
+            metrics.people_resolve_seconds.n,
+            metrics.pages_without_episode
+        );
+    }
     if !metrics.no_policy_types.is_empty() {
         let types: Vec<String> = metrics.no_policy_types.iter().map(|(t, n)| format!("{t} ({n})")).collect();
         println!("Types no policy covers: {}.", types.join(", "));

@@ -50,6 +50,10 @@ pub struct Incident {
     /// Caller's identifier, echoed in the decision.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
+    /// What kind of object the service is, where known (`None`: a Deployment): commands are
+    /// built for it, and an action it does not support is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<crate::policy::Target>,
 }
 
 impl Incident {
@@ -150,6 +154,8 @@ pub enum Guardrail {
     LoopBreaker,
     MaxActionsPerHour,
     MaxReplicas,
+    /// The action does not apply to the kind of object the service is (a restart of a Node).
+    Target,
 }
 
 /// One decision, in the shape `decide` prints and the audit log stores.
@@ -390,7 +396,16 @@ fn evaluate_inner(policy: &Policy, state: &State, now: Time, inc: &Incident) -> 
         _ => None,
     };
     let replicas = target.as_ref().and_then(|t| t.as_ref().ok().copied());
-    let command = rem.action.command(&inc.service, &inc.namespace, replicas);
+    let command = match rem.action.command_on(inc.target, &inc.service, &inc.namespace, replicas) {
+        Ok(c) => c,
+        Err(why) => {
+            // Nothing to suggest: the runbook's action cannot be typed for this object.
+            d.status = Status::Blocked;
+            d.guardrail = Some(Guardrail::Target);
+            d.reason = why;
+            return d;
+        }
+    };
     d.suggested_action = Some(command.clone());
     d.target_replicas = replicas;
     let key = ServiceKey::new(&inc.namespace, &inc.service);

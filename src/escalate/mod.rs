@@ -643,6 +643,7 @@ mod tests {
             signal: Some("OOMKilled".into()),
             replicas: None,
             id: Some("e1".into()),
+            target: None,
         };
         let d = Decision {
             at: t,

@@ -209,6 +209,7 @@ mod tests {
             signal: None,
             replicas: None,
             id: None,
+            target: None,
         };
         let d = Pipeline::new(policy.clone()).decide(inc.at, &inc);
         AuditRecord::Decision { policy_fingerprint: policy.fingerprint(), input: Box::new(inc), decision: Box::new(d) }

@@ -554,6 +554,7 @@ mod tests {
             signal: None,
             replicas: Some(3),
             id: Some("e1".into()),
+            target: None,
         };
         let d = Pipeline::new(p).decide(inc.at, &inc);
         let (tx, trips) = std::sync::mpsc::channel();
@@ -687,6 +688,7 @@ mod tests {
                 signal: None,
                 replicas: Some(3),
                 id: Some(format!("e-{service}")),
+                target: None,
             };
             let d = Pipeline::new(self.c.policy.clone()).decide(inc.at, &inc);
             self.c.handle(&inc, &d, trips).unwrap();

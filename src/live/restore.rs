@@ -255,6 +255,7 @@ guardrails: { namespaces: [prod], max_actions_per_hour: 4, loop_breaker: { max_a
             signal: Some("OOMKilled".into()),
             replicas: Some(3),
             id: Some(format!("e{n}")),
+            target: None,
         }
     }
 

@@ -6,7 +6,87 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+
+/// What kind of object a service is, where the evidence says so (an alert's subject label,
+/// a pod's name): commands are built for its kind, and an action the kind does not support
+/// is not suggested at all. Unknown (`None` where it is used) is read as a Deployment, the
+/// common case and the one the executors act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Target {
+    Deployment,
+    StatefulSet,
+    DaemonSet,
+    Job,
+    Node,
+    /// A scrape target (`instance`/`job` labels only): no Kubernetes object to act on.
+    Endpoint,
+}
+
+impl Target {
+    /// The kubectl resource name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Target::Deployment => "deployment",
+            Target::StatefulSet => "statefulset",
+            Target::DaemonSet => "daemonset",
+            Target::Job => "job",
+            Target::Node => "node",
+            Target::Endpoint => "endpoint",
+        }
+    }
+
+    /// The kind an alert's labels name as its subject, in the order the alert importer picks
+    /// a service (`deployment`, `statefulset`, … before `pod`, `node`, then `instance`/`job`);
+    /// a pod's kind from its name where Kubernetes' naming tells it (`web-0`: a StatefulSet;
+    /// `web-7d9f8b6c5-x2x4z`: a Deployment's ReplicaSet). `None`: the labels do not say.
+    pub fn of_labels(labels: &BTreeMap<String, String>) -> Option<Target> {
+        let has = |k: &str| labels.get(k).is_some_and(|v| !v.is_empty());
+        if has("deployment") {
+            return Some(Target::Deployment);
+        }
+        if has("statefulset") {
+            return Some(Target::StatefulSet);
+        }
+        if has("daemonset") {
+            return Some(Target::DaemonSet);
+        }
+        if has("job_name") || has("cronjob") {
+            return Some(Target::Job);
+        }
+        if let Some(pod) = labels.get("pod").filter(|p| !p.is_empty()) {
+            return Target::of_pod(pod);
+        }
+        if has("node") {
+            return Some(Target::Node);
+        }
+        if ["service", "app", "app_kubernetes_io_name", "container"].iter().any(|k| has(k)) {
+            return None;
+        }
+        (has("instance") || has("job")).then_some(Target::Endpoint)
+    }
+
+    /// A pod's workload kind from its name, where the name tells it.
+    pub fn of_pod(name: &str) -> Option<Target> {
+        let parts: Vec<&str> = name.split('-').collect();
+        let safe = |s: &str, lens: &[usize]| {
+            lens.contains(&s.len()) && s.chars().all(|c| c.is_ascii_digit() || c.is_ascii_lowercase()) && {
+                // Kubernetes' generated suffixes avoid vowels and 0, 1, 3.
+                !s.chars().any(|c| "aeiou013".contains(c))
+            }
+        };
+        let n = parts.len();
+        if n >= 3 && safe(parts[n - 1], &[5]) && safe(parts[n - 2], &[6, 7, 8, 9, 10]) {
+            return Some(Target::Deployment);
+        }
+        // A StatefulSet's pods are numbered: `web-0`, `web-12`.
+        let last = parts[n - 1];
+        let ordinal =
+            !last.is_empty() && last.chars().all(|c| c.is_ascii_digit()) && (last == "0" || !last.starts_with('0'));
+        (n >= 2 && ordinal).then_some(Target::StatefulSet)
+    }
+}
 
 /// How many replicas a scale action asks for.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -109,21 +189,65 @@ impl Action {
         Ok(target)
     }
 
-    /// The exact command a person would type. `replicas` is the scale target from
-    /// [`Action::scale_target`] (ignored by other kinds).
+    /// The exact command a person would type on a Deployment. `replicas` is the scale target
+    /// from [`Action::scale_target`] (ignored by other kinds).
     pub fn command(&self, service: &str, namespace: &str, replicas: Option<u32>) -> String {
+        self.render(Target::Deployment, service, namespace, replicas)
+    }
+
+    /// The command for a service of kind `target` (`None`: a Deployment), or why the action
+    /// does not apply to that kind (a restart of a Node, a scale of a DaemonSet, a helm
+    /// rollback of a scrape endpoint).
+    pub fn command_on(
+        &self,
+        target: Option<Target>,
+        service: &str,
+        namespace: &str,
+        replicas: Option<u32>,
+    ) -> Result<String, String> {
+        let t = target.unwrap_or(Target::Deployment);
+        let (verb, supported): (&str, &[Target]) = match self {
+            Action::Restart => {
+                ("kubectl rollout restart", &[Target::Deployment, Target::StatefulSet, Target::DaemonSet])
+            }
+            Action::Rollback => ("kubectl rollout undo", &[Target::Deployment, Target::StatefulSet, Target::DaemonSet]),
+            Action::Scale { .. } => ("kubectl scale", &[Target::Deployment, Target::StatefulSet]),
+            Action::HelmRollback { .. } => {
+                ("helm rollback", &[Target::Deployment, Target::StatefulSet, Target::DaemonSet, Target::Job])
+            }
+            // Calls to the team's own endpoints: they name what they act on.
+            Action::CachePurge { .. } | Action::FeatureFlagDisable { .. } | Action::TrafficShift { .. } => {
+                return Ok(self.render(t, service, namespace, replicas));
+            }
+        };
+        if !supported.contains(&t) {
+            let kinds: Vec<&str> = supported.iter().map(|k| k.as_str()).collect();
+            let what = match t {
+                Target::Endpoint => "a scrape target, not a Kubernetes workload".to_string(),
+                t => format!("a {}", t.as_str()),
+            };
+            return Err(format!(
+                "`{verb}` applies to {} only, and {service} is {what}: no command is suggested; a person must act",
+                kinds.join(", ")
+            ));
+        }
+        Ok(self.render(t, service, namespace, replicas))
+    }
+
+    fn render(&self, target: Target, service: &str, namespace: &str, replicas: Option<u32>) -> String {
         let svc = sh(service);
         let ns = sh(namespace);
+        let kind = target.as_str();
         match self {
-            Action::Restart => format!("kubectl rollout restart deployment/{svc} -n {ns}"),
+            Action::Restart => format!("kubectl rollout restart {kind}/{svc} -n {ns}"),
             Action::Scale { by } => {
                 let n = match (replicas, by) {
                     (Some(n), _) | (None, &ScaleBy::Replicas(n)) => n.to_string(),
                     (None, ScaleBy::Factor(f)) => format!("<{f}x current>"),
                 };
-                format!("kubectl scale deployment/{svc} -n {ns} --replicas={n}")
+                format!("kubectl scale {kind}/{svc} -n {ns} --replicas={n}")
             }
-            Action::Rollback => format!("kubectl rollout undo deployment/{svc} -n {ns}"),
+            Action::Rollback => format!("kubectl rollout undo {kind}/{svc} -n {ns}"),
             Action::HelmRollback { release, revision } => {
                 let rel = release.as_deref().map_or_else(|| svc.clone(), |r| sh(&fill(r, service, namespace)));
                 match revision {
@@ -157,6 +281,32 @@ impl Action {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn commands_follow_the_object_kind_and_none_is_built_for_what_it_cannot_apply_to() {
+        let on = |a: &Action, t| a.command_on(Some(t), "db", "prod", Some(3));
+        assert_eq!(
+            on(&Action::Restart, Target::StatefulSet).unwrap(),
+            "kubectl rollout restart statefulset/db -n prod"
+        );
+        assert_eq!(
+            on(&Action::Scale { by: ScaleBy::Replicas(3) }, Target::StatefulSet).unwrap(),
+            "kubectl scale statefulset/db -n prod --replicas=3"
+        );
+        let e = on(&Action::Scale { by: ScaleBy::Replicas(3) }, Target::DaemonSet).unwrap_err();
+        assert!(e.contains("applies to deployment, statefulset only") && e.contains("db is a daemonset"), "{e}");
+        assert!(on(&Action::Restart, Target::Node).is_err());
+        let helm = Action::HelmRollback { release: None, revision: None };
+        assert!(on(&helm, Target::Endpoint).unwrap_err().contains("scrape target"));
+        assert_eq!(Action::Restart.command_on(None, "a", "b", None).unwrap(), Action::Restart.command("a", "b", None));
+        let l = |k: &str, v: &str| BTreeMap::from([(k.to_string(), v.to_string())]);
+        assert_eq!(Target::of_labels(&l("node", "ip-10-0-0-1")), Some(Target::Node));
+        assert_eq!(Target::of_labels(&l("pod", "redis-0")), Some(Target::StatefulSet));
+        assert_eq!(Target::of_labels(&l("pod", "web-7d9f8b6c5-x2x4z")), Some(Target::Deployment));
+        assert_eq!(Target::of_labels(&l("pod", "demo2")), None);
+        assert_eq!(Target::of_labels(&l("instance", "https://sqs.eu-west-1.amazonaws.com")), Some(Target::Endpoint));
+        assert_eq!(Target::of_labels(&l("app", "web")), None);
+    }
 
     #[test]
     fn commands_match_the_lesson() {

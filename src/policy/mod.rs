@@ -20,7 +20,7 @@ use std::time::Duration;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-pub use action::{Action, ScaleBy};
+pub use action::{Action, ScaleBy, Target};
 pub use setting::{PARAMETERS, Setting};
 
 use crate::clock::{Time, serialize_duration};

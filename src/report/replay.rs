@@ -159,6 +159,22 @@ pub fn page(m: &ReplayMetrics, p: &ReplayProvenance) -> String {
             m.not_incidents.values().sum::<usize>()
         ),
     );
+    if m.pages > 0 {
+        let min = |x: f64| format!("{:.1} min", x / 60.0);
+        card(
+            &mut h,
+            "h-people",
+            if m.people_ack_seconds.n > 0 { min(m.people_ack_seconds.median) } else { "–".into() },
+            "people: page to acknowledgement (median)",
+            format!(
+                "{} page(s) in the paging system's records; resolved in median {} (n={}); {} page(s) with no symptom in the trace",
+                m.pages,
+                if m.people_resolve_seconds.n > 0 { min(m.people_resolve_seconds.median) } else { "–".into() },
+                m.people_resolve_seconds.n,
+                m.pages_without_episode
+            ),
+        );
+    }
     if m.with_truth > 0 {
         card(
             &mut h,

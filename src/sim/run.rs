@@ -628,6 +628,7 @@ impl<'a> Arm<'a> {
             signal: Some(signal_name.to_string()),
             replicas: Some(self.dy.world.services[f.service].desired),
             id: Some(incident_id(self.s, self.rep, i)),
+            target: None,
         };
         let d = self.pipeline.decide(now, &incident);
         self.inc[i].decisions.push(d.status.as_str().to_string());

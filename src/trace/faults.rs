@@ -33,7 +33,7 @@ fn pick<'r>(row: &'r Row, names: &[&str]) -> Option<&'r str> {
     names.iter().find_map(|n| row.get(*n).map(String::as_str).filter(|s| !s.trim().is_empty()))
 }
 
-fn time_of(s: &str, assume_utc: bool) -> Result<Time, String> {
+pub(super) fn time_of(s: &str, assume_utc: bool) -> Result<Time, String> {
     match s.trim().parse::<f64>() {
         Ok(x) if x.abs() < 1e11 => Ok(Time((x * 1e3).round() as i64 * 1_000_000)),
         Ok(x) if x.abs() < 1e14 => Ok(Time(x.round() as i64 * 1_000_000)),

@@ -22,6 +22,7 @@ pub mod faults;
 pub mod k8s;
 pub mod kube_audit;
 pub mod kubectl_text;
+pub mod pagerduty;
 pub mod prometheus;
 pub mod sources;
 pub mod table;
@@ -32,6 +33,25 @@ pub mod table;
 pub enum AlertStatus {
     Firing,
     Resolved,
+}
+
+/// What happened to a page in the paging system.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PageEvent {
+    Triggered,
+    Acknowledged,
+    Resolved,
+}
+
+impl PageEvent {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PageEvent::Triggered => "triggered",
+            PageEvent::Acknowledged => "acknowledged",
+            PageEvent::Resolved => "resolved",
+        }
+    }
 }
 
 /// One line of a trace.
@@ -87,6 +107,22 @@ pub enum Record {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         services: Vec<String>,
     },
+    /// A page's life in the paging system (PagerDuty): triggered, acknowledged, resolved, and
+    /// by whom: the human baseline's timing as the team measured it.
+    Page {
+        at: Time,
+        /// The paging system's service name (renamed to the cluster's with `--service`).
+        service: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        namespace: Option<String>,
+        event: PageEvent,
+        /// The paging system's incident id: its events share it.
+        incident: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        title: Option<String>,
+    },
     /// Ground truth, when known: what the fault really was, from `at` to `end`.
     Truth {
         at: Time,
@@ -107,6 +143,7 @@ impl Record {
             | Record::Classification { at, .. }
             | Record::Action { at, .. }
             | Record::Campaign { at, .. }
+            | Record::Page { at, .. }
             | Record::Truth { at, .. } => *at,
         }
     }
@@ -120,6 +157,7 @@ impl Record {
             | Record::Alert { at, .. }
             | Record::Deploy { at, .. }
             | Record::Classification { at, .. }
+            | Record::Page { at, .. }
             | Record::Action { at, .. } => ok(at),
             Record::Campaign { at, end, .. } => ok(at) && ok(end),
             Record::Truth { at, end, .. } => ok(at) && end.as_ref().is_none_or(ok),
@@ -133,6 +171,7 @@ impl Record {
             | Record::Alert { at, .. }
             | Record::Deploy { at, .. }
             | Record::Classification { at, .. }
+            | Record::Page { at, .. }
             | Record::Action { at, .. } => mv(at),
             Record::Campaign { at, end, .. } => {
                 mv(at);
@@ -156,7 +195,23 @@ impl Record {
             Record::Classification { .. } => "classification",
             Record::Action { .. } => "action",
             Record::Campaign { .. } => "campaign",
+            Record::Page { .. } => "page",
             Record::Truth { .. } => "truth",
+        }
+    }
+
+    /// The service the record is about, to rename it (`--service FROM=TO`); a campaign names
+    /// several and is left as it is.
+    pub fn service_mut(&mut self) -> Option<&mut String> {
+        match self {
+            Record::Signal { service, .. }
+            | Record::Deploy { service, .. }
+            | Record::Classification { service, .. }
+            | Record::Action { service, .. }
+            | Record::Page { service, .. }
+            | Record::Truth { service, .. } => Some(service),
+            Record::Alert { service, .. } => service.as_mut(),
+            Record::Campaign { .. } => None,
         }
     }
 }

@@ -29,6 +29,8 @@ pub enum Kind {
     Audit,
     /// A fault list: ground truth.
     Faults,
+    /// A paging system's incidents (PagerDuty): the people's timing.
+    Pages,
 }
 
 /// How a run reads times.
@@ -63,6 +65,8 @@ pub struct Batch {
     pub files: Vec<(PathBuf, String)>,
     /// Wide table columns and how they were read: (header, service, metric).
     pub columns: Vec<(String, String, String)>,
+    /// The paging system's services → incidents (its names rarely are the cluster's).
+    pub page_services: BTreeMap<String, usize>,
 }
 
 /// Where `needle` first appears in `text`, as a line and column (for a value the JSON reader
@@ -94,6 +98,23 @@ impl Batch {
                 let n = r.len();
                 self.records.append(&mut r);
                 n
+            }
+            Kind::Pages => {
+                let got = super::pagerduty::read(text, opts.assume_utc).map_err(|(line, e)| {
+                    vec![Diagnostic::error(Code::BadValue, path, Some(Pos { line, col: 1 }), e).with_hint(
+                        "pass PagerDuty's GET /incidents JSON, Analytics raw incidents, or the incidents CSV report",
+                    )]
+                })?;
+                for (why, n) in got.skipped {
+                    *self.skipped.entry(format!("pages: {why}")).or_default() += n;
+                }
+                for (svc, n) in got.services {
+                    *self.page_services.entry(svc).or_default() += n;
+                }
+                let mut r = got.records;
+                shift(&mut r, opts.offset_nanos, path)?;
+                self.records.append(&mut r);
+                got.incidents
             }
             Kind::Table => {
                 let t = super::table::read(path, text.as_bytes(), &opts.map, opts.assume_utc).map_err(|d| vec![d])?;
@@ -150,6 +171,9 @@ impl Batch {
                     "audit.k8s.io/v1 Event objects (one per line, as the API server's log backend writes them)"
                 }
                 Kind::Faults => "faults",
+                Kind::Pages => {
+                    "paging-system incidents: objects with an id and created_at (PagerDuty GET /incidents, Analytics raw incidents) or CSV rows with id or incident_number and created_on"
+                }
             };
             return Err(vec![
                 Diagnostic::error(Code::UnknownFormat, path, None, format!("nothing to import: looked for {looked}"))
@@ -381,7 +405,7 @@ impl Batch {
         self.k8s.override_services(&opts.services);
         let mut records = std::mem::take(&mut self.records);
         for r in &mut records {
-            if let Record::Alert { service: Some(s), .. } = r
+            if let Some(s) = r.service_mut()
                 && let Some((_, to)) = opts.services.iter().find(|(f, _)| f == s)
             {
                 s.clone_from(to);

@@ -244,6 +244,7 @@ fn ten_escalations_for_one_incident_make_one_pagerduty_incident() {
             signal: Some("OOMKilled".into()),
             replicas: None,
             id: Some("e1".into()),
+            target: None,
         };
         let decision = pipeline.decide(at, &input);
         let rec = AuditRecord::Decision {
@@ -413,6 +414,7 @@ fn a_slack_channel_gets_a_block_kit_message() {
         signal: Some("http_5xx_rate".into()),
         replicas: None,
         id: Some("e1".into()),
+        target: None,
     };
     let d = understudy::decide::Pipeline::new(policy.clone()).decide(input.at, &input);
     let rec = AuditRecord::Decision {

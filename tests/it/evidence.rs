@@ -359,3 +359,110 @@ fn one_services_episodes_do_not_depend_on_other_services_records() {
     assert_eq!(results[0], results[1]);
     assert_eq!(results[0][0].2, "truth", "{:?}", results[0]);
 }
+
+/// A PagerDuty export (REST `/incidents` JSON, and the CSV report) gives the people's own
+/// timing: each page is tied to the episode it paged for, and the ones no symptom explains
+/// are counted, not dropped.
+#[test]
+fn a_paging_system_export_gives_the_people_s_timing_per_episode() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("incidents.json");
+    std::fs::write(
+        &json,
+        r#"{"incidents":[
+  {"id":"P1","incident_number":1,"title":"payment pods crash","created_at":"2026-11-24T10:00:05Z","status":"resolved",
+   "service":{"summary":"Payment API"},
+   "acknowledgements":[{"at":"2026-11-24T10:04:05Z","acknowledger":{"summary":"Ann Lee"}}],
+   "resolved_at":"2026-11-24T10:25:05Z"},
+  {"id":"P2","incident_number":2,"title":"disk","created_at":"2026-11-24T13:00:00Z","status":"resolved",
+   "service":{"summary":"Payment API"},"acknowledgements":[],"last_status_change_at":"2026-11-24T13:10:00Z",
+   "last_status_change_by":{"summary":"Bo Chen"}}],"more":false}"#,
+    )
+    .unwrap();
+    let pages = dir.path().join("pages.jsonl");
+    let err = ok(&understudy(&[
+        "import",
+        "pagerduty",
+        json.to_str().unwrap(),
+        "--service",
+        "Payment API=payment-api",
+        "-o",
+        pages.to_str().unwrap(),
+    ]));
+    assert!(err.contains("paging service \"Payment API\" → payment-api (2 incident(s))"), "{err}");
+    let written = jsonl(&pages);
+    assert_eq!(written.len(), 5, "{written:?}");
+    assert!(written.iter().all(|r| r["kind"] == "page" && r["service"] == "payment-api"));
+    // Without the rename the paging system's own name is kept and the rename suggested.
+    let raw = dir.path().join("raw.jsonl");
+    let err = ok(&understudy(&["import", "pages", json.to_str().unwrap(), "-o", raw.to_str().unwrap()]));
+    assert!(err.contains("--service 'Payment API=NAME'"), "{err}");
+
+    let out = dir.path().join("r");
+    ok(&understudy(&[
+        "replay",
+        "fixtures/traces/lesson-history.jsonl",
+        pages.to_str().unwrap(),
+        "--policy",
+        "fixtures/lesson-policy.yaml",
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    let rows = csv_rows(&out.join("incidents.csv"));
+    let pay = rows.iter().find(|r| r["service"] == "payment-api").unwrap();
+    assert_eq!(
+        (pay["paged_at"].as_str(), pay["acknowledged_at"].as_str(), pay["page_resolved_at"].as_str()),
+        ("2026-11-24T10:00:05Z", "2026-11-24T10:04:05Z", "2026-11-24T10:25:05Z")
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    let m = &report["metrics"];
+    assert_eq!(
+        (m["pages"].as_u64(), m["pages_in_episodes"].as_u64(), m["pages_without_episode"].as_u64()),
+        (Some(2), Some(1), Some(1))
+    );
+    assert_eq!(m["people_ack_seconds"]["n"], 1);
+    assert!((m["people_ack_seconds"]["median"].as_f64().unwrap() - 240.0).abs() < 3.0, "{m}");
+    assert_eq!(m["people_resolve_seconds"]["n"], 2);
+    let page = std::fs::read_to_string(out.join("index.html")).unwrap();
+    assert!(page.contains("id=\"h-people\""));
+
+    // The CSV report, with a time missing its zone: an error at its line, exit 2.
+    let csv = dir.path().join("report.csv");
+    std::fs::write(&csv, "Incident Number,Service Name,Created On,Seconds To First Ack\n1,web,2026-11-24T10:00:00Z,60\n2,web,2026-11-24 11:00:00,30\n").unwrap();
+    let o = understudy(&["import", "pagerduty", csv.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("report.csv:3") && err.contains("no time zone"), "{err}");
+    let o = understudy(&["import", "pagerduty", "--assume-utc", csv.to_str().unwrap()]);
+    assert!(o.status.success());
+    assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 4);
+}
+
+/// `check` compares the clocks of the traces it is given, as replay does: a source that sees
+/// the same incidents two hours late is named with the offset, and `--strict` fails on it.
+#[test]
+fn check_names_a_source_whose_clock_is_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let alert = |t: i64, svc: &str| {
+        let at = understudy::clock::Time(1_795_000_000_000_000_000 + t * 1_000_000_000).to_rfc3339();
+        format!(r#"{{"kind":"alert","at":"{at}","name":"X","status":"firing","service":"{svc}","namespace":"prod"}}"#)
+    };
+    let (mut a, mut b) = (String::new(), String::new());
+    for (i, svc) in ["web", "db", "cache", "web"].iter().enumerate() {
+        let t = i as i64 * 20_000;
+        a.push_str(&(alert(t, svc) + "\n"));
+        b.push_str(&(alert(t + 7_200 + i as i64 * 4, svc) + "\n"));
+    }
+    let (pa, pb) = (dir.path().join("am.jsonl"), dir.path().join("k8s.jsonl"));
+    std::fs::write(&pa, a).unwrap();
+    std::fs::write(&pb, b).unwrap();
+    let o = understudy(&["check", pa.to_str().unwrap(), pb.to_str().unwrap()]);
+    let err = ok(&o);
+    assert!(err.contains("k8s.jsonl sees the same incidents as") && err.contains("--time-offset -2h"), "{err}");
+    let o = understudy(&["check", "--strict", pa.to_str().unwrap(), pb.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    // One trace alone has nothing to compare with.
+    let err = ok(&understudy(&["check", pa.to_str().unwrap()]));
+    assert!(!err.contains("warning"), "{err}");
+}

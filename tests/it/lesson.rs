@@ -20,6 +20,7 @@ fn incident(hhmm: &str, service: &str, incident_type: &str, confidence: f64) -> 
         signal: None,
         replicas: None,
         id: None,
+        target: None,
     }
 }
 

@@ -90,6 +90,7 @@ fn incidents() -> impl Strategy<Value = Vec<Incident>> {
                     signal: None,
                     replicas: Some(replicas),
                     id: None,
+                    target: None,
                 }
             })
             .collect()
