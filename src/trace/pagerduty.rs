@@ -56,7 +56,7 @@ fn text(v: &Value, names: &[&str]) -> Option<String> {
 fn seconds(v: &Value, names: &[&str]) -> Result<Option<f64>, String> {
     let Some(s) = text(v, names) else { return Ok(None) };
     match s.parse::<f64>() {
-        Ok(x) if x.is_finite() && x >= 0.0 && x < 1e10 => Ok(Some(x)),
+        Ok(x) if (0.0..1e10).contains(&x) => Ok(Some(x)),
         _ => Err(format!("`{s}` is not a number of seconds (at least 0)")),
     }
 }

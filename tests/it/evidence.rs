@@ -466,3 +466,52 @@ fn check_names_a_source_whose_clock_is_off() {
     let err = ok(&understudy(&["check", pa.to_str().unwrap()]));
     assert!(!err.contains("warning"), "{err}");
 }
+
+/// Commands are built for the kind of object the evidence names, and none is suggested for
+/// an object the action cannot apply to: a StatefulSet is restarted as one; a Node or a
+/// scrape endpoint gets no `kubectl rollout restart` (blocked, handed to a person).
+#[test]
+fn commands_follow_the_object_kind_the_evidence_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = dir.path().join("t.jsonl");
+    let oom = |svc: &str, labels: &str| {
+        format!(
+            r#"{{"kind":"signal","at":"2026-11-24T10:00:00Z","service":"{svc}","namespace":"prod","name":"OOMKilled","value":1.0,"labels":{labels}}}"#
+        )
+    };
+    std::fs::write(
+        &t,
+        [
+            oom("redis", r#"{"pod":"redis-0"}"#),
+            oom("ip-10-0-0-1", r#"{"node":"ip-10-0-0-1"}"#),
+            oom(
+                "https://sqs.eu-west-1.amazonaws.com/1/q",
+                r#"{"instance":"https://sqs.eu-west-1.amazonaws.com/1/q","job":"sqs"}"#,
+            ),
+            oom("web", r#"{"pod":"web-7d9f8b6c5-x2x4z"}"#),
+        ]
+        .join("\n")
+            + "\n",
+    )
+    .unwrap();
+    let out = dir.path().join("r");
+    ok(&understudy(&[
+        "replay",
+        t.to_str().unwrap(),
+        "--policy",
+        "fixtures/lesson-policy.yaml",
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    let rows = csv_rows(&out.join("incidents.csv"));
+    let by = |svc: &str| rows.iter().find(|r| r["service"] == svc).unwrap_or_else(|| panic!("{svc}: {rows:?}"));
+    assert_eq!(by("redis")["command"], "kubectl rollout restart statefulset/redis -n prod");
+    assert_eq!(by("web")["command"], "kubectl rollout restart deployment/web -n prod");
+    for svc in ["ip-10-0-0-1", "https://sqs.eu-west-1.amazonaws.com/1/q"] {
+        assert_eq!((by(svc)["decision"].as_str(), by(svc)["command"].as_str()), ("blocked", ""), "{svc}");
+    }
+    let decisions = jsonl(&out.join("decisions.jsonl"));
+    let node = &decisions.iter().find(|d| d["decision"]["service"] == "ip-10-0-0-1").unwrap()["decision"];
+    assert_eq!(node["guardrail"], "target");
+    assert!(node["reason"].as_str().unwrap().contains("is a node"), "{node}");
+}
