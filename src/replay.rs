@@ -123,6 +123,9 @@ pub struct Episode {
     pub decided_at: Option<Time>,
     /// The page people got for it, where the trace has the paging system's records.
     pub page: Option<Paged>,
+    /// The rules behind the decided classification, with the confidence each says.
+    #[serde(skip)]
+    support: Vec<(String, f64)>,
 }
 
 /// A page in the paging system, as its `page` records tell it.
@@ -174,6 +177,7 @@ impl Episode {
             decide_by: None,
             decided_at: None,
             page: None,
+            support: Vec::new(),
         }
     }
 
@@ -319,6 +323,10 @@ pub struct ReplayMetrics {
     /// Per label: how often it was right where truth exists, what it claimed, and the
     /// confidence the evidence supports (the observed share right, with its 95% interval).
     pub label_accuracy: BTreeMap<String, LabelAccuracy>,
+    /// Per rule (as `describe` names it): how often the label it supported was right where
+    /// truth exists, and the confidence that supports (rules classifier only).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub rule_accuracy: BTreeMap<String, RuleAccuracy>,
     /// What the escalations would have been (set by whoever counted them, see `escalate`).
     pub escalations: crate::escalate::Counts,
     pub sources: BTreeMap<&'static str, &'static str>,
@@ -346,6 +354,24 @@ pub struct LabelAccuracy {
     /// label should say.
     pub supported: crate::metrics::Rate,
 }
+
+/// How one rule fared against the truth.
+#[derive(Debug, Clone, Serialize)]
+pub struct RuleAccuracy {
+    pub episodes: usize,
+    pub right: usize,
+    /// The confidence the rule says.
+    pub confidence: f64,
+    /// The share right and its Wilson 95% interval.
+    pub supported: crate::metrics::Rate,
+    /// The confidence to write instead (the share right, two decimals), when the rule's own
+    /// lies outside the interval; `None` when the truth does not contradict it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suggest: Option<f64>,
+}
+
+/// At most this many rules are tracked against the truth (the rest are counted together).
+const MAX_RULES_TRACKED: usize = 512;
 
 /// At most this many episodes are listed as handed to people.
 const MAX_HANDED_OVER: usize = 25;
@@ -461,6 +487,8 @@ pub struct Replayer<'a, W: Write> {
     calibration: crate::metrics::CalibrationAcc,
     /// label → (episodes, right, sum of confidences), where truth exists.
     labels: BTreeMap<String, (usize, usize, f64)>,
+    /// rule → (episodes, right, its confidence), where truth exists.
+    rules: BTreeMap<String, (usize, usize, f64)>,
     episodes_csv: csv::Writer<W>,
     audit: Box<dyn Sink + 'a>,
     now: Time,
@@ -538,6 +566,7 @@ impl<'a, W: Write> Replayer<'a, W> {
             pages: BTreeMap::new(),
             calibration: crate::metrics::CalibrationAcc::default(),
             labels: BTreeMap::new(),
+            rules: BTreeMap::new(),
             episodes_csv: csv,
             audit,
             now: Time(i64::MIN),
@@ -887,7 +916,21 @@ impl<'a, W: Write> Replayer<'a, W> {
 
     /// The policy's decision for an open episode, taken at `at` on `c`.
     fn decide(&mut self, key: &ServiceKey, at: Time, c: Classification) -> std::io::Result<()> {
-        let Some(e) = self.open.get(key) else { return Ok(()) };
+        let ctx = self.context(key, at);
+        let Some(e) = self.open.get_mut(key) else { return Ok(()) };
+        if let Some(last) = e.observed.last() {
+            let ev = Evidence {
+                service: &key.service,
+                namespace: &key.namespace,
+                signal: &last.name,
+                alert: last.alert.then_some(last.name.as_str()),
+                truth: None,
+                observed: &e.observed,
+                context: Some(&ctx),
+            };
+            e.support = self.classifier.support(&ev);
+        }
+        let e = &self.open[key];
         let signal = e.observed.last().map_or_else(|| e.evidence.clone(), |o| o.name.clone());
         let incident = Incident {
             at,
@@ -1144,6 +1187,17 @@ impl<'a, W: Write> Replayer<'a, W> {
             l.0 += 1;
             l.1 += usize::from(*truth == c.incident_type);
             l.2 += c.confidence;
+            let right = *truth == c.incident_type;
+            for (rule, conf) in &e.support {
+                let key = if self.rules.len() < MAX_RULES_TRACKED || self.rules.contains_key(rule) {
+                    rule.clone()
+                } else {
+                    "(other rules)".to_string()
+                };
+                let r = self.rules.entry(key).or_insert((0, 0, *conf));
+                r.0 += 1;
+                r.1 += usize::from(right);
+            }
         }
         if let Some(truth) = &e.truth {
             m.with_truth += 1;
@@ -1266,6 +1320,16 @@ impl<'a, W: Write> Replayer<'a, W> {
                     supported: crate::metrics::Rate::new(right, n),
                 };
                 (l.clone(), a)
+            })
+            .collect();
+        m.rule_accuracy = self
+            .rules
+            .iter()
+            .map(|(rule, &(n, right, conf))| {
+                let supported = crate::metrics::Rate::new(right, n);
+                let outside = conf < supported.ci95[0] || conf > supported.ci95[1];
+                let suggest = outside.then(|| (supported.value * 100.0).round() / 100.0);
+                (rule.clone(), RuleAccuracy { episodes: n, right, confidence: conf, supported, suggest })
             })
             .collect();
         m.mttr_saved = self.saved.summary();

@@ -72,6 +72,13 @@ pub trait Classifier {
     /// Sees every trace record before it is replayed (the recorded classifier keeps the
     /// trace's own classifications); others ignore it.
     fn observe(&self, _record: &crate::trace::Record) {}
+
+    /// The rules behind the classification of this evidence, each named so a person can find
+    /// it in the file (`#12 alert KubePodCrashLooping → crash-loop 0.90`), with the confidence
+    /// it says; empty for classifiers without rules.
+    fn support(&self, _evidence: &Evidence<'_>) -> Vec<(String, f64)> {
+        Vec::new()
+    }
 }
 
 /// The trace's own `classification` records: the latest for the service at or before the

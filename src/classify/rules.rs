@@ -570,6 +570,40 @@ impl Classifier for Rules {
         }
         self.classify_observed(ev.observed, ev.context).0
     }
+
+    fn support(&self, ev: &Evidence<'_>) -> Vec<(String, f64)> {
+        let one = [current(ev)];
+        let observed = if ev.observed.is_empty() { &one[..] } else { ev.observed };
+        let (_, support) = self.classify_observed(observed, ev.context);
+        support.into_iter().map(|i| (self.describe(i), self.rules[i].confidence)).collect()
+    }
+}
+
+impl Rules {
+    /// A rule as a person finds it in the file: its place among the rules (1-based), what it
+    /// matches, and what it says.
+    pub fn describe(&self, i: usize) -> String {
+        let r = &self.rules[i];
+        let what = match (&r.alert, &r.signal) {
+            (Some(a), _) => format!("alert {a}"),
+            (None, Some(s)) => format!("signal {s}"),
+            (None, None) => String::new(),
+        };
+        let mut extra = String::new();
+        for (k, v) in r.labels.iter().chain(&r.annotations) {
+            extra.push_str(&format!(" {k}={v}"));
+        }
+        if let Some(x) = r.above {
+            extra.push_str(&format!(" above {x}"));
+        }
+        if r.after_deploy.is_some() {
+            extra.push_str(" after a deploy");
+        }
+        if r.during_campaign == Some(true) {
+            extra.push_str(" during a campaign");
+        }
+        format!("#{} {what}{extra} → {}", i + 1, r.incident_type)
+    }
 }
 
 #[cfg(test)]

@@ -267,6 +267,27 @@ pub fn page(m: &ReplayMetrics, p: &ReplayProvenance) -> String {
                 .collect(),
         );
     }
+    if !m.rule_accuracy.is_empty() {
+        table(
+            &mut h,
+            "rule-accuracy",
+            "Per rule: the confidence it says, what the truth supports, and what to write instead",
+            &["rule", "episodes", "right", "says", "supported (95% CI)", "suggested"],
+            m.rule_accuracy
+                .iter()
+                .map(|(r, a)| {
+                    vec![
+                        r.clone(),
+                        a.episodes.to_string(),
+                        a.right.to_string(),
+                        format!("{:.2}", a.confidence),
+                        format!("{:.2} ({:.2}–{:.2})", a.supported.value, a.supported.ci95[0], a.supported.ci95[1]),
+                        a.suggest.map_or_else(|| "keep".to_string(), |x| format!("{x:.2}")),
+                    ]
+                })
+                .collect(),
+        );
+    }
     let _ = writeln!(
         h,
         "<p class=\"small\">{} episode(s) revised their label as evidence arrived; {} recovered inside the decision window and were never decided.</p>",

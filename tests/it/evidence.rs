@@ -515,3 +515,45 @@ fn commands_follow_the_object_kind_the_evidence_names() {
     assert_eq!(node["guardrail"], "target");
     assert!(node["reason"].as_str().unwrap().contains("is a node"), "{node}");
 }
+
+/// Where the trace has truth, each rule behind a decided label is scored against it and a
+/// rule whose confidence the truth contradicts gets a suggested one.
+#[test]
+fn rules_the_truth_contradicts_get_a_suggested_confidence() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = dir.path().join("t.jsonl");
+    let mut lines = Vec::new();
+    for i in 0..8 {
+        let svc = format!("svc{i}");
+        let at = understudy::clock::Time(1_795_000_000_000_000_000 + i * 7_200_000_000_000);
+        let end = understudy::clock::Time(at.0 + 600_000_000_000);
+        lines.push(format!(
+            r#"{{"kind":"truth","at":"{}","end":"{}","service":"{svc}","namespace":"prod","incident_type":"cpu-spike"}}"#,
+            at.to_rfc3339(),
+            end.to_rfc3339()
+        ));
+        lines.push(format!(
+            r#"{{"kind":"signal","at":"{}","service":"{svc}","namespace":"prod","name":"OOMKilled","value":1.0}}"#,
+            at.to_rfc3339()
+        ));
+    }
+    std::fs::write(&t, lines.join("\n") + "\n").unwrap();
+    let out = dir.path().join("r");
+    ok(&understudy(&[
+        "replay",
+        t.to_str().unwrap(),
+        "--policy",
+        "fixtures/lesson-policy.yaml",
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    let rules = report["metrics"]["rule_accuracy"].as_object().unwrap();
+    let (name, oom) = rules.iter().find(|(k, _)| k.contains("signal OOMKilled")).expect("the OOMKilled rule is scored");
+    assert!(name.starts_with('#') && name.ends_with("→ memory-leak"), "{name}");
+    assert_eq!((oom["episodes"].as_u64(), oom["right"].as_u64()), (Some(8), Some(0)));
+    assert_eq!(oom["suggest"].as_f64(), Some(0.0), "{oom}");
+    let page = std::fs::read_to_string(out.join("index.html")).unwrap();
+    assert!(page.contains("id=\"rule-accuracy\""));
+}
