@@ -508,6 +508,9 @@ pub struct Replayer<'a, W: Write> {
     campaigns: Vec<(Time, Vec<String>)>,
     /// The earliest `decide_by` of an open episode (no scan before it).
     next_decision: Time,
+    /// Service names with an open episode → in how many namespaces (context for rules that
+    /// look at a dependency or a node).
+    open_names: std::sync::Arc<BTreeMap<String, usize>>,
 }
 
 impl<'a, W: Write> Replayer<'a, W> {
@@ -578,6 +581,7 @@ impl<'a, W: Write> Replayer<'a, W> {
             deploys: BTreeMap::new(),
             campaigns: Vec::new(),
             next_decision: Time(i64::MAX),
+            open_names: std::sync::Arc::default(),
         })
     }
 
@@ -856,6 +860,8 @@ impl<'a, W: Write> Replayer<'a, W> {
                 .campaigns
                 .iter()
                 .any(|(end, svcs)| *end >= at && (svcs.is_empty() || svcs.contains(&key.service))),
+            service: key.service.clone(),
+            open: self.open_names.clone(),
         }
     }
 
@@ -1078,8 +1084,11 @@ impl<'a, W: Write> Replayer<'a, W> {
             }
         }
         self.by_start.insert((e.start, key.clone()));
-        if let Some(old) = self.open.insert(key.clone(), e) {
-            self.by_start.remove(&(old.start, key));
+        match self.open.insert(key.clone(), e) {
+            Some(old) => {
+                self.by_start.remove(&(old.start, key));
+            }
+            None => *std::sync::Arc::make_mut(&mut self.open_names).entry(key.service).or_default() += 1,
         }
         Ok(())
     }
@@ -1098,6 +1107,13 @@ impl<'a, W: Write> Replayer<'a, W> {
     fn open_remove(&mut self, key: &ServiceKey) -> Option<Episode> {
         let e = self.open.remove(key)?;
         self.by_start.remove(&(e.start, key.clone()));
+        let names = std::sync::Arc::make_mut(&mut self.open_names);
+        if let Some(n) = names.get_mut(&key.service) {
+            *n -= 1;
+            if *n == 0 {
+                names.remove(&key.service);
+            }
+        }
         Some(e)
     }
 

@@ -44,6 +44,11 @@ pub struct Context {
     pub last_deploy: Option<crate::clock::Time>,
     /// A campaign (expected load) covering the service at the evidence's time.
     pub campaign: bool,
+    /// The service the evidence is about (so "another service's open episode" excludes it).
+    pub service: String,
+    /// Services (and nodes) with an open episode at the evidence's time → how many
+    /// namespaces: a dependency's incident, or the node a pod runs on in trouble.
+    pub open: std::sync::Arc<BTreeMap<String, usize>>,
 }
 
 /// What a classifier may look at.

@@ -46,6 +46,11 @@ pub struct RawRule {
     pub above: Option<f64>,
     pub after_deploy: Option<String>,
     pub during_campaign: Option<bool>,
+    /// Another service whose name matches this glob has an open episode (a dependency).
+    pub while_open: Option<String>,
+    /// The node in the observation's `node` label has an open episode (NodeNotReady, a
+    /// pressure condition, a node alert).
+    pub on_troubled_node: Option<bool>,
     /// Types this evidence explains: OOMKilled explains the crash loop it causes, so the
     /// crash loop's evidence counts for the memory leak once both are seen.
     #[serde(default)]
@@ -83,6 +88,8 @@ pub struct Rule {
     pub above: Option<f64>,
     pub after_deploy: Option<Duration>,
     pub during_campaign: Option<bool>,
+    pub while_open: Option<String>,
+    pub on_troubled_node: Option<bool>,
     pub explains: Vec<String>,
     pub incident_type: String,
     pub confidence: f64,
@@ -393,6 +400,8 @@ fn validate(raw: &RawRules) -> (Option<Rules>, Vec<Problem>) {
             above: r.above,
             after_deploy,
             during_campaign: r.during_campaign,
+            while_open: r.while_open.clone(),
+            on_troubled_node: r.on_troubled_node,
             explains: r.explains.clone(),
             incident_type: r.incident_type.clone(),
             confidence: r.confidence,
@@ -473,6 +482,15 @@ impl Rule {
                 .after_deploy
                 .is_none_or(|d| ctx.and_then(|c| c.last_deploy).is_some_and(|t| t <= o.at && o.at.since(t) <= d))
             && self.during_campaign.is_none_or(|want| ctx.is_some_and(|c| c.campaign) == want)
+            && self
+                .while_open
+                .as_deref()
+                .is_none_or(|p| ctx.is_some_and(|c| c.open.keys().any(|s| *s != c.service && glob(p, s))))
+            && self.on_troubled_node.is_none_or(|want| {
+                let troubled = ctx
+                    .is_some_and(|c| o.labels.get("node").is_some_and(|n| *n != c.service && c.open.contains_key(n)));
+                troubled == want
+            })
     }
 }
 
@@ -601,6 +619,12 @@ impl Rules {
         }
         if r.during_campaign == Some(true) {
             extra.push_str(" during a campaign");
+        }
+        if let Some(p) = &r.while_open {
+            extra.push_str(&format!(" while {p} is open"));
+        }
+        if r.on_troubled_node == Some(true) {
+            extra.push_str(" on a troubled node");
         }
         format!("#{} {what}{extra} → {}", i + 1, r.incident_type)
     }

@@ -341,6 +341,7 @@ impl Imported {
             "Pod" => self.pod(doc, now),
             "Deployment" | "ReplicaSet" => self.workload(doc, kind, now),
             "Event" => self.event(doc, now),
+            "Node" => self.node(doc, now),
             "" => {}
             other => *self.skipped.entry(other.to_string()).or_default() += 1,
         }
@@ -417,7 +418,12 @@ impl Imported {
         {
             let container = c["name"].as_str().unwrap_or("");
             let restarts = c["restartCount"].as_f64().unwrap_or(0.0);
-            let labels = [("pod", name.as_str()), ("container", container)];
+            // The node it runs on: a rule can ask whether that node is in trouble.
+            let node = str_at(pod, "/spec/nodeName").unwrap_or("");
+            let labels: Vec<(&str, &str)> = [("pod", name.as_str()), ("container", container), ("node", node)]
+                .into_iter()
+                .filter(|(_, v)| !v.is_empty())
+                .collect();
             for (state, value) in [("/state/terminated", 1.0), ("/lastState/terminated", restarts.max(1.0))] {
                 if str_at(c, &format!("{state}/reason")) == Some("OOMKilled")
                     && let Some(at) = timestamp(c.pointer(&format!("{state}/finishedAt")), now)
@@ -449,6 +455,49 @@ impl Imported {
             health.value(),
             &[("pod", &name), ("status", &status)],
         ));
+    }
+
+    /// A Node: each condition in trouble (`Ready` not true; `MemoryPressure`, `DiskPressure`,
+    /// `PIDPressure`, `NetworkUnavailable` or another condition, such as node-problem-detector's,
+    /// true) is a signal `Node<Condition>` (`NodeNotReady`, `NodeMemoryPressure`, …) on the node as its
+    /// service, at the condition's transition, labelled with the node and the reason.
+    fn node(&mut self, node: &Value, now: Time) {
+        let name = str_at(node, "/metadata/name").unwrap_or("").to_string();
+        if name.is_empty() {
+            *self.skipped.entry("Node without a name".into()).or_default() += 1;
+            return;
+        }
+        self.identity.insert(("default".into(), format!("Node/{name}")), (name.clone(), "node name"));
+        let as_of = as_of(node, now).unwrap_or(now);
+        let mut worst = if conditions(node).is_empty() { Health::Unknown } else { Health::Healthy };
+        let mut status = String::from("Ready");
+        for (ty, st, reason, at) in conditions(node) {
+            let sig = match ty {
+                "Ready" if !is_true(st) => "NodeNotReady".to_string(),
+                "Ready" => continue,
+                _ if is_true(st) => format!("Node{ty}"),
+                _ => continue,
+            };
+            // The kubelet's own pressure conditions judge the node's health; others (from
+            // node-problem-detector or a vendor: `EtcdIsVoter`, `SysctlChanged`) are kept as
+            // signals for the rules to weigh, without calling the node unhealthy.
+            let health = match ty {
+                "Ready" => Health::Unhealthy,
+                "MemoryPressure" | "DiskPressure" | "PIDPressure" | "NetworkUnavailable" => Health::Warning,
+                _ => Health::Healthy,
+            };
+            if health.value() > worst.value() {
+                worst = health;
+                status.clone_from(&sig);
+            }
+            let at = timestamp(at, now).unwrap_or(as_of);
+            let labels: Vec<(&str, &str)> = [("node", name.as_str()), ("reason", reason.unwrap_or(""))]
+                .into_iter()
+                .filter(|(_, v)| !v.is_empty())
+                .collect();
+            self.records.push(signal(at, &name, "default", &sig, 1.0, &labels));
+        }
+        self.note(node, "Node", worst, &status);
     }
 
     fn workload(&mut self, obj: &Value, kind: &str, now: Time) {

@@ -557,3 +557,49 @@ fn rules_the_truth_contradicts_get_a_suggested_confidence() {
     let page = std::fs::read_to_string(out.join("index.html")).unwrap();
     assert!(page.contains("id=\"rule-accuracy\""));
 }
+
+/// Node conditions become signals on the node, and a pod's trouble on a node that is itself
+/// in trouble is classified as the node's, not the pod's own.
+#[test]
+fn a_pod_on_a_troubled_node_is_the_node_s_incident() {
+    let dir = tempfile::tempdir().unwrap();
+    let nodes = dir.path().join("nodes.jsonl");
+    let node = realdata("k8s-objects/Node/unhealthy.yaml");
+    let err = ok(&understudy(&[
+        "import",
+        "k8s",
+        node.to_str().unwrap(),
+        "--now",
+        "2026-11-24T10:00:00Z",
+        "-o",
+        nodes.to_str().unwrap(),
+    ]));
+    assert!(err.contains("({\"unhealthy\": 1})"), "{err}");
+    let got = jsonl(&nodes);
+    let ready = got.iter().find(|r| r["name"] == "NodeNotReady").expect("NodeNotReady signal");
+    let node_name = ready["service"].as_str().unwrap().to_string();
+    assert_eq!(ready["labels"]["node"], node_name.as_str());
+    // Two pods killed for memory a minute later: one on that node, one elsewhere.
+    let pods = dir.path().join("pods.jsonl");
+    let oom = |svc: &str, node: &str| {
+        format!(
+            r#"{{"kind":"signal","at":"2026-11-24T10:01:00Z","service":"{svc}","namespace":"prod","name":"OOMKilled","value":1.0,"labels":{{"pod":"{svc}-7d9f8b6c5-x2x4z","node":"{node}"}}}}"#
+        )
+    };
+    std::fs::write(&pods, format!("{}\n{}\n", oom("web", &node_name), oom("api", "ip-10-0-0-9"))).unwrap();
+    let out = dir.path().join("r");
+    ok(&understudy(&[
+        "replay",
+        nodes.to_str().unwrap(),
+        pods.to_str().unwrap(),
+        "--policy",
+        "fixtures/lesson-policy.yaml",
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    let rows = csv_rows(&out.join("incidents.csv"));
+    let by = |svc: &str| rows.iter().find(|r| r["service"] == svc).unwrap_or_else(|| panic!("{svc}: {rows:?}"));
+    assert_eq!(by(&node_name)["classified_as"], "node-failure");
+    assert_eq!(by("web")["classified_as"], "node-failure", "the node's trouble, not web's leak");
+    assert_eq!(by("api")["classified_as"], "memory-leak");
+}

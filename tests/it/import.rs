@@ -54,7 +54,7 @@ fn files(dir: &str) -> Vec<PathBuf> {
 #[test]
 fn every_annotated_pod_deployment_and_replicaset_gets_its_expected_health() {
     let mut all = Vec::new();
-    for kind in ["Pod", "Deployment", "ReplicaSet"] {
+    for kind in ["Pod", "Deployment", "ReplicaSet", "Node"] {
         all.extend(files(&format!("k8s-objects/{kind}")));
     }
     let k = import_k8s(&all);
