@@ -24,7 +24,7 @@ pub enum Read {
 /// Read one line into `buf`, keeping at most `max` bytes of it: a longer line (a 200 MB
 /// line, `/dev/zero`) is skipped to its newline in bounded memory and reported as
 /// [`Read::TooLong`], so the caller can say which line and go on.
-pub fn read_line(r: &mut impl std::io::BufRead, buf: &mut Vec<u8>, max: usize) -> std::io::Result<Read> {
+pub fn read_line(r: &mut (impl std::io::BufRead + ?Sized), buf: &mut Vec<u8>, max: usize) -> std::io::Result<Read> {
     buf.clear();
     let (mut any, mut over) = (false, false);
     loop {

@@ -207,6 +207,19 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     for path in &c.inputs {
         let result = match kind {
             None => batch.add_case(path, &opts).map_err(|e| (e, None)),
+            // Audit logs run to gigabytes: streamed a line at a time.
+            Some(sources::Kind::Audit) => {
+                let opened: Result<Box<dyn std::io::BufRead>, _> = if path.as_os_str() == "-" {
+                    Ok(Box::new(std::io::stdin().lock()))
+                } else {
+                    understudy::diag::open_input(path)
+                        .map(|f| Box::new(std::io::BufReader::with_capacity(1 << 16, f)) as Box<dyn std::io::BufRead>)
+                };
+                match opened {
+                    Ok(mut r) => batch.add_audit_stream(path, &mut r, &opts).map_err(|e| (e, None)),
+                    Err(d) => Err((vec![d], None)),
+                }
+            }
             Some(kind) => match read_source_up_to(path, understudy::limits::MAX_IMPORT_BYTES) {
                 Ok(text) => batch.add_text(kind, path, &text, &opts).map_err(|e| (e, Some(text))),
                 Err(d) => Err((vec![d], None)),

@@ -260,6 +260,118 @@ impl Batch {
         Ok(k.events)
     }
 
+    /// The audit log, streamed: one event a line, read in bounded memory however long the log
+    /// (API servers write gigabytes a day); only the actions it holds are kept. A file that is
+    /// one multi-line document (an `EventList` as `kubectl get -o json` prints it) is read
+    /// whole, up to [`crate::limits::MAX_IMPORT_BYTES`].
+    pub fn add_audit_stream(
+        &mut self,
+        path: &Path,
+        r: &mut dyn std::io::BufRead,
+        opts: &Options,
+    ) -> Result<(), Vec<Diagnostic>> {
+        use crate::jsonl::{Read, read_line};
+        let mut k = super::kube_audit::Imported::default();
+        let mut errors = Vec::new();
+        let mut buf = Vec::new();
+        let mut line = 0usize;
+        let io = |e: std::io::Error| vec![crate::diag::cannot_read(path, &e)];
+        loop {
+            let got = read_line(r, &mut buf, crate::limits::MAX_LINE_BYTES).map_err(io)?;
+            line += 1;
+            match got {
+                Read::Eof => break,
+                Read::TooLong => {
+                    errors.push(Diagnostic::error(
+                        Code::TooLarge,
+                        path,
+                        Some(Pos { line, col: 1 }),
+                        format!("line is longer than {}", crate::limits::bytes(crate::limits::MAX_LINE_BYTES as u64)),
+                    ));
+                }
+                Read::Line => {
+                    let text = match std::str::from_utf8(&buf) {
+                        Ok(t) => t.trim_start_matches('\u{feff}').trim(),
+                        Err(e) => {
+                            errors.push(Diagnostic::error(
+                                Code::BadValue,
+                                path,
+                                Some(Pos { line, col: e.valid_up_to() + 1 }),
+                                "not UTF-8 text",
+                            ));
+                            continue;
+                        }
+                    };
+                    if text.is_empty() {
+                        continue;
+                    }
+                    match serde_json::from_str::<serde_json::Value>(text) {
+                        Ok(v) if super::kube_audit::is_audit(&v) => {
+                            if let Err(e) = k.add(&v) {
+                                errors.push(Diagnostic::error(Code::BadValue, path, Some(Pos { line, col: 1 }), e));
+                            }
+                        }
+                        Ok(v) => match v.get("items").and_then(serde_json::Value::as_array) {
+                            Some(items) => {
+                                for item in items {
+                                    if let Err(e) = k.add(item) {
+                                        errors.push(Diagnostic::error(
+                                            Code::BadValue,
+                                            path,
+                                            Some(Pos { line, col: 1 }),
+                                            e,
+                                        ));
+                                    }
+                                }
+                            }
+                            None => {
+                                *self
+                                    .skipped
+                                    .entry("audit: lines that are not audit.k8s.io events".into())
+                                    .or_default() += 1
+                            }
+                        },
+                        Err(_) if line == 1 && text.starts_with(['{', '[']) => {
+                            // One document over many lines: read it whole.
+                            let mut rest = buf.clone();
+                            std::io::Read::read_to_end(
+                                &mut std::io::Read::take(r, crate::limits::MAX_IMPORT_BYTES),
+                                &mut rest,
+                            )
+                            .map_err(io)?;
+                            let whole = crate::diag::text_from_bytes(path, rest).map_err(|d| vec![d])?;
+                            return self.add_text(Kind::Audit, path, &whole, opts);
+                        }
+                        Err(e) => errors.push(crate::jsonl::from_json_error(path, line, text, &e)),
+                    }
+                }
+            }
+            if errors.len() >= 20 {
+                break;
+            }
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        if k.events == 0 && k.skipped.is_empty() {
+            return Err(vec![
+                Diagnostic::error(
+                    Code::UnknownFormat,
+                    path,
+                    None,
+                    "nothing to import: looked for audit.k8s.io/v1 Event objects (one per line, as the API server's log backend writes them)",
+                )
+                .with_hint("check that this is the file you meant, or import it with the importer of its kind"),
+            ]);
+        }
+        for (why, n) in k.skipped {
+            *self.skipped.entry(format!("audit: {why}")).or_default() += n;
+        }
+        shift(&mut k.records, opts.offset_nanos, path)?;
+        self.records.append(&mut k.records);
+        Ok(())
+    }
+
     fn k8s(&mut self, path: &Path, text: &str, opts: &Options) -> Result<usize, Vec<Diagnostic>> {
         let body = kubectl_text::unwrap_tool_output(text);
         let docs = if kubectl_text::looks_like(body) {

@@ -603,3 +603,47 @@ fn a_pod_on_a_troubled_node_is_the_node_s_incident() {
     assert_eq!(by("web")["classified_as"], "node-failure", "the node's trouble, not web's leak");
     assert_eq!(by("api")["classified_as"], "memory-leak");
 }
+
+/// The audit log is streamed: a log larger than the whole-file import limit is read a line at
+/// a time (its reads counted), a multi-line `EventList` is still read, and a bad line is
+/// named by its number.
+#[test]
+fn an_audit_log_larger_than_the_import_limit_streams() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let read = r#"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","stage":"ResponseComplete","verb":"get","user":{"username":"alice@example.com"},"objectRef":{"resource":"pods","namespace":"prod","name":"payment-api"},"responseStatus":{"code":200},"requestReceivedTimestamp":"2026-11-24T10:20:00Z","stageTimestamp":"2026-11-24T10:20:00Z"}"#;
+    let scale = read
+        .replace(r#""verb":"get""#, r#""verb":"patch""#)
+        .replace(r#""resource":"pods""#, r#""resource":"deployments","apiGroup":"apps""#)
+        .replace(r#""responseStatus""#, r#""requestObject":{"spec":{"replicas":5}},"responseStatus""#);
+    let big = dir.path().join("audit.log");
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&big).unwrap());
+    let n = (understudy::limits::MAX_IMPORT_BYTES as usize / read.len()) + 1000;
+    for _ in 0..n {
+        writeln!(f, "{read}").unwrap();
+    }
+    writeln!(f, "{scale}").unwrap();
+    drop(f);
+    assert!(std::fs::metadata(&big).unwrap().len() > understudy::limits::MAX_IMPORT_BYTES);
+    let out = dir.path().join("a.jsonl");
+    let err = ok(&understudy(&["import", "audit", big.to_str().unwrap(), "-o", out.to_str().unwrap()]));
+    assert!(err.contains(&format!("{n}  audit: read-only requests")), "{err}");
+    let got = jsonl(&out);
+    assert_eq!(got.len(), 1);
+    assert_eq!((got[0]["action"].as_str(), got[0]["actor"].as_str()), (Some("scale"), Some("alice@example.com")));
+    std::fs::remove_file(&big).unwrap();
+
+    let list = dir.path().join("list.json");
+    std::fs::write(&list, format!("{{\"kind\": \"EventList\",\n \"items\": [{scale}]}}\n")).unwrap();
+    assert_eq!(jsonl_of(&understudy(&["import", "audit", list.to_str().unwrap()])).len(), 1);
+    let bad = dir.path().join("bad.log");
+    std::fs::write(&bad, format!("{scale}\n{{\"kind\": oops\n")).unwrap();
+    let o = understudy(&["import", "audit", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("bad.log:2:"), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+fn jsonl_of(o: &std::process::Output) -> Vec<serde_json::Value> {
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
