@@ -125,7 +125,7 @@ pub struct Episode {
     pub page: Option<Paged>,
     /// The rules behind the decided classification, with the confidence each says.
     #[serde(skip)]
-    support: Vec<(String, f64)>,
+    support: Vec<crate::classify::Support>,
 }
 
 /// A page in the paging system, as its `page` records tell it.
@@ -304,9 +304,14 @@ pub struct ReplayMetrics {
     /// period).
     #[serde(skip_serializing_if = "is_zero")]
     pub pages_in_episodes: usize,
-    /// Pages with no episode: people were paged for something the trace shows no symptom of.
+    /// Pages with no episode: people were paged for something the trace shows no symptom of
+    /// (within [`PAGE_LEAD`] after the page).
     #[serde(skip_serializing_if = "is_zero")]
     pub pages_without_episode: usize,
+    /// Paging records that could not be placed: a page triggered again, an acknowledgement
+    /// or resolution of a page the trace never triggered.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub page_events_ignored: usize,
     /// People's time from page to acknowledgement (trace: the paging system).
     #[serde(skip_serializing_if = "no_samples")]
     pub people_ack_seconds: Summary,
@@ -365,10 +370,18 @@ pub struct RuleAccuracy {
     /// The share right and its Wilson 95% interval.
     pub supported: crate::metrics::Rate,
     /// The confidence to write instead (the share right, two decimals), when the rule's own
-    /// lies outside the interval; `None` when the truth does not contradict it.
+    /// lies outside the interval on at least [`MIN_RULE_EPISODES`] episodes; `None` when the
+    /// truth does not contradict it or is too thin to say.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub suggest: Option<f64>,
 }
+
+/// A page up to this long before an episode's first symptom counts for that episode (the
+/// symptoms' source may lag the paging system).
+pub const PAGE_LEAD: Duration = Duration::from_secs(15 * 60);
+
+/// A rule is given a suggested confidence only on at least this many episodes with truth.
+pub const MIN_RULE_EPISODES: usize = 5;
 
 /// At most this many rules are tracked against the truth (the rest are counted together).
 const MAX_RULES_TRACKED: usize = 512;
@@ -384,19 +397,33 @@ fn no_samples(s: &Summary) -> bool {
     s.n == 0
 }
 
-/// Durations summarised in bounded memory: the mean exactly, the median and 90th percentile
-/// from log-spaced buckets 1% wide (so a trace of any length needs the same few kilobytes).
+/// Durations summarised in bounded memory: the mean exactly; the median and 90th percentile
+/// exactly up to [`EXACT_QUANTILES`] values, beyond that from log-spaced buckets 1% wide
+/// (clamped to the values seen), so a trace of any length needs the same few kilobytes.
 #[derive(Debug, Clone, Default)]
 pub struct Quantiles {
     n: usize,
     sum: f64,
     buckets: BTreeMap<i32, usize>,
+    exact: Vec<f64>,
+    min: f64,
+    max: f64,
 }
+
+/// Up to this many values, quantiles are exact.
+pub const EXACT_QUANTILES: usize = 4096;
 
 impl Quantiles {
     pub fn add(&mut self, x: f64) {
+        if self.n == 0 {
+            (self.min, self.max) = (x, x);
+        }
+        (self.min, self.max) = (self.min.min(x), self.max.max(x));
         self.n += 1;
         self.sum += x;
+        if self.exact.len() < EXACT_QUANTILES {
+            self.exact.push(x);
+        }
         // Bucket k holds (1.01^(k-1), 1.01^k]; zero and below go to bucket i32::MIN.
         let k = if x > 0.0 { (x.ln() / 1.01f64.ln()).ceil() as i32 } else { i32::MIN };
         *self.buckets.entry(k).or_default() += 1;
@@ -408,7 +435,7 @@ impl Quantiles {
         for (&k, &c) in &self.buckets {
             seen += c;
             if seen > rank {
-                return if k == i32::MIN { 0.0 } else { 1.01f64.powi(k) };
+                return if k == i32::MIN { 0.0 } else { 1.01f64.powi(k).clamp(self.min, self.max) };
             }
         }
         0.0
@@ -417,6 +444,9 @@ impl Quantiles {
     pub fn summary(&self) -> Summary {
         if self.n == 0 {
             return Summary::default();
+        }
+        if self.exact.len() == self.n {
+            return Summary::of(&self.exact);
         }
         let r1 = crate::metrics::r1;
         Summary {
@@ -484,6 +514,8 @@ pub struct Replayer<'a, W: Write> {
     /// Pages not yet resolved: incident id → (triggered, acknowledged yet). Bounded by
     /// [`MAX_OPEN`] (the oldest is forgotten).
     pages: BTreeMap<String, (Time, bool)>,
+    /// Pages that found no episode yet, oldest first: (service, namespace, page).
+    pending_pages: std::collections::VecDeque<(String, Option<String>, Paged)>,
     calibration: crate::metrics::CalibrationAcc,
     /// label → (episodes, right, sum of confidences), where truth exists.
     labels: BTreeMap<String, (usize, usize, f64)>,
@@ -567,6 +599,7 @@ impl<'a, W: Write> Replayer<'a, W> {
             acks: Quantiles::default(),
             resolves: Quantiles::default(),
             pages: BTreeMap::new(),
+            pending_pages: std::collections::VecDeque::new(),
             calibration: crate::metrics::CalibrationAcc::default(),
             labels: BTreeMap::new(),
             rules: BTreeMap::new(),
@@ -625,6 +658,9 @@ impl<'a, W: Write> Replayer<'a, W> {
         self.classifier.observe(rec);
         let at = rec.at();
         self.now = self.now.max(at);
+        if !self.pending_pages.is_empty() {
+            self.settle_pages(at, None);
+        }
         self.decide_due(at)?;
         self.close_quiet(at)?;
         self.close_ended_truths(at, true)?;
@@ -772,8 +808,8 @@ impl<'a, W: Write> Replayer<'a, W> {
     }
 
     /// A paging-system record: the people's timing, and the episode it paged for (the
-    /// service's open one at the trigger, or one closed within a quiet period; matched by
-    /// incident id after).
+    /// service's open one at the trigger, one closed within a quiet period, or one opening
+    /// within [`PAGE_LEAD`] after it; matched by incident id after).
     fn page(
         &mut self,
         service: &str,
@@ -786,9 +822,15 @@ impl<'a, W: Write> Replayer<'a, W> {
         let ours = |e: &Episode| e.service == service && namespace.is_none_or(|n| e.namespace == n);
         match event {
             PageEvent::Triggered => {
-                if self.pages.insert(incident.to_string(), (at, false)).is_none() {
-                    self.metrics.pages += 1;
+                if self.pages.contains_key(incident)
+                    || self.pending_pages.iter().any(|(_, _, p)| p.incident == incident)
+                {
+                    // Triggered again (a re-sent export, the same file twice): one page.
+                    self.metrics.page_events_ignored += 1;
+                    return;
                 }
+                self.metrics.pages += 1;
+                self.pages.insert(incident.to_string(), (at, false));
                 if self.pages.len() > MAX_OPEN
                     && let Some(oldest) =
                         self.pages.iter().min_by_key(|(id, (t, _))| (*t, id.as_str())).map(|(id, _)| id.clone())
@@ -796,48 +838,56 @@ impl<'a, W: Write> Replayer<'a, W> {
                     self.pages.remove(&oldest);
                 }
                 let quiet = self.settings.quiet;
+                let paged = Paged {
+                    incident: incident.to_string(),
+                    triggered: at,
+                    acknowledged: None,
+                    resolved: None,
+                    by: None,
+                };
                 let recent = self
                     .recent
                     .iter_mut()
                     .rev()
-                    .find(|e| ours(e) && e.recovered_at.is_some_and(|r| at.since(r) < quiet));
-                let episode = self.open.values_mut().find(|e| ours(e)).or(recent);
-                match episode {
-                    Some(e) if e.page.is_none() => {
-                        e.page = Some(Paged {
-                            incident: incident.to_string(),
-                            triggered: at,
-                            acknowledged: None,
-                            resolved: None,
-                            by: None,
-                        });
+                    .find(|e| ours(e) && e.page.is_none() && e.recovered_at.is_some_and(|r| at.since(r) < quiet));
+                match self.open.values_mut().find(|e| ours(e)).or(recent) {
+                    Some(e) => {
+                        if e.page.is_none() {
+                            e.page = Some(paged);
+                        }
                         self.metrics.pages_in_episodes += 1;
                     }
-                    // A second page for the same episode: counted among the pages, the
-                    // episode keeps its first.
-                    Some(_) => self.metrics.pages_in_episodes += 1,
-                    None => self.metrics.pages_without_episode += 1,
+                    // The symptoms may come from a source that lags the paging system: wait
+                    // for an episode opening soon after.
+                    None => {
+                        self.pending_pages.push_back((service.to_string(), namespace.map(str::to_string), paged));
+                        if self.pending_pages.len() > MAX_OPEN {
+                            self.pending_pages.pop_front();
+                            self.metrics.pages_without_episode += 1;
+                        }
+                    }
                 }
             }
             PageEvent::Acknowledged | PageEvent::Resolved => {
-                if let Some((t, acked)) = self.pages.get_mut(incident) {
-                    let delay = at.since(*t).as_secs_f64();
-                    if event == PageEvent::Acknowledged && !*acked {
-                        *acked = true;
-                        self.acks.add(delay);
-                    } else if event == PageEvent::Resolved {
-                        self.resolves.add(delay);
-                        self.pages.remove(incident);
-                    }
+                let Some((t, acked)) = self.pages.get_mut(incident) else {
+                    // Acknowledged or resolved, never triggered in the trace.
+                    self.metrics.page_events_ignored += 1;
+                    return;
+                };
+                let delay = at.since(*t).as_secs_f64();
+                if event == PageEvent::Acknowledged && !*acked {
+                    *acked = true;
+                    self.acks.add(delay);
+                } else if event == PageEvent::Resolved {
+                    self.resolves.add(delay);
+                    self.pages.remove(incident);
                 }
                 let mine = |e: &&mut Episode| e.page.as_ref().is_some_and(|p| p.incident == incident);
-                if let Some(p) = self
-                    .open
-                    .values_mut()
-                    .find(mine)
-                    .or_else(|| self.recent.iter_mut().find(mine))
-                    .and_then(|e| e.page.as_mut())
-                {
+                let p = match self.open.values_mut().find(mine).or_else(|| self.recent.iter_mut().find(mine)) {
+                    Some(e) => e.page.as_mut(),
+                    None => self.pending_pages.iter_mut().find(|(_, _, p)| p.incident == incident).map(|(_, _, p)| p),
+                };
+                if let Some(p) = p {
                     if event == PageEvent::Acknowledged && p.acknowledged.is_none() {
                         p.acknowledged = Some(at);
                         p.by = by.map(str::to_string);
@@ -849,6 +899,32 @@ impl<'a, W: Write> Replayer<'a, W> {
                     }
                 }
             }
+        }
+    }
+
+    /// Pages waiting for an episode: the one opening now takes the earliest of its service's;
+    /// those older than [`PAGE_LEAD`] (all of them at the end: `now` = the end of time) had
+    /// none.
+    fn settle_pages(&mut self, now: Time, opened: Option<&ServiceKey>) {
+        if let Some(key) = opened
+            && let Some(i) = self.pending_pages.iter().position(|(svc, ns, p)| {
+                *svc == key.service
+                    && ns.as_ref().is_none_or(|n| *n == key.namespace)
+                    && now.since(p.triggered) <= PAGE_LEAD
+            })
+            && let Some((_, _, p)) = self.pending_pages.remove(i)
+            && let Some(e) = self.open.get_mut(key)
+        {
+            e.page = Some(p);
+            self.metrics.pages_in_episodes += 1;
+        }
+        while self
+            .pending_pages
+            .front()
+            .is_some_and(|(_, _, p)| now.0 == i64::MAX || now.since(p.triggered) > PAGE_LEAD)
+        {
+            self.pending_pages.pop_front();
+            self.metrics.pages_without_episode += 1;
         }
     }
 
@@ -1088,7 +1164,13 @@ impl<'a, W: Write> Replayer<'a, W> {
             Some(old) => {
                 self.by_start.remove(&(old.start, key));
             }
-            None => *std::sync::Arc::make_mut(&mut self.open_names).entry(key.service).or_default() += 1,
+            None => {
+                *std::sync::Arc::make_mut(&mut self.open_names).entry(key.service.clone()).or_default() += 1;
+                if !self.pending_pages.is_empty() {
+                    let now = self.now;
+                    self.settle_pages(now, Some(&key));
+                }
+            }
         }
         Ok(())
     }
@@ -1203,16 +1285,17 @@ impl<'a, W: Write> Replayer<'a, W> {
             l.0 += 1;
             l.1 += usize::from(*truth == c.incident_type);
             l.2 += c.confidence;
-            let right = *truth == c.incident_type;
-            for (rule, conf) in &e.support {
-                let key = if self.rules.len() < MAX_RULES_TRACKED || self.rules.contains_key(rule) {
-                    rule.clone()
+            // Each matched rule is right when the type it counted for is the truth, whatever
+            // the episode's label came out as.
+            for sup in &e.support {
+                let key = if self.rules.len() < MAX_RULES_TRACKED || self.rules.contains_key(&sup.rule) {
+                    sup.rule.clone()
                 } else {
                     "(other rules)".to_string()
                 };
-                let r = self.rules.entry(key).or_insert((0, 0, *conf));
+                let r = self.rules.entry(key).or_insert((0, 0, sup.confidence));
                 r.0 += 1;
-                r.1 += usize::from(right);
+                r.1 += usize::from(*truth == sup.incident_type);
             }
         }
         if let Some(truth) = &e.truth {
@@ -1298,6 +1381,7 @@ impl<'a, W: Write> Replayer<'a, W> {
     pub fn finish(mut self) -> std::io::Result<ReplayMetrics> {
         // Decisions still pending fall due at their window's end.
         self.decide_due(Time(i64::MAX))?;
+        self.settle_pages(Time(i64::MAX), None);
         // At the end of the trace: an episode whose truth says when it ended is closed there;
         // anything else still showing symptoms is unresolved.
         let keys: Vec<ServiceKey> = self.open.keys().cloned().collect();
@@ -1343,7 +1427,9 @@ impl<'a, W: Write> Replayer<'a, W> {
             .iter()
             .map(|(rule, &(n, right, conf))| {
                 let supported = crate::metrics::Rate::new(right, n);
-                let outside = conf < supported.ci95[0] || conf > supported.ci95[1];
+                // A suggestion needs evidence: at least MIN_RULE_EPISODES episodes, and the
+                // rule's own confidence outside the interval they give.
+                let outside = n >= MIN_RULE_EPISODES && (conf < supported.ci95[0] || conf > supported.ci95[1]);
                 let suggest = outside.then(|| (supported.value * 100.0).round() / 100.0);
                 (rule.clone(), RuleAccuracy { episodes: n, right, confidence: conf, supported, suggest })
             })

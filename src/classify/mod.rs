@@ -78,12 +78,23 @@ pub trait Classifier {
     /// trace's own classifications); others ignore it.
     fn observe(&self, _record: &crate::trace::Record) {}
 
-    /// The rules behind the classification of this evidence, each named so a person can find
-    /// it in the file (`#12 alert KubePodCrashLooping → crash-loop 0.90`), with the confidence
-    /// it says; empty for classifiers without rules.
-    fn support(&self, _evidence: &Evidence<'_>) -> Vec<(String, f64)> {
+    /// Every rule that matched this evidence (the winners and the losers), each named so a
+    /// person can find it in the file (`#12 alert KubePodCrashLooping → crash-loop`), with the
+    /// confidence it says and the type it counted for; empty for classifiers without rules.
+    fn support(&self, _evidence: &Evidence<'_>) -> Vec<Support> {
         Vec::new()
     }
+}
+
+/// One rule that matched an episode's evidence, and what it counted for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Support {
+    /// The rule as a person finds it in the file.
+    pub rule: String,
+    /// The confidence the rule says.
+    pub confidence: f64,
+    /// The type its evidence counted for (its own, or the type that explains it).
+    pub incident_type: String,
 }
 
 /// The trace's own `classification` records: the latest for the service at or before the

@@ -589,11 +589,31 @@ impl Classifier for Rules {
         self.classify_observed(ev.observed, ev.context).0
     }
 
-    fn support(&self, ev: &Evidence<'_>) -> Vec<(String, f64)> {
+    fn support(&self, ev: &Evidence<'_>) -> Vec<super::Support> {
         let one = [current(ev)];
         let observed = if ev.observed.is_empty() { &one[..] } else { ev.observed };
-        let (_, support) = self.classify_observed(observed, ev.context);
-        support.into_iter().map(|i| (self.describe(i), self.rules[i].confidence)).collect()
+        let mut matched: Vec<usize> =
+            observed.iter().filter_map(|o| self.first_match(o, ev.context).map(|(i, _)| i)).collect();
+        matched.sort_unstable();
+        matched.dedup();
+        let explained_by = |t: &str| {
+            matched
+                .iter()
+                .map(|i| &self.rules[*i])
+                .find(|r| r.explains.iter().any(|x| x == t))
+                .map(|r| &r.incident_type)
+        };
+        matched
+            .iter()
+            .map(|&i| {
+                let r = &self.rules[i];
+                super::Support {
+                    rule: self.describe(i),
+                    confidence: r.confidence,
+                    incident_type: explained_by(&r.incident_type).unwrap_or(&r.incident_type).clone(),
+                }
+            })
+            .collect()
     }
 }
 

@@ -119,11 +119,20 @@ fn offset_nanos(s: &str) -> Result<i64, String> {
 fn pairs(flag: &str, values: &[String], example: &str) -> Result<Vec<(String, String)>, String> {
     values
         .iter()
-        .map(|v| match v.split_once('=') {
+        // At the last `=`: the cluster's name (TO) cannot hold one, a paging system's can.
+        .map(|v| match v.rsplit_once('=') {
             Some((from, to)) if !from.is_empty() && !to.is_empty() => Ok((from.to_string(), to.to_string())),
             _ => Err(format!("{flag} {v}: write FROM=TO, e.g. {flag} {example}")),
         })
         .collect()
+}
+
+/// `s` as one shell word a person can paste (single quotes; a quote inside closed, escaped
+/// and reopened; control characters shown escaped, never sent to the terminal raw).
+fn shell_quote(s: &str) -> String {
+    let shown: String =
+        s.chars().flat_map(|c| if c.is_control() { c.escape_default().collect::<Vec<_>>() } else { vec![c] }).collect();
+    format!("'{}'", shown.replace('\'', "'\\''"))
 }
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
@@ -207,17 +216,20 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     for path in &c.inputs {
         let result = match kind {
             None => batch.add_case(path, &opts).map_err(|e| (e, None)),
-            // Audit logs run to gigabytes: streamed a line at a time.
-            Some(sources::Kind::Audit) => {
+            // Audit logs and metric tables run to gigabytes: streamed, never read whole.
+            Some(k @ (sources::Kind::Audit | sources::Kind::Table)) => {
                 let opened: Result<Box<dyn std::io::BufRead>, _> = if path.as_os_str() == "-" {
                     Ok(Box::new(std::io::stdin().lock()))
                 } else {
                     understudy::diag::open_input(path)
                         .map(|f| Box::new(std::io::BufReader::with_capacity(1 << 16, f)) as Box<dyn std::io::BufRead>)
                 };
-                match opened {
-                    Ok(mut r) => batch.add_audit_stream(path, &mut r, &opts).map_err(|e| (e, None)),
-                    Err(d) => Err((vec![d], None)),
+                match (opened, k) {
+                    (Ok(mut r), sources::Kind::Audit) => {
+                        batch.add_audit_stream(path, &mut r, &opts).map_err(|e| (e, None))
+                    }
+                    (Ok(r), _) => batch.add_table_stream(path, r, &opts).map_err(|e| (e, None)),
+                    (Err(d), _) => Err((vec![d], None)),
                 }
             }
             Some(kind) => match read_source_up_to(path, understudy::limits::MAX_IMPORT_BYTES) {
@@ -270,7 +282,8 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             match to {
                 Some(t) => eprintln!("  paging service {svc:?} → {t} ({n} incident(s))"),
                 None => eprintln!(
-                    "  paging service {svc:?}: {n} incident(s) (rename to the cluster's service with --service '{svc}=NAME')"
+                    "  paging service {svc:?}: {n} incident(s) (rename to the cluster's service with --service {})",
+                    shell_quote(&format!("{svc}=NAME"))
                 ),
             }
         }

@@ -231,12 +231,15 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         metrics.agreement_rate * 100.0
     );
     if metrics.pages > 0 {
+        let median = |m: &understudy::metrics::Summary| {
+            if m.n == 0 { "–".to_string() } else { format!("{:.0} s", m.median) }
+        };
         println!(
-            "People (paging system): {} page(s), acknowledged in median {:.0} s (n={}), resolved in median {:.0} s (n={}); {} in no episode of the trace.",
+            "People (paging system): {} page(s), acknowledged in median {} (n={}), resolved in median {} (n={}); {} in no episode of the trace.",
             metrics.pages,
-            metrics.people_ack_seconds.median,
+            median(&metrics.people_ack_seconds),
             metrics.people_ack_seconds.n,
-            metrics.people_resolve_seconds.median,
+            median(&metrics.people_resolve_seconds),
             metrics.people_resolve_seconds.n,
             metrics.pages_without_episode
         );

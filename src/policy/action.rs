@@ -55,13 +55,29 @@ impl Target {
         if has("job_name") || has("cronjob") {
             return Some(Target::Job);
         }
+        // kube-state-metrics' owner labels (kube_pod_owner, kube_pod_info).
+        for k in ["owner_kind", "created_by_kind"] {
+            match labels.get(k).map(String::as_str) {
+                Some("StatefulSet") => return Some(Target::StatefulSet),
+                Some("DaemonSet") => return Some(Target::DaemonSet),
+                Some("ReplicaSet" | "Deployment") => return Some(Target::Deployment),
+                Some("Job" | "CronJob") => return Some(Target::Job),
+                _ => {}
+            }
+        }
         if let Some(pod) = labels.get("pod").filter(|p| !p.is_empty()) {
             return Target::of_pod(pod);
+        }
+        // A container's alert that also names its node is about the workload, not the node.
+        if has("container") {
+            return None;
         }
         if has("node") {
             return Some(Target::Node);
         }
-        if ["service", "app", "app_kubernetes_io_name", "container"].iter().any(|k| has(k)) {
+        // `service` and `app` name the workload without its kind (on kube-state-metrics alerts
+        // they are the exporter's).
+        if ["service", "app", "app_kubernetes_io_name"].iter().any(|k| has(k)) {
             return None;
         }
         (has("instance") || has("job")).then_some(Target::Endpoint)
@@ -82,8 +98,9 @@ impl Target {
         }
         // A StatefulSet's pods are numbered: `web-0`, `web-12`.
         let last = parts[n - 1];
-        let ordinal =
-            !last.is_empty() && last.chars().all(|c| c.is_ascii_digit()) && (last == "0" || !last.starts_with('0'));
+        let ordinal = (1..=3).contains(&last.len())
+            && last.chars().all(|c| c.is_ascii_digit())
+            && (last == "0" || !last.starts_with('0'));
         (n >= 2 && ordinal).then_some(Target::StatefulSet)
     }
 }
@@ -306,6 +323,15 @@ mod tests {
         assert_eq!(Target::of_labels(&l("pod", "demo2")), None);
         assert_eq!(Target::of_labels(&l("instance", "https://sqs.eu-west-1.amazonaws.com")), Some(Target::Endpoint));
         assert_eq!(Target::of_labels(&l("app", "web")), None);
+        assert_eq!(Target::of_pod("year-2024"), None);
+        let two = |a: (&str, &str), b: (&str, &str)| {
+            BTreeMap::from([(a.0.to_string(), a.1.to_string()), (b.0.to_string(), b.1.to_string())])
+        };
+        assert_eq!(Target::of_labels(&two(("node", "n1"), ("container", "app"))), None);
+        assert_eq!(
+            Target::of_labels(&two(("owner_kind", "DaemonSet"), ("pod", "fluent-bit-x2x4z"))),
+            Some(Target::DaemonSet)
+        );
     }
 
     #[test]

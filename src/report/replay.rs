@@ -100,6 +100,10 @@ pub fn markdown(m: &ReplayMetrics, p: &ReplayProvenance) -> String {
 
 /// The replay's page (`index.html`), on the same styles as simulate's: what the policy would
 /// have done on this history, against what people did, every figure saying its source.
+fn understudy_min() -> usize {
+    crate::replay::MIN_RULE_EPISODES
+}
+
 pub fn page(m: &ReplayMetrics, p: &ReplayProvenance) -> String {
     use super::html::{STYLE, esc};
     let mut h = String::new();
@@ -282,7 +286,11 @@ pub fn page(m: &ReplayMetrics, p: &ReplayProvenance) -> String {
                         a.right.to_string(),
                         format!("{:.2}", a.confidence),
                         format!("{:.2} ({:.2}–{:.2})", a.supported.value, a.supported.ci95[0], a.supported.ci95[1]),
-                        a.suggest.map_or_else(|| "keep".to_string(), |x| format!("{x:.2}")),
+                        match a.suggest {
+                            Some(x) => format!("{x:.2}"),
+                            None if a.episodes < understudy_min() => format!("too few (under {})", understudy_min()),
+                            None => "keep".to_string(),
+                        },
                     ]
                 })
                 .collect(),

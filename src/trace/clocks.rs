@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{AlertStatus, Record};
+use super::{AlertStatus, PageEvent, Record};
 use crate::clock::Time;
 
 /// Onsets kept per source.
@@ -21,7 +21,7 @@ const DAY: i64 = 86_400 * NS_PER_S;
 #[derive(Debug, Default)]
 pub struct Clocks {
     /// Per source: (namespace, service) → onset times, in order.
-    onsets: Vec<BTreeMap<(String, String), Vec<i64>>>,
+    onsets: Vec<BTreeMap<String, Vec<i64>>>,
     counts: Vec<usize>,
     /// Per source and (namespace, service, signal): the last time seen.
     last_signal: Vec<BTreeMap<(String, String, String), i64>>,
@@ -45,14 +45,16 @@ impl Clocks {
             self.latest = self.latest.max(Some(at));
         }
         let key = match rec {
-            Record::Alert { status: AlertStatus::Firing, service, namespace, name, .. } => Some((
-                namespace.clone().unwrap_or_else(|| "default".into()),
-                service.clone().unwrap_or_else(|| name.clone()),
-            )),
+            // By service alone: sources name namespaces differently, and a paging system
+            // has none.
+            Record::Alert { status: AlertStatus::Firing, service, name, .. } => {
+                Some(service.clone().unwrap_or_else(|| name.clone()))
+            }
+            Record::Page { service, event: PageEvent::Triggered, .. } => Some(service.clone()),
             Record::Signal { service, namespace, name, .. } => {
                 let id = (namespace.clone(), service.clone(), name.clone());
                 let last = self.last_signal[k].insert(id, at.0);
-                last.is_none_or(|t| at.0 - t > 600 * NS_PER_S).then(|| (namespace.clone(), service.clone()))
+                last.is_none_or(|t| at.0 - t > 600 * NS_PER_S).then(|| service.clone())
             }
             _ => None,
         };
@@ -122,8 +124,9 @@ impl Clocks {
 /// The near-constant offset of `b`'s onsets against `a`'s on the services both saw:
 /// `Some((median offset in ns, matches))` when at least 3 onsets match within 12 h, at least
 /// 70% of them lie within a tenth of the median (at least 60 s) of it, and the median is at
-/// least two minutes.
-fn offset(a: &BTreeMap<(String, String), Vec<i64>>, b: &BTreeMap<(String, String), Vec<i64>>) -> Option<(i64, usize)> {
+/// least half an hour: a wrong zone or a clock that is off, not the minutes an alert's `for:`
+/// or a person's reaction adds between one source and the next.
+fn offset(a: &BTreeMap<String, Vec<i64>>, b: &BTreeMap<String, Vec<i64>>) -> Option<(i64, usize)> {
     let mut diffs = Vec::new();
     for (key, tb) in b {
         let Some(ta) = a.get(key) else { continue };
@@ -150,7 +153,7 @@ fn offset(a: &BTreeMap<(String, String), Vec<i64>>, b: &BTreeMap<(String, String
     let median = diffs[diffs.len() / 2];
     let tol = (median.abs() / 10).max(60 * NS_PER_S);
     let close = diffs.iter().filter(|d| (**d - median).abs() <= tol).count();
-    (median.abs() >= 120 * NS_PER_S && close * 10 >= diffs.len() * 7).then_some((median, diffs.len()))
+    (median.abs() >= 1_800 * NS_PER_S && close * 10 >= diffs.len() * 7).then_some((median, diffs.len()))
 }
 
 #[cfg(test)]

@@ -453,7 +453,14 @@ impl Imported {
             &ns,
             "pod_health",
             health.value(),
-            &[("pod", &name), ("status", &status)],
+            &[
+                ("pod", name.as_str()),
+                ("status", status.as_str()),
+                ("node", str_at(pod, "/spec/nodeName").unwrap_or("")),
+            ]
+            .into_iter()
+            .filter(|(_, v)| !v.is_empty())
+            .collect::<Vec<_>>(),
         ));
     }
 

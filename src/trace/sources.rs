@@ -116,18 +116,7 @@ impl Batch {
                 self.records.append(&mut r);
                 got.incidents
             }
-            Kind::Table => {
-                let t = super::table::read(path, text.as_bytes(), &opts.map, opts.assume_utc).map_err(|d| vec![d])?;
-                for (why, n) in t.skipped {
-                    *self.skipped.entry(format!("table: {why}")).or_default() += n;
-                }
-                self.columns.extend(t.columns);
-                let mut r = t.records;
-                shift(&mut r, opts.offset_nanos, path)?;
-                let n = r.len();
-                self.records.append(&mut r);
-                n
-            }
+            Kind::Table => self.table(path, text.as_bytes(), opts)?,
             Kind::Prometheus => {
                 let first = text.lines().next().unwrap_or("").trim_start();
                 let csv = path.extension().is_some_and(|e| e == "csv")
@@ -258,6 +247,36 @@ impl Batch {
         shift(&mut k.records, opts.offset_nanos, path)?;
         self.records.append(&mut k.records);
         Ok(k.events)
+    }
+
+    /// A metric table read from `input` as it arrives (no whole-file copy, no size limit on
+    /// the input; the records it yields are kept).
+    pub fn add_table_stream(
+        &mut self,
+        path: &Path,
+        input: impl std::io::Read,
+        opts: &Options,
+    ) -> Result<(), Vec<Diagnostic>> {
+        if self.table(path, input, opts)? == 0 {
+            return Err(vec![
+                Diagnostic::error(Code::UnknownFormat, path, None, "nothing to import: looked for metric rows")
+                    .with_hint("check that this is the file you meant, or import it with the importer of its kind"),
+            ]);
+        }
+        Ok(())
+    }
+
+    fn table(&mut self, path: &Path, input: impl std::io::Read, opts: &Options) -> Result<usize, Vec<Diagnostic>> {
+        let t = super::table::read(path, input, &opts.map, opts.assume_utc).map_err(|d| vec![d])?;
+        for (why, n) in t.skipped {
+            *self.skipped.entry(format!("table: {why}")).or_default() += n;
+        }
+        self.columns.extend(t.columns);
+        let mut r = t.records;
+        shift(&mut r, opts.offset_nanos, path)?;
+        let n = r.len();
+        self.records.append(&mut r);
+        Ok(n)
     }
 
     /// The audit log, streamed: one event a line, read in bounded memory however long the log
