@@ -647,3 +647,93 @@ fn jsonl_of(o: &std::process::Output) -> Vec<serde_json::Value> {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     String::from_utf8_lossy(&o.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
+
+/// What the hostile review of the paging importer and replay found, kept fixed.
+#[test]
+fn paging_review_findings_stay_fixed() {
+    let dir = tempfile::tempdir().unwrap();
+    // The rename hint is one shell word whatever the name holds.
+    let inj = dir.path().join("inj.json");
+    std::fs::write(
+        &inj,
+        r#"{"incidents":[{"id":"X1","created_at":"2026-11-24T10:00:00Z","service":{"summary":"x' $(touch PWNED) 'y"}}]}"#,
+    )
+    .unwrap();
+    let err = ok(&understudy(&["import", "pagerduty", inj.to_str().unwrap()]));
+    assert!(err.contains(r#"--service 'x'\'' $(touch PWNED) '\''y=NAME'"#), "{err}");
+    // A name holding `=` can still be renamed (the split is at the last `=`).
+    let eq = dir.path().join("eq.json");
+    std::fs::write(&eq, r#"[{"id":"X1","created_at":"2026-11-24T10:00:00Z","service":{"summary":"a=b"}}]"#).unwrap();
+    let o = understudy(&["import", "pagerduty", eq.to_str().unwrap(), "--service", "a=b=web"]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains(r#""service":"web""#));
+    // An ack after the resolution, and a delay past 2262, are errors at the incident's line.
+    let late = dir.path().join("late.json");
+    std::fs::write(
+        &late,
+        "{\"incidents\": [\n  {\"id\": \"A\", \"created_at\": \"2026-11-24T10:00:00Z\", \"service\": {\"summary\": \"w\"},\n   \"resolved_at\": \"2026-11-24T10:05:00Z\"},\n  {\"id\": \"B\", \"created_at\": \"2026-11-24T10:00:00Z\", \"service\": {\"summary\": \"w\"},\n   \"acknowledgements\": [{\"at\": \"2026-11-24T10:09:00Z\"}], \"resolved_at\": \"2026-11-24T10:05:00Z\"}]}\n",
+    )
+    .unwrap();
+    let o = understudy(&["import", "pagerduty", late.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(e.contains("late.json:4:") && e.contains("after it was resolved"), "{e}");
+    let far = dir.path().join("far.json");
+    std::fs::write(
+        &far,
+        r#"{"data":[{"id":"Q1","created_at":"2026-11-24T10:00:00Z","service_name":"s","seconds_to_resolve":9e9}]}"#,
+    )
+    .unwrap();
+    assert_eq!(understudy(&["import", "pagerduty", far.to_str().unwrap()]).status.code(), Some(2));
+    // A hard link to the input is the input.
+    let link = dir.path().join("link.json");
+    std::fs::hard_link(&eq, &link).unwrap();
+    let o = understudy(&["import", "pagerduty", eq.to_str().unwrap(), "-o", link.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(std::fs::read_to_string(&eq).unwrap().contains("a=b"));
+
+    // Replay: a page a minute before the first symptom is the episode's; a repeated trigger
+    // and an ack of a page never triggered are counted, not double-counted.
+    let t = dir.path().join("t.jsonl");
+    std::fs::write(
+        &t,
+        [
+            r#"{"kind":"page","at":"2026-11-24T09:59:00Z","service":"web","event":"triggered","incident":"P1"}"#,
+            r#"{"kind":"page","at":"2026-11-24T09:59:30Z","service":"web","event":"triggered","incident":"P1"}"#,
+            r#"{"kind":"page","at":"2026-11-24T09:59:40Z","service":"web","event":"acknowledged","incident":"P9"}"#,
+            r#"{"kind":"signal","at":"2026-11-24T10:00:00Z","service":"web","namespace":"prod","name":"OOMKilled","value":1.0}"#,
+            r#"{"kind":"page","at":"2026-11-24T10:02:00Z","service":"web","event":"acknowledged","incident":"P1","by":"Ann"}"#,
+        ]
+        .join("\n")
+            + "\n",
+    )
+    .unwrap();
+    let out = dir.path().join("r");
+    ok(&understudy(&[
+        "replay",
+        t.to_str().unwrap(),
+        "--policy",
+        "fixtures/lesson-policy.yaml",
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    let rows = csv_rows(&out.join("incidents.csv"));
+    assert_eq!(
+        (rows[0]["paged_at"].as_str(), rows[0]["acknowledged_at"].as_str()),
+        ("2026-11-24T09:59:00Z", "2026-11-24T10:02:00Z")
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    let m = &report["metrics"];
+    assert_eq!(
+        (
+            m["pages"].as_u64(),
+            m["pages_in_episodes"].as_u64(),
+            m["pages_without_episode"].as_u64(),
+            m["page_events_ignored"].as_u64()
+        ),
+        (Some(1), Some(1), None, Some(2)),
+        "{m}"
+    );
+    // Exact quantiles on few values: the median of one acknowledgement is that delay.
+    assert_eq!(m["people_ack_seconds"]["median"].as_f64(), Some(180.0));
+}
