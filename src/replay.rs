@@ -389,6 +389,21 @@ const MAX_RULES_TRACKED: usize = 512;
 /// At most this many episodes are listed as handed to people.
 const MAX_HANDED_OVER: usize = 25;
 
+/// What the classifier sees of an open episode: everything it has shown, in its context;
+/// `None` before it has shown anything.
+fn evidence<'e>(key: &'e ServiceKey, e: &'e Episode, ctx: &'e Context) -> Option<Evidence<'e>> {
+    let last = e.observed.last()?;
+    Some(Evidence {
+        service: &key.service,
+        namespace: &key.namespace,
+        signal: &last.name,
+        alert: last.alert.then_some(last.name.as_str()),
+        truth: None,
+        observed: &e.observed,
+        context: Some(ctx),
+    })
+}
+
 fn is_zero(n: &usize) -> bool {
     *n == 0
 }
@@ -944,17 +959,7 @@ impl<'a, W: Write> Replayer<'a, W> {
     /// Classify an open episode on everything it has shown; record a change in its history.
     fn reclassify(&mut self, key: &ServiceKey, at: Time) -> Option<Classification> {
         let ctx = self.context(key, at);
-        let e = self.open.get(key)?;
-        let last = e.observed.last()?;
-        let ev = Evidence {
-            service: &key.service,
-            namespace: &key.namespace,
-            signal: &last.name,
-            alert: last.alert.then_some(last.name.as_str()),
-            truth: None,
-            observed: &e.observed,
-            context: Some(&ctx),
-        };
+        let ev = evidence(key, self.open.get(key)?, &ctx)?;
         let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(self.next_id as u64);
         let c = self.classifier.classify(&ev, &mut rng);
         let e = self.open.get_mut(key)?;
@@ -999,19 +1004,10 @@ impl<'a, W: Write> Replayer<'a, W> {
     /// The policy's decision for an open episode, taken at `at` on `c`.
     fn decide(&mut self, key: &ServiceKey, at: Time, c: Classification) -> std::io::Result<()> {
         let ctx = self.context(key, at);
+        let Some(e) = self.open.get(key) else { return Ok(()) };
+        let support = evidence(key, e, &ctx).map(|ev| self.classifier.support(&ev)).unwrap_or_default();
         let Some(e) = self.open.get_mut(key) else { return Ok(()) };
-        if let Some(last) = e.observed.last() {
-            let ev = Evidence {
-                service: &key.service,
-                namespace: &key.namespace,
-                signal: &last.name,
-                alert: last.alert.then_some(last.name.as_str()),
-                truth: None,
-                observed: &e.observed,
-                context: Some(&ctx),
-            };
-            e.support = self.classifier.support(&ev);
-        }
+        e.support = support;
         let e = &self.open[key];
         let signal = e.observed.last().map_or_else(|| e.evidence.clone(), |o| o.name.clone());
         let incident = Incident {

@@ -248,6 +248,14 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         return Ok(EXIT_BAD_INPUT);
     }
     let (records, batch) = batch.finish(&opts);
+    // A rename that matched nothing is most likely a typo in FROM.
+    for (from, to) in &opts.services {
+        let used = records.iter().any(|r| r.service() == Some(to.as_str()))
+            || batch.k8s.identity.values().any(|(svc, _)| svc == to);
+        if !used {
+            eprintln!("warning: --service {from}={to}: no record's service is {from:?}; nothing was renamed");
+        }
+    }
     for (p, what) in &batch.files {
         eprintln!("{}: {what}", p.display());
     }

@@ -64,6 +64,43 @@ pub fn markdown(m: &ReplayMetrics, p: &ReplayProvenance) -> String {
             m.with_truth, m.correct_classifications, m.false_confidence_actions
         );
     }
+    if m.pages > 0 {
+        let _ = writeln!(
+            s,
+            "- People (the paging system's records): {} page(s); page to acknowledgement median {} (n = {}); page to resolution median {} (n = {}); {} page(s) with no symptom in the trace, {} paging record(s) that could not be placed.",
+            m.pages,
+            mins(m.people_ack_seconds.median),
+            m.people_ack_seconds.n,
+            mins(m.people_resolve_seconds.median),
+            m.people_resolve_seconds.n,
+            m.pages_without_episode,
+            m.page_events_ignored
+        );
+    }
+    if !m.rule_accuracy.is_empty() {
+        let _ = writeln!(
+            s,
+            "\n| rule | episodes | right | says | supported (95% CI) | suggested |\n|---|---|---|---|---|---|"
+        );
+        for (r, a) in &m.rule_accuracy {
+            let suggest = match a.suggest {
+                Some(x) => format!("{x:.2}"),
+                None if a.episodes < crate::replay::MIN_RULE_EPISODES => "too few".into(),
+                None => "keep".into(),
+            };
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {:.2} | {:.2} ({:.2}–{:.2}) | {suggest} |",
+                r.replace('|', "\\|"),
+                a.episodes,
+                a.right,
+                a.confidence,
+                a.supported.value,
+                a.supported.ci95[0],
+                a.supported.ci95[1]
+            );
+        }
+    }
     let _ = writeln!(s, "\n## From the model (classifier and policy)\n");
     let _ = writeln!(s, "| decision | episodes |\n|---|---|");
     for (k, v) in &m.decisions {

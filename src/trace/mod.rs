@@ -200,6 +200,20 @@ impl Record {
         }
     }
 
+    /// The service the record is about (`None` for a campaign, or an alert naming none).
+    pub fn service(&self) -> Option<&str> {
+        match self {
+            Record::Signal { service, .. }
+            | Record::Deploy { service, .. }
+            | Record::Classification { service, .. }
+            | Record::Action { service, .. }
+            | Record::Page { service, .. }
+            | Record::Truth { service, .. } => Some(service),
+            Record::Alert { service, .. } => service.as_deref(),
+            Record::Campaign { .. } => None,
+        }
+    }
+
     /// The service the record is about, to rename it (`--service FROM=TO`); a campaign names
     /// several and is left as it is.
     pub fn service_mut(&mut self) -> Option<&mut String> {

@@ -666,6 +666,13 @@ fn paging_review_findings_stay_fixed() {
     std::fs::write(&eq, r#"[{"id":"X1","created_at":"2026-11-24T10:00:00Z","service":{"summary":"a=b"}}]"#).unwrap();
     let o = understudy(&["import", "pagerduty", eq.to_str().unwrap(), "--service", "a=b=web"]);
     assert!(String::from_utf8_lossy(&o.stdout).contains(r#""service":"web""#));
+    // A rename whose FROM matches nothing says so.
+    let o = understudy(&["import", "pagerduty", eq.to_str().unwrap(), "--service", "a=c=web"]);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("no record's service is \"a=c\""),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     // An ack after the resolution, and a delay past 2262, are errors at the incident's line.
     let late = dir.path().join("late.json");
     std::fs::write(
@@ -736,4 +743,6 @@ fn paging_review_findings_stay_fixed() {
     );
     // Exact quantiles on few values: the median of one acknowledgement is that delay.
     assert_eq!(m["people_ack_seconds"]["median"].as_f64(), Some(180.0));
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("People (the paging system's records): 1 page(s)"), "{md}");
 }
