@@ -127,12 +127,12 @@ fn pairs(flag: &str, values: &[String], example: &str) -> Result<Vec<(String, St
         .collect()
 }
 
-/// `s` as one shell word a person can paste (single quotes; a quote inside closed, escaped
-/// and reopened; control characters shown escaped, never sent to the terminal raw).
+/// `s` as one shell word a person can paste, control characters shown escaped (never sent
+/// to the terminal raw).
 fn shell_quote(s: &str) -> String {
     let shown: String =
-        s.chars().flat_map(|c| if c.is_control() { c.escape_default().collect::<Vec<_>>() } else { vec![c] }).collect();
-    format!("'{}'", shown.replace('\'', "'\\''"))
+        s.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect();
+    understudy::policy::action::sh(&shown)
 }
 
 pub fn run(args: Args) -> anyhow::Result<u8> {

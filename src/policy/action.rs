@@ -145,7 +145,8 @@ pub fn fill(template: &str, service: &str, namespace: &str) -> String {
 }
 
 /// Quote for a POSIX shell when needed.
-fn sh(s: &str) -> String {
+/// `s` as one shell word (single-quoted unless it needs no quoting).
+pub fn sh(s: &str) -> String {
     if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:=@%+,".contains(c)) {
         s.to_string()
     } else {

@@ -372,15 +372,9 @@ impl Imported {
         self.identity.append(&mut other.identity);
     }
 
-    /// Rename services (`--service FROM=TO`): every record whose service is `FROM`.
+    /// Rename services (`--service FROM=TO`) in the identity map the importer prints.
     pub fn override_services(&mut self, map: &[(String, String)]) {
-        for r in &mut self.records {
-            if let Record::Signal { service, .. } | Record::Deploy { service, .. } = r
-                && let Some((_, to)) = map.iter().find(|(from, _)| from == service)
-            {
-                service.clone_from(to);
-            }
-        }
+        // The records themselves are renamed with every other source's (`sources::Batch::finish`).
         for (svc, _) in self.identity.values_mut() {
             if let Some((_, to)) = map.iter().find(|(from, _)| from == svc) {
                 svc.clone_from(to);

@@ -147,27 +147,7 @@ impl Batch {
             }
         };
         if n == 0 {
-            let looked = match kind {
-                Kind::Alerts => {
-                    "alerts: an Alertmanager webhook body (`alerts`), /api/v2/alerts or /api/v2/alerts/groups, a bare alert (`labels.alertname`) or an array of them, a Robusta finding (`aggregation_key`, `subject_name`) or a HolmesGPT investigation request (`title`, `subject`)"
-                }
-                Kind::K8s => {
-                    "Kubernetes objects (Pod, Deployment, ReplicaSet, Event, or a List of them) as kubectl -o json|yaml writes them, `kubectl describe pod|deployment` output, or an events table"
-                }
-                Kind::Prometheus => "Prometheus series",
-                Kind::Table => "metric rows",
-                Kind::Audit => {
-                    "audit.k8s.io/v1 Event objects (one per line, as the API server's log backend writes them)"
-                }
-                Kind::Faults => "faults",
-                Kind::Pages => {
-                    "paging-system incidents: objects with an id and created_at (PagerDuty GET /incidents, Analytics raw incidents) or CSV rows with id or incident_number and created_on"
-                }
-            };
-            return Err(vec![
-                Diagnostic::error(Code::UnknownFormat, path, None, format!("nothing to import: looked for {looked}"))
-                    .with_hint("check that this is the file you meant, or import it with the importer of its kind"),
-            ]);
+            return Err(vec![nothing_to_import(kind, path)]);
         }
         Ok(())
     }
@@ -258,10 +238,7 @@ impl Batch {
         opts: &Options,
     ) -> Result<(), Vec<Diagnostic>> {
         if self.table(path, input, opts)? == 0 {
-            return Err(vec![
-                Diagnostic::error(Code::UnknownFormat, path, None, "nothing to import: looked for metric rows")
-                    .with_hint("check that this is the file you meant, or import it with the importer of its kind"),
-            ]);
+            return Err(vec![nothing_to_import(Kind::Table, path)]);
         }
         Ok(())
     }
@@ -373,15 +350,7 @@ impl Batch {
             return Err(errors);
         }
         if k.events == 0 && k.skipped.is_empty() {
-            return Err(vec![
-                Diagnostic::error(
-                    Code::UnknownFormat,
-                    path,
-                    None,
-                    "nothing to import: looked for audit.k8s.io/v1 Event objects (one per line, as the API server's log backend writes them)",
-                )
-                .with_hint("check that this is the file you meant, or import it with the importer of its kind"),
-            ]);
+            return Err(vec![nothing_to_import(Kind::Audit, path)]);
         }
         for (why, n) in k.skipped {
             *self.skipped.entry(format!("audit: {why}")).or_default() += n;
@@ -535,6 +504,7 @@ impl Batch {
         self.k8s.finish();
         self.k8s.override_services(&opts.services);
         let mut records = std::mem::take(&mut self.records);
+        records.append(&mut self.k8s.records);
         for r in &mut records {
             if let Some(s) = r.service_mut()
                 && let Some((_, to)) = opts.services.iter().find(|(f, _)| f == s)
@@ -542,12 +512,32 @@ impl Batch {
                 s.clone_from(to);
             }
         }
-        records.append(&mut self.k8s.records);
         for (k, n) in &self.k8s.skipped {
             *self.skipped.entry(format!("kubernetes: {k}")).or_default() += n;
         }
         (records, self)
     }
+}
+
+/// A file holding nothing of `kind`: what was looked for, and what to do.
+fn nothing_to_import(kind: Kind, path: &Path) -> Diagnostic {
+    let looked = match kind {
+        Kind::Alerts => {
+            "alerts: an Alertmanager webhook body (`alerts`), /api/v2/alerts or /api/v2/alerts/groups, a bare alert (`labels.alertname`) or an array of them, a Robusta finding (`aggregation_key`, `subject_name`) or a HolmesGPT investigation request (`title`, `subject`)"
+        }
+        Kind::K8s => {
+            "Kubernetes objects (Pod, Deployment, ReplicaSet, Event, or a List of them) as kubectl -o json|yaml writes them, `kubectl describe pod|deployment` output, or an events table"
+        }
+        Kind::Prometheus => "Prometheus series",
+        Kind::Table => "metric rows",
+        Kind::Audit => "audit.k8s.io/v1 Event objects (one per line, as the API server's log backend writes them)",
+        Kind::Faults => "faults",
+        Kind::Pages => {
+            "paging-system incidents: objects with an id and created_at (PagerDuty GET /incidents, Analytics raw incidents) or CSV rows with id or incident_number and created_on"
+        }
+    };
+    Diagnostic::error(Code::UnknownFormat, path, None, format!("nothing to import: looked for {looked}"))
+        .with_hint("check that this is the file you meant, or import it with the importer of its kind")
 }
 
 fn shift(records: &mut [Record], nanos: i64, path: &Path) -> Result<(), Vec<Diagnostic>> {
