@@ -11,6 +11,7 @@ pub mod clock;
 pub mod decide;
 pub mod diag;
 pub mod escalate;
+pub mod fit;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod gate;

@@ -747,7 +747,7 @@ impl<'a, W: Write> Replayer<'a, W> {
                     }
                 }
             }
-            Record::Classification { .. } => {}
+            Record::Classification { .. } | Record::Window { .. } => {}
             Record::Action { service, namespace, actor, action, .. } => {
                 if actor != "automation" {
                     let key = ServiceKey::new(namespace, service);

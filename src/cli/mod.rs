@@ -24,6 +24,7 @@ mod bench;
 mod check;
 mod completions;
 mod decide;
+mod fit;
 mod gate;
 mod import;
 mod keygen;
@@ -64,6 +65,7 @@ enum Command {
     ResetBreaker(reset_breaker::Args),
     Import(import::Args),
     Replay(replay::Args),
+    Fit(fit::Args),
     Bench(bench::Args),
     Twin(twin::Args),
     Live(live::Args),
@@ -122,6 +124,7 @@ pub fn run() -> ExitCode {
         Command::ResetBreaker(a) => reset_breaker::run(a),
         Command::Import(a) => import::run(a),
         Command::Replay(a) => replay::run(a),
+        Command::Fit(a) => fit::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Twin(a) => twin::run(a),
         Command::Live(a) => live::run(a),

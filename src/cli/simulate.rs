@@ -173,6 +173,29 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         for (a, c, e) in s.effects.overrides() {
             assumptions.push(format!("scenario `{}` overrides the effect of {a} on {c}: {}", s.name, e.name()));
         }
+        if let Some(f) = &s.fitted {
+            assumptions.push(format!(
+                "scenario `{}` was fitted to the team's history ({}): {} figure(s) came from it, the rest are defaults",
+                s.name,
+                f.from.join(", "),
+                f.parameters.len()
+            ));
+            for p in &f.parameters {
+                assumptions.push(format!(
+                    "scenario `{}`, from history: {} = {} (95% CI {}–{}, n = {}; {})",
+                    s.name,
+                    p.parameter,
+                    understudy::fit::show(p.value, &p.unit),
+                    understudy::fit::show(p.ci95[0], &p.unit),
+                    understudy::fit::show(p.ci95[1], &p.unit),
+                    p.n,
+                    p.source
+                ));
+            }
+            for a in &f.assumed {
+                assumptions.push(format!("scenario `{}`, not in the history (default kept): {a}", s.name));
+            }
+        }
         let (h, d) = (&s.human, sim::model::HumanModel::default());
         if h.paged_by_alerts != d.paged_by_alerts {
             assumptions.push(format!(

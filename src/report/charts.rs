@@ -280,3 +280,50 @@ pub fn pareto(rows: &[crate::grid::Row]) -> String {
         Ok(())
     })
 }
+
+/// A delay's empirical distribution (steps) beside the fitted log-normal's (line), minutes on
+/// a log axis, with the Kolmogorov–Smirnov distance in the title.
+pub fn delay_fit(step: &str, f: &crate::fit::stats::LogNormalFit) -> String {
+    let xs: Vec<f64> = f.sorted.iter().map(|s| (s / 60.0).max(1.0 / 60.0)).collect();
+    let (lo, hi) = match (xs.first(), xs.last()) {
+        (Some(a), Some(b)) => ((a * 0.8).max(1.0 / 60.0), (b * 1.25).max(a * 2.0)),
+        _ => return "<p>no observations</p>".into(),
+    };
+    let n = xs.len() as f64;
+    svg(440, 320, |root| {
+        let mut ch = ChartBuilder::on(&root)
+            .caption(format!("{step}: n = {}, KS D = {:.3}, p = {:.2}", f.n, f.ks_d, f.ks_p), TITLE)
+            .margin(10)
+            .x_label_area_size(40)
+            .y_label_area_size(50)
+            .build_cartesian_2d((lo..hi).log_scale(), 0f64..1f64)?;
+        ch.configure_mesh()
+            .x_desc("minutes (log scale)")
+            .y_desc("share at or under")
+            .label_style(AXIS)
+            .axis_desc_style(AXIS)
+            .draw()?;
+        let steps: Vec<(f64, f64)> =
+            xs.iter().enumerate().flat_map(|(i, &x)| [(x, i as f64 / n), (x, (i + 1) as f64 / n)]).collect();
+        ch.draw_series(LineSeries::new(steps, PEOPLE.stroke_width(2)))?
+            .label("history")
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], PEOPLE));
+        let k = 120;
+        let curve: Vec<(f64, f64)> = (0..=k)
+            .map(|i| {
+                let x = lo * (hi / lo).powf(f64::from(i) / f64::from(k));
+                (x, f.cdf(x * 60.0))
+            })
+            .collect();
+        ch.draw_series(LineSeries::new(curve, AUTO.stroke_width(2)))?
+            .label("fitted log-normal")
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], AUTO));
+        ch.configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .label_font(NOTE)
+            .border_style(BLACK)
+            .background_style(WHITE)
+            .draw()?;
+        Ok(())
+    })
+}

@@ -21,6 +21,7 @@ use figures::{change_ci, mins, pct};
 
 pub mod charts;
 pub mod figures;
+pub mod fit;
 pub mod html;
 pub mod replay;
 

@@ -46,6 +46,39 @@ pub struct RawScenario {
     pub human: Option<RawHuman>,
     pub people: Option<RawPeople>,
     pub effects: Option<Vec<RawEffect>>,
+    /// What `understudy fit` estimated from a team's history and what it left at defaults:
+    /// provenance only (the values are in the fields above); `simulate` prints it.
+    pub fitted: Option<RawFitted>,
+}
+
+/// Provenance of a fitted scenario.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RawFitted {
+    /// The trace files the history came from.
+    pub from: Vec<String>,
+    /// Each estimated figure.
+    #[serde(default)]
+    pub parameters: Vec<FittedParameter>,
+    /// Figures the history could not inform (kept at their defaults), and why.
+    #[serde(default)]
+    pub assumed: Vec<String>,
+}
+
+/// One figure estimated from history: `{value, ci95, n, source}`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FittedParameter {
+    /// Where it sits in the scenario (`human.acknowledge.median`, `faults.prod/api.memory-leak`).
+    pub parameter: String,
+    pub value: f64,
+    /// `s` (seconds), `per-day` or `share`.
+    pub unit: String,
+    pub ci95: [f64; 2],
+    /// Observations behind it.
+    pub n: u64,
+    /// What in the trace it was measured from.
+    pub source: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -280,6 +313,8 @@ pub struct Scenario {
     pub classifier: NoisyOracle,
     pub human: HumanModel,
     pub effects: Effects,
+    /// Provenance of a scenario made by `understudy fit`.
+    pub fitted: Option<RawFitted>,
     /// sha256 of the file's text, for provenance.
     pub digest: String,
 }
@@ -921,6 +956,23 @@ fn validate(raw: &RawScenario) -> (Option<Scenario>, Vec<Problem>) {
         }
     }
 
+    for (i, f) in raw.fitted.iter().flat_map(|f| f.parameters.iter()).enumerate() {
+        let p = vec![Seg::key("fitted"), Seg::key("parameters"), Seg::Index(i)];
+        if !["s", "per-day", "share"].contains(&f.unit.as_str()) {
+            v.err(at(&p, "unit"), Code::BadValue, format!("unknown unit `{}`", f.unit))
+                .hint("units: s, per-day, share");
+        }
+        let [lo, hi] = f.ci95;
+        if !(f.value.is_finite() && lo.is_finite() && hi.is_finite() && lo <= f.value && f.value <= hi) {
+            v.err(
+                at(&p, "ci95"),
+                Code::BadValue,
+                format!("`ci95` [{lo}, {hi}] must be finite and hold `value` {}", f.value),
+            )
+            .hint("`understudy fit` writes this section; re-run it rather than editing by hand");
+        }
+    }
+
     if faults.is_empty() && v.problems.list.iter().all(|p| p.warning) {
         v.err(root.clone(), Code::MissingField, "the scenario has no faults and no campaigns")
             .hint("add `faults:` (at times or as rates) or `campaigns:`");
@@ -941,6 +993,7 @@ fn validate(raw: &RawScenario) -> (Option<Scenario>, Vec<Problem>) {
         classifier,
         human,
         effects,
+        fitted: raw.fitted.clone(),
         digest: String::new(),
     });
     (scenario, v.problems.list)

@@ -123,6 +123,15 @@ pub enum Record {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         title: Option<String>,
     },
+    /// The time the trace covers, `at` to `end`: what it does not show there did not happen
+    /// (an incident-free day counts as observed). `fit` measures rates over these windows,
+    /// or over the trace's first to last record when it has none.
+    Window {
+        at: Time,
+        end: Time,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+    },
     /// Ground truth, when known: what the fault really was, from `at` to `end`.
     Truth {
         at: Time,
@@ -144,6 +153,7 @@ impl Record {
             | Record::Action { at, .. }
             | Record::Campaign { at, .. }
             | Record::Page { at, .. }
+            | Record::Window { at, .. }
             | Record::Truth { at, .. } => *at,
         }
     }
@@ -159,7 +169,7 @@ impl Record {
             | Record::Classification { at, .. }
             | Record::Page { at, .. }
             | Record::Action { at, .. } => ok(at),
-            Record::Campaign { at, end, .. } => ok(at) && ok(end),
+            Record::Campaign { at, end, .. } | Record::Window { at, end, .. } => ok(at) && ok(end),
             Record::Truth { at, end, .. } => ok(at) && end.as_ref().is_none_or(ok),
         };
         if !fits {
@@ -173,7 +183,7 @@ impl Record {
             | Record::Classification { at, .. }
             | Record::Page { at, .. }
             | Record::Action { at, .. } => mv(at),
-            Record::Campaign { at, end, .. } => {
+            Record::Campaign { at, end, .. } | Record::Window { at, end, .. } => {
                 mv(at);
                 mv(end);
             }
@@ -196,6 +206,7 @@ impl Record {
             Record::Action { .. } => "action",
             Record::Campaign { .. } => "campaign",
             Record::Page { .. } => "page",
+            Record::Window { .. } => "window",
             Record::Truth { .. } => "truth",
         }
     }
@@ -210,7 +221,7 @@ impl Record {
             | Record::Page { service, .. }
             | Record::Truth { service, .. } => Some(service),
             Record::Alert { service, .. } => service.as_deref(),
-            Record::Campaign { .. } => None,
+            Record::Campaign { .. } | Record::Window { .. } => None,
         }
     }
 
@@ -225,7 +236,7 @@ impl Record {
             | Record::Page { service, .. }
             | Record::Truth { service, .. } => Some(service),
             Record::Alert { service, .. } => service.as_mut(),
-            Record::Campaign { .. } => None,
+            Record::Campaign { .. } | Record::Window { .. } => None,
         }
     }
 }

@@ -1,0 +1,809 @@
+//! `understudy fit`: a scenario estimated from a team's own history.
+//!
+//! Owns reading a time-ordered record stream once, in bounded memory (aggregates, a bounded
+//! reservoir per delay, open pages and recent truths only), into a [`Fit`]: the services
+//! seen, fault rates per (service, type) over the time the history covers, campaigns, the
+//! people's delays (page → acknowledged, acknowledged → their action, their action → the
+//! page resolved, onset → a person noticing when no alert did), the monitor's detection
+//! delay, the classifier's accuracy, confusion and confidences against truth, and which of
+//! the people's actions ended which type of fault. Every figure carries its interval, its
+//! sample size and its source; what the history cannot inform keeps the simulator's default
+//! and is named in [`Fit::assumed`]. Writing the scenario's YAML is [`Fit::scenario_yaml`];
+//! the page is `report::fit`. It reads no files and never invents a figure.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::clock::{Time, format_duration};
+use crate::sim::model::{Cause, HumanModel};
+use crate::trace::{AlertStatus, PageEvent, Record};
+
+pub mod stats;
+
+use stats::{LogNormalFit, Samples, beta_concentration, poisson_ci95};
+
+/// Observations a delay needs before it is fitted (fewer keep the default).
+pub const MIN_DELAY_SAMPLES: u64 = 5;
+/// Classifications against truth a cause needs before its accuracy is fitted.
+pub const MIN_CLASSIFIED: u64 = 5;
+/// A fault counts as ended by a person's action when its truth ends this soon after it.
+pub const ENDED_WITHIN: Duration = Duration::from_secs(3600);
+/// Truths without an end are forgotten this long after their onset (bounded memory).
+const TRUTH_HORIZON: Duration = Duration::from_secs(7 * 86_400);
+/// Open pages held at once; older ones are dropped (and counted) past this.
+const MAX_OPEN_PAGES: usize = 100_000;
+/// Pod names remembered per service to count replicas.
+const MAX_PODS: usize = 1_000;
+/// Fault rate per type per service per day assumed when the history has no truth to count.
+pub const DEFAULT_RATE_PER_DAY: f64 = 0.5;
+
+/// The longest run a fitted scenario asks for, in days.
+pub const MAX_RUN_DAYS: f64 = 28.0;
+
+/// The people's steps, in the scenario's words.
+pub const STEPS: [&str; 4] = ["detect", "acknowledge", "diagnose", "fix"];
+
+#[derive(Debug, Clone)]
+struct TruthState {
+    namespace: String,
+    incident_type: String,
+    at: Time,
+    end: Option<Time>,
+    alerted: bool,
+    noticed: bool,
+}
+
+#[derive(Debug, Clone)]
+struct PageState {
+    service: String,
+    triggered: Time,
+    acked: Option<Time>,
+    acted: Option<Time>,
+}
+
+#[derive(Debug, Default, Clone)]
+struct ClassTally {
+    n: u64,
+    right: u64,
+    right_conf: (f64, f64),
+    wrong_conf: (f64, f64),
+    confusion: BTreeMap<String, u64>,
+}
+
+/// The running estimate: feed every record of every trace (time order), then [`Fitter::finish`].
+#[derive(Debug, Default)]
+pub struct Fitter {
+    spans: BTreeMap<usize, (Time, Time)>,
+    /// Streams that hold truth records: their spans are the time rates are measured over.
+    with_truth: BTreeSet<usize>,
+    windows: Vec<(Time, Time)>,
+    services: BTreeMap<(String, String), ServiceSeen>,
+    onsets: BTreeMap<(String, String, String), Vec<Time>>,
+    truths: BTreeMap<String, Vec<TruthState>>,
+    pages: BTreeMap<String, PageState>,
+    pages_dropped: u64,
+    delays: BTreeMap<&'static str, Samples>,
+    monitor: Samples,
+    classes: BTreeMap<String, ClassTally>,
+    unmatched_classifications: u64,
+    people: BTreeMap<(String, String), (u64, u64)>,
+    campaigns: Vec<CampaignSeen>,
+    records: u64,
+}
+
+#[derive(Debug, Default, Clone)]
+struct ServiceSeen {
+    pods: BTreeSet<String>,
+    revision: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CampaignSeen {
+    pub name: String,
+    pub at: Time,
+    pub end: Time,
+    pub services: Vec<String>,
+}
+
+fn is_automation(actor: &str) -> bool {
+    actor == "automation" || actor.contains("understudy")
+}
+
+impl Fitter {
+    /// One record of trace `stream` (records of all streams in time order).
+    pub fn observe(&mut self, stream: usize, rec: &Record) {
+        self.records += 1;
+        let t = rec.at();
+        let span = self.spans.entry(stream).or_insert((t, t));
+        span.0 = span.0.min(t);
+        span.1 = span.1.max(t);
+        if let Some(ns) = rec_namespace(rec)
+            && let Some(svc) = rec.service()
+            && (self.services.len() < 10_000 || self.services.contains_key(&(ns.to_string(), svc.to_string())))
+        {
+            let seen = self.services.entry((ns.to_string(), svc.to_string())).or_default();
+            if let Record::Signal { labels, .. } = rec
+                && let Some(pod) = labels.get("pod")
+                && seen.pods.len() < MAX_PODS
+            {
+                seen.pods.insert(pod.clone());
+            }
+            if let Record::Deploy { revision, .. } = rec {
+                seen.revision = Some(revision.clone());
+            }
+        }
+        match rec {
+            Record::Window { at, end, .. } => self.windows.push((*at, *end)),
+            Record::Truth { at, end, service, namespace, incident_type } => {
+                self.with_truth.insert(stream);
+                self.onsets.entry((namespace.clone(), service.clone(), incident_type.clone())).or_default().push(*at);
+                let list = self.truths.entry(service.clone()).or_default();
+                list.retain(|x| match x.end {
+                    Some(e) => e.saturating_add(ENDED_WITHIN) >= t,
+                    None => x.at.saturating_add(TRUTH_HORIZON) >= t,
+                });
+                list.push(TruthState {
+                    namespace: namespace.clone(),
+                    incident_type: incident_type.clone(),
+                    at: *at,
+                    end: *end,
+                    alerted: false,
+                    noticed: false,
+                });
+            }
+            Record::Alert { status: AlertStatus::Firing, service: Some(service), .. } => {
+                for x in self.truths.get_mut(service).into_iter().flatten() {
+                    if !x.alerted && x.at <= t && x.end.is_none_or(|e| e >= t) {
+                        x.alerted = true;
+                        self.monitor.add(t.since(x.at).as_secs_f64());
+                    }
+                }
+            }
+            Record::Page { service, event, incident, .. } => self.page(service, *event, incident, t),
+            Record::Action { service, namespace, actor, action, .. } if !is_automation(actor) => {
+                for p in self.pages.values_mut() {
+                    if p.service == *service
+                        && let Some(acked) = p.acked
+                        && p.acted.is_none()
+                    {
+                        p.acted = Some(t);
+                        self.delays.entry("diagnose").or_default().add(t.since(acked).as_secs_f64());
+                    }
+                }
+                let covering = self.truths.get(service).and_then(|v| {
+                    v.iter().rev().find(|x| x.namespace == *namespace && x.at <= t && x.end.is_none_or(|e| e >= t))
+                });
+                if let Some(x) = covering {
+                    let ended = x.end.is_some_and(|e| e.since(t) <= ENDED_WITHIN);
+                    let c = self.people.entry((x.incident_type.clone(), action.clone())).or_default();
+                    c.0 += 1;
+                    c.1 += u64::from(ended);
+                }
+            }
+            Record::Classification { service, namespace, incident_type, confidence, .. } => {
+                let covering = self.truths.get(service).and_then(|v| {
+                    v.iter().rev().find(|x| x.namespace == *namespace && x.at <= t && x.end.is_none_or(|e| e >= t))
+                });
+                match covering {
+                    None => self.unmatched_classifications += 1,
+                    Some(x) => {
+                        let c = self.classes.entry(x.incident_type.clone()).or_default();
+                        c.n += 1;
+                        let conf = confidence.clamp(0.0, 1.0);
+                        if *incident_type == x.incident_type {
+                            c.right += 1;
+                            c.right_conf.0 += conf;
+                            c.right_conf.1 += conf * conf;
+                        } else {
+                            c.wrong_conf.0 += conf;
+                            c.wrong_conf.1 += conf * conf;
+                            *c.confusion.entry(incident_type.clone()).or_default() += 1;
+                        }
+                    }
+                }
+            }
+            Record::Campaign { at, end, name, services } if self.campaigns.len() < 10_000 => {
+                self.campaigns.push(CampaignSeen {
+                    name: name.clone(),
+                    at: *at,
+                    end: *end,
+                    services: services.clone(),
+                });
+            }
+            _ => {}
+        }
+    }
+
+    fn page(&mut self, service: &str, event: PageEvent, incident: &str, t: Time) {
+        match event {
+            PageEvent::Triggered => {
+                if self.pages.contains_key(incident) {
+                    return;
+                }
+                // A page no alert preceded: a person noticed (or a person opened it).
+                for x in self.truths.get_mut(service).into_iter().flatten() {
+                    if !x.noticed && x.at <= t && x.end.is_none_or(|e| e >= t) {
+                        x.noticed = true;
+                        if !x.alerted {
+                            self.delays.entry("detect").or_default().add(t.since(x.at).as_secs_f64());
+                        }
+                    }
+                }
+                if self.pages.len() >= MAX_OPEN_PAGES
+                    && let Some(oldest) =
+                        self.pages.iter().min_by_key(|(k, p)| (p.triggered, (*k).clone())).map(|(k, _)| k.clone())
+                {
+                    self.pages.remove(&oldest);
+                    self.pages_dropped += 1;
+                }
+                self.pages.insert(
+                    incident.to_string(),
+                    PageState { service: service.to_string(), triggered: t, acked: None, acted: None },
+                );
+            }
+            PageEvent::Acknowledged => {
+                if let Some(p) = self.pages.get_mut(incident)
+                    && p.acked.is_none()
+                {
+                    p.acked = Some(t);
+                    self.delays.entry("acknowledge").or_default().add(t.since(p.triggered).as_secs_f64());
+                }
+            }
+            PageEvent::Resolved => {
+                if let Some(p) = self.pages.remove(incident)
+                    && let Some(acted) = p.acted
+                {
+                    self.delays.entry("fix").or_default().add(t.since(acted).as_secs_f64());
+                }
+            }
+        }
+    }
+
+    /// The estimate, from everything observed. `from` names the traces (for provenance).
+    pub fn finish(self, from: Vec<String>) -> Fit {
+        let (windows, exposure_source) = if self.windows.is_empty() {
+            // A trace without truth (a pod dump, an alert export) says nothing about how often
+            // faults happen, and may cover other years: only the labelled traces count.
+            let spans = self
+                .spans
+                .iter()
+                .filter(|(k, _)| self.with_truth.is_empty() || self.with_truth.contains(k))
+                .map(|(_, s)| *s)
+                .collect::<Vec<_>>();
+            (spans, "the first to the last record of each trace holding truth records")
+        } else {
+            (self.windows.clone(), "the trace's `window` records")
+        };
+        let windows = union(windows);
+        let exposure_days: f64 = windows.iter().map(|(a, b)| b.since(*a).as_secs_f64()).sum::<f64>() / 86_400.0;
+        let inside = |t: Time| windows.iter().any(|(a, b)| *a <= t && t < *b || (a == b && *a == t));
+        let mut assumed = Vec::new();
+        let mut parameters = Vec::new();
+
+        // Fault rates.
+        let mut rates = Vec::new();
+        let mut types_seen = BTreeSet::new();
+        for ((ns, svc, ty), at) in &self.onsets {
+            let k = at.iter().filter(|t| inside(**t)).count() as u64;
+            types_seen.insert(ty.clone());
+            let ci = poisson_ci95(k, exposure_days);
+            let per_day = if exposure_days > 0.0 { k as f64 / exposure_days } else { 0.0 };
+            let simulated = Cause::from_label(ty).is_some();
+            rates.push(RateFit {
+                namespace: ns.clone(),
+                service: svc.clone(),
+                incident_type: ty.clone(),
+                count: k,
+                per_day,
+                ci95: ci,
+                simulated,
+            });
+            if simulated && k > 0 {
+                parameters.push(Parameter {
+                    parameter: format!("faults.{ns}/{svc}.{ty}"),
+                    value: per_day,
+                    unit: "per-day",
+                    ci95: ci,
+                    n: k,
+                    source: format!("truth records over {exposure_days:.2} days ({exposure_source})"),
+                });
+            } else if !simulated {
+                assumed.push(format!(
+                    "{ty} on {ns}/{svc} ({k} in the history) has no model in the simulator's world and is left out"
+                ));
+            }
+        }
+        let fitted_faults = rates.iter().any(|r| r.simulated && r.count > 0);
+        if !fitted_faults {
+            assumed.push(format!(
+                "fault rates: the history has no truth records of a simulated type; every type runs at {DEFAULT_RATE_PER_DAY} per service per day (label incidents with `import faults` to measure them)"
+            ));
+        }
+
+        // People.
+        let d = HumanModel::default();
+        let mut delays = BTreeMap::new();
+        for step in STEPS {
+            let s = self.delays.get(step).cloned().unwrap_or_default();
+            let fit = s.lognormal(MIN_DELAY_SAMPLES);
+            let source = match step {
+                "detect" => "onset (truth) → the first page, where no alert fired first",
+                "acknowledge" => "page triggered → acknowledged",
+                "diagnose" => "page acknowledged → the person's first action on the service",
+                _ => "the person's action → the page resolved",
+            };
+            match &fit {
+                Some(f) => {
+                    for (what, v, ci) in [("median", f.median, f.median_ci95), ("p90", f.p90, f.p90_ci95)] {
+                        parameters.push(Parameter {
+                            parameter: format!("human.{step}.{what}"),
+                            value: v,
+                            unit: "s",
+                            ci95: ci,
+                            n: f.n,
+                            source: source.into(),
+                        });
+                    }
+                }
+                None => {
+                    let def = match step {
+                        "detect" => d.detect,
+                        "acknowledge" => d.acknowledge,
+                        "diagnose" => d.diagnose,
+                        _ => d.fix,
+                    };
+                    assumed.push(format!(
+                        "human.{step} ({source}): {} observation(s), under the {MIN_DELAY_SAMPLES} a fit needs; default median {} / p90 {}",
+                        s.n(),
+                        format_duration(def.median),
+                        format_duration(def.p90)
+                    ));
+                }
+            }
+            delays.insert(step, DelayFit { source, n: s.n(), floored: s.floored(), sample_median: s.median(), fit });
+        }
+        let monitor = self.monitor.lognormal(MIN_DELAY_SAMPLES);
+
+        // The classifier.
+        let mut classifier = BTreeMap::new();
+        for (ty, c) in &self.classes {
+            let cause = Cause::from_label(ty);
+            let acc = crate::metrics::Rate::new(c.right as usize, c.n as usize);
+            let mom = |(s, s2): (f64, f64), k: u64| {
+                (k >= 2).then(|| {
+                    let m = s / k as f64;
+                    let var = (s2 - k as f64 * m * m) / (k as f64 - 1.0);
+                    (m, beta_concentration(m, var))
+                })
+            };
+            let right = mom(c.right_conf, c.right);
+            let wrong = mom(c.wrong_conf, c.n - c.right);
+            let enough = c.n >= MIN_CLASSIFIED && cause.is_some();
+            if enough {
+                parameters.push(Parameter {
+                    parameter: format!("classifier.{ty}.accuracy"),
+                    value: acc.value,
+                    unit: "share",
+                    ci95: acc.ci95,
+                    n: c.n,
+                    source: "classification records against the truth covering them".into(),
+                });
+            } else if cause.is_some() {
+                assumed.push(format!(
+                    "classifier.{ty}: {} classification(s) against truth, under the {MIN_CLASSIFIED} a fit needs; default accuracy kept",
+                    c.n
+                ));
+            }
+            classifier.insert(
+                ty.clone(),
+                ClassifierFit {
+                    n: c.n,
+                    accuracy: acc,
+                    right_confidence: right,
+                    wrong_confidence: wrong,
+                    confusion: c.confusion.clone(),
+                    used: enough,
+                },
+            );
+        }
+        for c in Cause::ALL {
+            if !self.classes.contains_key(c.label()) && types_seen.contains(c.label()) {
+                assumed.push(format!(
+                    "classifier.{c}: no classification records against truth; the default accuracy and confusion are kept"
+                ));
+            }
+        }
+        if self.classes.is_empty() {
+            assumed
+                .push("classifier: no classification records against truth; the default noisy oracle is kept".into());
+        }
+
+        let services: Vec<ServiceFit> = self
+            .services
+            .iter()
+            .map(|((ns, name), s)| ServiceFit {
+                namespace: ns.clone(),
+                name: name.clone(),
+                replicas: (!s.pods.is_empty()).then_some(s.pods.len() as u32),
+                revision: s.revision.as_deref().and_then(|r| r.trim_start_matches(['v', 'r']).parse().ok()),
+            })
+            .collect();
+        if services.iter().any(|s| s.replicas.is_none()) {
+            assumed.push("replicas: services without pod names in their signals run 3 pods".into());
+        }
+        assumed.push("load: 100 requests/s per pod at half busy on average (rps_per_pod, base_rps), the default daily shape, error and latency baselines: the history has no load model".into());
+        assumed.push("effects of actions: the default table (the people's actions observed are listed in the fit report, not applied)".into());
+        if exposure_days > MAX_RUN_DAYS {
+            assumed.push(format!(
+                "run length: {MAX_RUN_DAYS} days of the history's {exposure_days:.1} (rates are per day; replications give the spread)"
+            ));
+        }
+        if !self.campaigns.is_empty() {
+            assumed.push("campaigns: each multiplies load by 1.5 (the history says when, not how much)".into());
+        }
+        let people = self
+            .people
+            .iter()
+            .map(|((ty, action), (n, ended))| PeopleAction {
+                incident_type: ty.clone(),
+                action: action.clone(),
+                n: *n,
+                ended_within_1h: *ended,
+            })
+            .collect();
+
+        Fit {
+            from,
+            records: self.records,
+            windows: windows.iter().map(|(a, b)| [*a, *b]).collect(),
+            exposure_days,
+            exposure_source,
+            services,
+            rates,
+            campaigns: self.campaigns,
+            delays,
+            monitor_detection: monitor,
+            classifier,
+            unmatched_classifications: self.unmatched_classifications,
+            people,
+            pages_dropped: self.pages_dropped,
+            parameters,
+            assumed,
+        }
+    }
+}
+
+fn rec_namespace(rec: &Record) -> Option<&str> {
+    match rec {
+        Record::Signal { namespace, .. }
+        | Record::Deploy { namespace, .. }
+        | Record::Classification { namespace, .. }
+        | Record::Action { namespace, .. }
+        | Record::Truth { namespace, .. } => Some(namespace),
+        Record::Alert { namespace, .. } | Record::Page { namespace, .. } => namespace.as_deref(),
+        Record::Campaign { .. } | Record::Window { .. } => None,
+    }
+}
+
+/// Sorted, overlapping intervals merged.
+fn union(mut w: Vec<(Time, Time)>) -> Vec<(Time, Time)> {
+    w.retain(|(a, b)| a <= b);
+    w.sort();
+    let mut out: Vec<(Time, Time)> = Vec::new();
+    for (a, b) in w {
+        match out.last_mut() {
+            Some(last) if a <= last.1 => last.1 = last.1.max(b),
+            _ => out.push((a, b)),
+        }
+    }
+    out
+}
+
+/// A service as the history shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceFit {
+    pub namespace: String,
+    pub name: String,
+    /// Distinct pods seen in its signals.
+    pub replicas: Option<u32>,
+    /// Its latest deploy's revision, when a number.
+    pub revision: Option<u32>,
+}
+
+/// Faults of one type on one service, per day.
+#[derive(Debug, Clone, Serialize)]
+pub struct RateFit {
+    pub namespace: String,
+    pub service: String,
+    pub incident_type: String,
+    pub count: u64,
+    pub per_day: f64,
+    pub ci95: [f64; 2],
+    /// Whether the simulator has a world model for the type.
+    pub simulated: bool,
+}
+
+/// One of the people's steps.
+#[derive(Debug, Clone, Serialize)]
+pub struct DelayFit {
+    pub source: &'static str,
+    pub n: u64,
+    /// Observations under a second, counted as one second.
+    pub floored: u64,
+    pub sample_median: Option<f64>,
+    pub fit: Option<LogNormalFit>,
+}
+
+/// The classifier against truth, for one true type.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClassifierFit {
+    pub n: u64,
+    pub accuracy: crate::metrics::Rate,
+    /// Mean and Beta concentration of confidences when right.
+    pub right_confidence: Option<(f64, Option<f64>)>,
+    pub wrong_confidence: Option<(f64, Option<f64>)>,
+    /// Wrong labels given, and how often.
+    pub confusion: BTreeMap<String, u64>,
+    /// Whether it went into the scenario (enough data, a simulated type).
+    pub used: bool,
+}
+
+/// A person's action during a fault of a type.
+#[derive(Debug, Clone, Serialize)]
+pub struct PeopleAction {
+    pub incident_type: String,
+    pub action: String,
+    pub n: u64,
+    pub ended_within_1h: u64,
+}
+
+/// One figure taken from history.
+#[derive(Debug, Clone, Serialize)]
+pub struct Parameter {
+    pub parameter: String,
+    pub value: f64,
+    pub unit: &'static str,
+    pub ci95: [f64; 2],
+    pub n: u64,
+    pub source: String,
+}
+
+/// Everything `fit` learnt.
+#[derive(Debug, Clone, Serialize)]
+pub struct Fit {
+    pub from: Vec<String>,
+    pub records: u64,
+    pub windows: Vec<[Time; 2]>,
+    pub exposure_days: f64,
+    pub exposure_source: &'static str,
+    pub services: Vec<ServiceFit>,
+    pub rates: Vec<RateFit>,
+    pub campaigns: Vec<CampaignSeen>,
+    pub delays: BTreeMap<&'static str, DelayFit>,
+    /// Onset → the first alert: the monitor's delay (the simulator's own alert rules model it;
+    /// shown beside the fit, not a parameter).
+    pub monitor_detection: Option<LogNormalFit>,
+    pub classifier: BTreeMap<String, ClassifierFit>,
+    pub unmatched_classifications: u64,
+    pub people: Vec<PeopleAction>,
+    pub pages_dropped: u64,
+    pub parameters: Vec<Parameter>,
+    pub assumed: Vec<String>,
+}
+
+/// A figure as a person reads it, in its unit.
+pub fn show(v: f64, unit: &str) -> String {
+    match unit {
+        "s" => format_duration(Duration::from_secs(v.max(0.0).round() as u64)),
+        "per-day" if v != 0.0 && v.abs() < 0.01 => format!("{v:.2e}/day"),
+        "per-day" => format!("{v:.3}/day"),
+        "share" => format!("{:.1}%", v * 100.0),
+        _ => format!("{v}"),
+    }
+}
+
+fn q(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
+}
+
+fn dur(seconds: f64) -> String {
+    q(&format_duration(Duration::from_secs(seconds.max(1.0).round() as u64)))
+}
+
+impl Fit {
+    /// The scenario, as YAML `check` accepts and `simulate` runs.
+    pub fn scenario_yaml(&self, name: &str) -> String {
+        let mut y = String::new();
+        let _ = writeln!(y, "# Fitted by `understudy fit` from {}.", self.from.join(", "));
+        let _ = writeln!(y, "# Every figure taken from the history is listed under `fitted.parameters` with its");
+        let _ = writeln!(y, "# 95% interval, sample size and source; `fitted.assumed` lists what kept its default.");
+        let _ = writeln!(y, "name: {}", q(name));
+        let _ = writeln!(
+            y,
+            "description: {}",
+            q(&format!("fitted to {} record(s) over {:.2} days of history", self.records, self.exposure_days))
+        );
+        // A representative stretch: the history's length, at least a day and at most
+        // MAX_RUN_DAYS (rates are per day; replications give the spread).
+        let start = self.windows.first().map_or(Time(0), |w| w[0]);
+        let days = self.exposure_days.clamp(1.0, MAX_RUN_DAYS);
+        let _ = writeln!(y, "start: {}", q(&start.to_rfc3339()));
+        let _ = writeln!(y, "duration: {}", q(&format_duration(Duration::from_secs((days * 86_400.0).round() as u64))));
+
+        // Services: unique names (the scenario names them alone).
+        let mut names = BTreeSet::new();
+        let mut services = Vec::new();
+        for s in &self.services {
+            if names.insert(s.name.clone()) {
+                services.push(s);
+            }
+        }
+        let mut quota: BTreeMap<&str, u32> = BTreeMap::new();
+        if !services.is_empty() {
+            let _ = writeln!(y, "services:");
+            for s in &services {
+                let r = s.replicas.unwrap_or(3).clamp(1, 500);
+                *quota.entry(&s.namespace).or_default() += r;
+                let _ = write!(
+                    y,
+                    "  - {{ name: {}, namespace: {}, replicas: {r}, rps_per_pod: 100, base_rps: {}",
+                    q(&s.name),
+                    q(&s.namespace),
+                    50 * r
+                );
+                if let Some(rev) = s.revision {
+                    let _ = write!(y, ", revision: {rev}");
+                }
+                let _ = writeln!(y, " }}");
+            }
+            let _ = writeln!(y, "quota:");
+            for (ns, n) in &quota {
+                let _ = writeln!(y, "  {}: {}", q(ns), (n * 3).max(40));
+            }
+        }
+        let _ = writeln!(y, "faults:");
+        let known: BTreeSet<&str> = services.iter().map(|s| s.name.as_str()).collect();
+        let mut any = false;
+        for r in self.rates.iter().filter(|r| r.simulated && r.count > 0 && known.contains(r.service.as_str())) {
+            any = true;
+            let _ = writeln!(
+                y,
+                "  - {{ type: {}, services: [{}], rate_per_day: {:.6} }}   # {} in {:.2} days",
+                r.incident_type,
+                q(&r.service),
+                r.per_day,
+                r.count,
+                self.exposure_days
+            );
+        }
+        if !any {
+            for c in Cause::labels() {
+                let _ = writeln!(y, "  - {{ type: {c}, rate_per_day: {DEFAULT_RATE_PER_DAY} }}   # assumed");
+            }
+        }
+        let mut campaigns = Vec::new();
+        for c in &self.campaigns {
+            let svcs: Vec<&str> = if c.services.is_empty() {
+                services.iter().map(|s| s.name.as_str()).collect()
+            } else {
+                c.services.iter().map(String::as_str).filter(|s| known.contains(s)).collect()
+            };
+            let len = c.end.since(c.at).max(Duration::from_secs(60));
+            for s in svcs {
+                campaigns.push(format!(
+                    "  - {{ name: {}, service: {}, at: {}, duration: {}, load_multiplier: 1.5 }}",
+                    q(&c.name),
+                    q(s),
+                    q(&c.at.to_rfc3339()),
+                    q(&format_duration(Duration::from_secs(len.as_secs().max(60))))
+                ));
+            }
+        }
+        if !campaigns.is_empty() {
+            let _ = writeln!(y, "campaigns:");
+            for c in campaigns {
+                let _ = writeln!(y, "{c}");
+            }
+        }
+        let fitted: Vec<(&str, &LogNormalFit)> =
+            self.delays.iter().filter_map(|(k, d)| d.fit.as_ref().map(|f| (*k, f))).collect();
+        if !fitted.is_empty() {
+            let _ = writeln!(y, "human:");
+            for (step, f) in fitted {
+                let _ = writeln!(
+                    y,
+                    "  {step}: {{ median: {}, p90: {} }}   # n = {}",
+                    dur(f.median),
+                    dur(f.p90.max(f.median)),
+                    f.n
+                );
+            }
+        }
+        let used: Vec<(&String, &ClassifierFit)> = self.classifier.iter().filter(|(_, c)| c.used).collect();
+        if !used.is_empty() {
+            let _ = writeln!(y, "classifier:");
+            for (ty, c) in used {
+                let _ = write!(y, "  {ty}: {{ accuracy: {:.4}", c.accuracy.value);
+                let conf = |y: &mut String, key: &str, x: &Option<(f64, Option<f64>)>| {
+                    if let Some((m, Some(k))) = x
+                        && *m > 0.0
+                        && *m < 1.0
+                    {
+                        let _ = write!(y, ", {key}: {{ mean: {m:.4}, concentration: {k:.2} }}");
+                    }
+                };
+                conf(&mut y, "right", &c.right_confidence);
+                conf(&mut y, "wrong", &c.wrong_confidence);
+                let wrong: Vec<String> =
+                    c.confusion.iter().filter(|(l, _)| *l != ty).map(|(l, n)| format!("{}: {n}", q(l))).collect();
+                if !wrong.is_empty() {
+                    let _ = write!(y, ", confusion: {{ {} }}", wrong.join(", "));
+                }
+                let _ = writeln!(y, " }}");
+            }
+        }
+        let _ = writeln!(y, "fitted:");
+        let _ = writeln!(y, "  from: [{}]", self.from.iter().map(|f| q(f)).collect::<Vec<_>>().join(", "));
+        let _ = writeln!(y, "  parameters:");
+        if self.parameters.is_empty() {
+            let _ = writeln!(y, "    []");
+        }
+        for p in &self.parameters {
+            let _ = writeln!(
+                y,
+                "    - {{ parameter: {}, value: {}, unit: {}, ci95: [{}, {}], n: {}, source: {} }}",
+                q(&p.parameter),
+                num(p.value),
+                p.unit,
+                num(p.ci95[0].min(p.value)),
+                num(p.ci95[1].max(p.value)),
+                p.n,
+                q(&p.source)
+            );
+        }
+        let _ = writeln!(y, "  assumed:");
+        if self.assumed.is_empty() {
+            let _ = writeln!(y, "    []");
+        }
+        for a in &self.assumed {
+            let _ = writeln!(y, "    - {}", q(a));
+        }
+        y
+    }
+
+    /// A plain sentence on how much data backs each figure, for stdout and the page.
+    pub fn sentences(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for p in &self.parameters {
+            let strength = match p.n {
+                0..=9 => "thin evidence",
+                10..=29 => "some evidence",
+                30..=99 => "good evidence",
+                _ => "strong evidence",
+            };
+            out.push(format!(
+                "{} = {} (95% CI {} – {}) from {} observation(s) of {}: {strength}.",
+                p.parameter,
+                show(p.value, p.unit),
+                show(p.ci95[0], p.unit),
+                show(p.ci95[1], p.unit),
+                p.n,
+                p.source
+            ));
+        }
+        out
+    }
+}
+
+/// A number written so it reads back the same (six significant decimals).
+fn num(x: f64) -> String {
+    if !x.is_finite() {
+        return "0".into();
+    }
+    let s = format!("{x:.6}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s.is_empty() || s == "-" { "0".into() } else { s.to_string() }
+}
