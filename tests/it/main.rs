@@ -4,6 +4,7 @@ mod arms;
 mod cli;
 mod escalate;
 mod evidence;
+mod fit;
 mod gate;
 mod hostile;
 mod html;
