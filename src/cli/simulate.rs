@@ -49,6 +49,11 @@ pub struct Args {
     /// Replications per point of the threshold sweep (0 skips the sweep).
     #[arg(long, default_value_t = 5)]
     sweep_replications: u32,
+    /// Also write what happened in the policy arm as a trace (window, revisions and pods,
+    /// campaigns, truth, alerts, classifications, automation's and people's actions, pages):
+    /// replications one after another in time, so `fit` can read it back.
+    #[arg(long, value_name = "FILE")]
+    trace_out: Option<PathBuf>,
 }
 
 /// Every scenario file in `dir`, by name.
@@ -155,7 +160,11 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let reps: Vec<sim::Replication> = jobs
         .par_iter()
         .map(|&(s, r)| {
-            let rep = sim::run_replication(&scenarios[s].1, &policy, args.seed, r);
+            let rep = if args.trace_out.is_some() {
+                sim::run_replication_traced(&scenarios[s].1, &policy, args.seed, r)
+            } else {
+                sim::run_replication(&scenarios[s].1, &policy, args.seed, r)
+            };
             // Only runs that take more than a second get a bar.
             if started.elapsed() > Duration::from_secs(1) && bar.is_hidden() {
                 bar.set_draw_target(ProgressDrawTarget::stderr());
@@ -265,6 +274,28 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         phases: &phases,
         compare: comparison.as_ref(),
     };
+    let mut trace_written = None;
+    if let Some(path) = &args.trace_out {
+        // Replications one after another: each starts where the previous one's run ended.
+        let per = args.replications as usize;
+        let mut cursor = scenarios.first().map(|(_, s)| s.start);
+        let mut all = Vec::new();
+        for (k, rep) in reps.iter().enumerate() {
+            let s = &scenarios[k / per].1;
+            let from = cursor.unwrap_or(s.start);
+            let shift = from.nanos() - s.start.nanos();
+            for r in &rep.trace {
+                let mut r = r.clone();
+                if !r.shift(shift) {
+                    anyhow::bail!("the trace's replications run past the year 2262; write fewer replications");
+                }
+                all.push(r);
+            }
+            cursor = Some(from.saturating_add(s.horizon().since(s.start)));
+        }
+        let n = understudy::trace::write(Some(path), all)?;
+        trace_written = Some((path.clone(), n));
+    }
     let written = report::write_all(&args.out, &bundle, sim::audit_records(&reps), sim::escalations(&reps))?;
     print!("{}", report::summary_table(&eval, &phases));
     if let Some(c) = &comparison {
@@ -279,6 +310,9 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     );
     for p in written {
         println!("  {}", p.display());
+    }
+    if let Some((p, n)) = trace_written {
+        println!("  {} ({n} trace records of the policy arm)", p.display());
     }
     Ok(EXIT_OK)
 }

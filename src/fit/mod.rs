@@ -48,6 +48,7 @@ pub const STEPS: [&str; 4] = ["detect", "acknowledge", "diagnose", "fix"];
 
 #[derive(Debug, Clone)]
 struct TruthState {
+    id: Option<String>,
     namespace: String,
     incident_type: String,
     at: Time,
@@ -85,6 +86,7 @@ pub struct Fitter {
     truths: BTreeMap<String, Vec<TruthState>>,
     pages: BTreeMap<String, PageState>,
     pages_dropped: u64,
+    last_alert: BTreeMap<String, Time>,
     delays: BTreeMap<&'static str, Samples>,
     monitor: Samples,
     classes: BTreeMap<String, ClassTally>,
@@ -137,7 +139,7 @@ impl Fitter {
         }
         match rec {
             Record::Window { at, end, .. } => self.windows.push((*at, *end)),
-            Record::Truth { at, end, service, namespace, incident_type } => {
+            Record::Truth { at, end, service, namespace, incident_type, incident } => {
                 self.with_truth.insert(stream);
                 self.onsets.entry((namespace.clone(), service.clone(), incident_type.clone())).or_default().push(*at);
                 let list = self.truths.entry(service.clone()).or_default();
@@ -146,6 +148,7 @@ impl Fitter {
                     None => x.at.saturating_add(TRUTH_HORIZON) >= t,
                 });
                 list.push(TruthState {
+                    id: incident.clone(),
                     namespace: namespace.clone(),
                     incident_type: incident_type.clone(),
                     at: *at,
@@ -155,6 +158,9 @@ impl Fitter {
                 });
             }
             Record::Alert { status: AlertStatus::Firing, service: Some(service), .. } => {
+                if self.last_alert.len() < 10_000 || self.last_alert.contains_key(service) {
+                    self.last_alert.insert(service.clone(), t);
+                }
                 for x in self.truths.get_mut(service).into_iter().flatten() {
                     if !x.alerted && x.at <= t && x.end.is_none_or(|e| e >= t) {
                         x.alerted = true;
@@ -163,15 +169,23 @@ impl Fitter {
                 }
             }
             Record::Page { service, event, incident, .. } => self.page(service, *event, incident, t),
-            Record::Action { service, namespace, actor, action, .. } if !is_automation(actor) => {
-                for p in self.pages.values_mut() {
-                    if p.service == *service
-                        && let Some(acked) = p.acked
-                        && p.acted.is_none()
-                    {
-                        p.acted = Some(t);
-                        self.delays.entry("diagnose").or_default().add(t.since(acked).as_secs_f64());
-                    }
+            Record::Action { service, namespace, actor, action, incident, .. } if !is_automation(actor) => {
+                // One action answers one page: the page it names, else the service's
+                // longest-acknowledged page still waiting for one.
+                let named = incident.as_ref().filter(|id| self.pages.contains_key(*id)).cloned();
+                let page = match named {
+                    Some(id) => self.pages.get_mut(&id).filter(|p| p.acked.is_some() && p.acted.is_none()),
+                    None => self
+                        .pages
+                        .values_mut()
+                        .filter(|p| p.service == *service && p.acked.is_some() && p.acted.is_none())
+                        .min_by_key(|p| p.acked),
+                };
+                if let Some(p) = page
+                    && let Some(acked) = p.acked
+                {
+                    p.acted = Some(t);
+                    self.delays.entry("diagnose").or_default().add(t.since(acked).as_secs_f64());
                 }
                 let covering = self.truths.get(service).and_then(|v| {
                     v.iter().rev().find(|x| x.namespace == *namespace && x.at <= t && x.end.is_none_or(|e| e >= t))
@@ -183,9 +197,13 @@ impl Fitter {
                     c.1 += u64::from(ended);
                 }
             }
-            Record::Classification { service, namespace, incident_type, confidence, .. } => {
-                let covering = self.truths.get(service).and_then(|v| {
-                    v.iter().rev().find(|x| x.namespace == *namespace && x.at <= t && x.end.is_none_or(|e| e >= t))
+            Record::Classification { service, namespace, incident_type, confidence, incident, .. } => {
+                // By the incident's id where both carry one, else the latest truth covering it.
+                let covering = self.truths.get(service).and_then(|v| match incident {
+                    Some(id) if v.iter().any(|x| x.id.is_some()) => v.iter().rev().find(|x| x.id.as_ref() == Some(id)),
+                    _ => {
+                        v.iter().rev().find(|x| x.namespace == *namespace && x.at <= t && x.end.is_none_or(|e| e >= t))
+                    }
                 });
                 match covering {
                     None => self.unmatched_classifications += 1,
@@ -224,10 +242,12 @@ impl Fitter {
                     return;
                 }
                 // A page no alert preceded: a person noticed (or a person opened it).
+                let alerted_lately =
+                    self.last_alert.get(service).is_some_and(|a| t.since(*a) <= Duration::from_secs(3600));
                 for x in self.truths.get_mut(service).into_iter().flatten() {
                     if !x.noticed && x.at <= t && x.end.is_none_or(|e| e >= t) {
                         x.noticed = true;
-                        if !x.alerted {
+                        if !x.alerted && !alerted_lately {
                             self.delays.entry("detect").or_default().add(t.since(x.at).as_secs_f64());
                         }
                     }
@@ -286,8 +306,18 @@ impl Fitter {
         // Fault rates.
         let mut rates = Vec::new();
         let mut types_seen = BTreeSet::new();
+        let mut campaign_surges = 0u64;
         for ((ns, svc, ty), at) in &self.onsets {
-            let k = at.iter().filter(|t| inside(**t)).count() as u64;
+            // A surge a campaign announced is expected load, not a fault that happens at a rate.
+            let announced = |t: &Time| {
+                ty == "traffic-surge"
+                    && self.campaigns.iter().any(|c| {
+                        c.at <= *t && *t <= c.end && (c.services.is_empty() || c.services.iter().any(|x| x == svc))
+                    })
+            };
+            let surges = at.iter().filter(|t| inside(**t) && announced(t)).count() as u64;
+            campaign_surges += surges;
+            let k = at.iter().filter(|t| inside(**t)).count() as u64 - surges;
             types_seen.insert(ty.clone());
             let ci = poisson_ci95(k, exposure_days);
             let per_day = if exposure_days > 0.0 { k as f64 / exposure_days } else { 0.0 };
@@ -316,6 +346,11 @@ impl Fitter {
                 ));
             }
         }
+        if campaign_surges > 0 {
+            assumed.push(format!(
+                "{campaign_surges} traffic surge(s) during a campaign are the campaign's, not counted in the surge rate"
+            ));
+        }
         let fitted_faults = rates.iter().any(|r| r.simulated && r.count > 0);
         if !fitted_faults {
             assumed.push(format!(
@@ -330,7 +365,7 @@ impl Fitter {
             let s = self.delays.get(step).cloned().unwrap_or_default();
             let fit = s.lognormal(MIN_DELAY_SAMPLES);
             let source = match step {
-                "detect" => "onset (truth) → the first page, where no alert fired first",
+                "detect" => "onset (truth) → the first page, where no alert fired on the service in the hour before",
                 "acknowledge" => "page triggered → acknowledged",
                 "diagnose" => "page acknowledged → the person's first action on the service",
                 _ => "the person's action → the page resolved",

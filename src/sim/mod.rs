@@ -24,7 +24,7 @@ pub mod world;
 
 use serde::Serialize;
 
-pub use run::{LASTING, Replication, rerun_policy_arm, run_every_arm, run_replication};
+pub use run::{LASTING, Replication, rerun_policy_arm, run_every_arm, run_replication, run_replication_traced};
 
 use crate::audit::AuditRecord;
 use crate::clock::Time;

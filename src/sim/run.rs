@@ -130,6 +130,8 @@ struct Monitor {
     since: [Option<Time>; 5],
     /// Per alert rule, in `Signals::conditions` order.
     firing: [bool; 5],
+    /// `firing` as the trace last wrote it (to write each resolution once).
+    was_firing: [bool; 5],
 }
 
 /// The outcome of one replication.
@@ -142,6 +144,9 @@ pub struct Replication {
     pub escalations: Vec<Escalation>,
     /// Alerts that fired with no incident open on the service.
     pub false_alarms: u32,
+    /// What happened in the policy arm as trace records, time-ordered (only when asked for:
+    /// [`run_replication_traced`]).
+    pub trace: Vec<crate::trace::Record>,
 }
 
 struct Arm<'a> {
@@ -164,6 +169,8 @@ struct Arm<'a> {
     false_alarms: u32,
     instances: &'a [FaultInstance],
     interventions: Vec<Intervention>,
+    /// Trace records of what happened, when asked for (the policy arm only).
+    trace: Option<Vec<crate::trace::Record>>,
 }
 
 /// The fault instances and human draws of replication `rep`: what every arm shares.
@@ -179,13 +186,19 @@ fn draws(scenario: &Scenario, seed: u64, rep: u32) -> (u64, Vec<FaultInstance>, 
 
 /// Run replication `rep` of `scenario` under `policy`: every arm.
 pub fn run_replication(scenario: &Scenario, policy: &Policy, seed: u64, rep: u32) -> Replication {
-    run(scenario, policy, seed, rep, None, false)
+    run(scenario, policy, seed, rep, None, false, false)
+}
+
+/// [`run_replication`], also writing what happened in the policy arm as trace records
+/// ([`Replication::trace`]): the same run, the same results.
+pub fn run_replication_traced(scenario: &Scenario, policy: &Policy, seed: u64, rep: u32) -> Replication {
+    run(scenario, policy, seed, rep, None, false, true)
 }
 
 /// [`run_replication`] without the shortcut that takes the recommend arm from the baseline
 /// where the two are provably equal: for tests that check they are.
 pub fn run_every_arm(scenario: &Scenario, policy: &Policy, seed: u64, rep: u32) -> Replication {
-    run(scenario, policy, seed, rep, None, true)
+    run(scenario, policy, seed, rep, None, true, false)
 }
 
 /// Replication `rep` under `policy`, re-running only the `policy` arm and taking the others
@@ -194,7 +207,7 @@ pub fn run_every_arm(scenario: &Scenario, policy: &Policy, seed: u64, rep: u32) 
 /// guardrails, because nothing is executed in them). What a full re-run gives, for a
 /// fraction of the time: the threshold curves and sweeps use it.
 pub fn rerun_policy_arm(scenario: &Scenario, policy: &Policy, seed: u64, shared: &Replication) -> Replication {
-    run(scenario, policy, seed, shared.replication, Some(shared), false)
+    run(scenario, policy, seed, shared.replication, Some(shared), false, false)
 }
 
 fn run(
@@ -204,6 +217,7 @@ fn run(
     rep: u32,
     shared: Option<&Replication>,
     every_arm: bool,
+    traced: bool,
 ) -> Replication {
     let (base, instances, human) = draws(scenario, seed, rep);
     let fingerprint = policy.fingerprint();
@@ -211,6 +225,9 @@ fn run(
     let arm = |kind: ArmKind| {
         let p = if kind == ArmKind::Recommend { &recommend_policy } else { policy };
         let mut a = Arm::new(scenario, p, &fingerprint, kind, base, rep, &human, &instances);
+        if traced && kind == ArmKind::Policy {
+            a.trace = Some(Vec::new());
+        }
         a.run();
         a
     };
@@ -283,12 +300,14 @@ fn run(
             }
         })
         .collect();
+    let trace = auto.finish_trace();
     Replication {
         replication: rep,
         incidents,
         audit: auto.audit,
         escalations: auto.escalations,
         false_alarms: auto.false_alarms,
+        trace,
     }
 }
 
@@ -344,6 +363,100 @@ impl<'a> Arm<'a> {
             false_alarms: 0,
             instances,
             interventions: Vec::new(),
+            trace: None,
+        }
+    }
+
+    // ----- the trace -----------------------------------------------------------------------
+
+    fn note(&mut self, r: crate::trace::Record) {
+        if let Some(t) = self.trace.as_mut()
+            && r.at() < self.s.horizon()
+        {
+            t.push(r);
+        }
+    }
+
+    /// The trace of this arm: the window it covers, each service's revision and pods at the
+    /// start, campaigns, what happened, and the truth of every fault (onset → lasting
+    /// recovery), sorted by time (ties in the order they happened).
+    fn finish_trace(&self) -> Vec<crate::trace::Record> {
+        use crate::trace::Record;
+        let Some(events) = &self.trace else { return Vec::new() };
+        let s = self.s;
+        let mut out = vec![Record::Window {
+            at: s.start,
+            end: s.end(),
+            note: Some(format!("simulated: {} replication {}", s.name, self.rep)),
+        }];
+        for spec in &s.services {
+            out.push(Record::Deploy {
+                at: s.start,
+                service: spec.name.clone(),
+                namespace: spec.namespace.clone(),
+                revision: spec.revision.to_string(),
+                tool: "simulation".into(),
+            });
+            for k in 0..spec.replicas {
+                out.push(Record::Signal {
+                    at: s.start,
+                    service: spec.name.clone(),
+                    namespace: spec.namespace.clone(),
+                    name: "kube_pod_status_ready".into(),
+                    value: 1.0,
+                    labels: [("pod".to_string(), format!("{}-{k}", spec.name))].into_iter().collect(),
+                });
+            }
+        }
+        // Load at a known time is a campaign (that is how scenarios write them).
+        for f in self.instances.iter().filter(|f| f.cause == Cause::TrafficSurge) {
+            let fixed = s.faults.iter().any(|x| {
+                x.cause == Cause::TrafficSurge
+                    && matches!(x.when, super::scenario::When::At { service, at } if service == f.service && at == f.onset)
+            });
+            if fixed {
+                out.push(Record::Campaign {
+                    at: f.onset,
+                    end: f.onset.saturating_add(f.params.lasts.unwrap_or(Duration::from_secs(7200))),
+                    name: format!("campaign on {}", s.services[f.service].name),
+                    services: vec![s.services[f.service].name.clone()],
+                });
+            }
+        }
+        for (i, f) in self.instances.iter().enumerate() {
+            let spec = &s.services[f.service];
+            out.push(Record::Truth {
+                at: self.inc[i].onset.unwrap_or(f.onset),
+                end: self.inc[i].recovered_at,
+                service: spec.name.clone(),
+                namespace: spec.namespace.clone(),
+                incident_type: f.cause.label().into(),
+                incident: Some(incident_id(s, self.rep, i)),
+            });
+        }
+        out.extend(events.iter().cloned());
+        // Stable: records at one time keep the order they happened in.
+        out.sort_by_key(Record::at);
+        out
+    }
+
+    /// The incident's page (one per incident: the first escalation or the person's own).
+    fn page_record(
+        &self,
+        i: usize,
+        at: Time,
+        event: crate::trace::PageEvent,
+        by: Option<&str>,
+    ) -> crate::trace::Record {
+        let spec = &self.s.services[self.instances[i].service];
+        crate::trace::Record::Page {
+            at,
+            service: spec.name.clone(),
+            namespace: Some(spec.namespace.clone()),
+            event,
+            incident: incident_id(self.s, self.rep, i),
+            by: by.map(String::from),
+            title: None,
         }
     }
 
@@ -563,6 +676,35 @@ impl<'a> Arm<'a> {
             if healthy {
                 m.firing = [false; 5];
             }
+            if self.trace.is_some() {
+                let names = conds.map(|(n, _)| n);
+                let (svc_name, ns) = (spec.name.clone(), spec.namespace.clone());
+                let alert = |k: usize, status| crate::trace::Record::Alert {
+                    at: now,
+                    name: names[k].to_string(),
+                    status,
+                    service: Some(svc_name.clone()),
+                    namespace: Some(ns.clone()),
+                    labels: std::collections::BTreeMap::new(),
+                    annotations: std::collections::BTreeMap::new(),
+                    fingerprint: None,
+                };
+                let fired: Vec<crate::trace::Record> =
+                    new_firing.iter().map(|&k| alert(k, crate::trace::AlertStatus::Firing)).collect();
+                let resolved: Vec<crate::trace::Record> = if healthy {
+                    (0..5)
+                        .filter(|&k| self.monitors[svc].was_firing[k])
+                        .map(|k| alert(k, crate::trace::AlertStatus::Resolved))
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                for r in fired.into_iter().chain(resolved) {
+                    self.note(r);
+                }
+                let m = &mut self.monitors[svc];
+                m.was_firing = m.firing;
+            }
             if self.listens() {
                 for k in new_firing {
                     self.detect(svc, k, &open, now);
@@ -619,6 +761,14 @@ impl<'a> Arm<'a> {
             &mut rng,
         );
         self.inc[i].classifications.push((c.incident_type.clone(), c.confidence));
+        self.note(crate::trace::Record::Classification {
+            at: now,
+            service: spec.name.clone(),
+            namespace: spec.namespace.clone(),
+            incident_type: c.incident_type.clone(),
+            confidence: c.confidence,
+            incident: Some(incident_id(self.s, self.rep, i)),
+        });
         let incident = Incident {
             at: now,
             service: spec.name.clone(),
@@ -668,6 +818,10 @@ impl<'a> Arm<'a> {
         }
         self.inc[i].pages += 1;
         let svc = self.instances[i].service;
+        if self.trace.is_some() {
+            let r = self.page_record(i, now, crate::trace::PageEvent::Triggered, None);
+            self.note(r);
+        }
         if self.kind != ArmKind::Baseline && !self.s.human.paged_by_alerts {
             // The team is not paged today: this page is automation's doing.
             self.interventions.push(Intervention {
@@ -700,6 +854,37 @@ impl<'a> Arm<'a> {
     }
 
     fn engage(&mut self, i: usize, now: Time, diagnose_factor: f64) {
+        if self.trace.is_some() {
+            use crate::trace::PageEvent;
+            let d = self.human[i];
+            if self.inc[i].pages == 0 {
+                // Noticed without a page: the person opens one (as on-call does by hand).
+                let r = self.page_record(i, now, PageEvent::Triggered, Some("person"));
+                self.note(r);
+            }
+            let acked = now.saturating_add(d.acknowledge);
+            let r = self.page_record(i, acked, PageEvent::Acknowledged, Some("person"));
+            self.note(r);
+            // The person's runbook action starts once they understand the cause; the fix
+            // (rollout, check) then takes `fix`, and they resolve the page when it is done.
+            let acted = now.saturating_add(d.engaged_to_fix(diagnose_factor).saturating_sub(d.fix));
+            let spec = &self.s.services[self.instances[i].service];
+            let action = match self.instances[i].cause {
+                Cause::TrafficSurge => "scale",
+                Cause::MemoryLeak | Cause::CpuSpike | Cause::BadDeployment => "rollback",
+                Cause::CapacityLoss | Cause::DependencyFailure => "fix",
+            };
+            let r = crate::trace::Record::Action {
+                at: acted,
+                service: spec.name.clone(),
+                namespace: spec.namespace.clone(),
+                actor: "person".into(),
+                action: action.into(),
+                command: None,
+                incident: Some(incident_id(self.s, self.rep, i)),
+            };
+            self.note(r);
+        }
         self.inc[i].human_engaged = Some(now);
         self.engine.schedule(now.saturating_add(self.human[i].engaged_to_fix(diagnose_factor)), Ev::HumanFix(i as u32));
     }
@@ -743,6 +928,15 @@ impl<'a> Arm<'a> {
             incident_type: label.to_string(),
         });
         self.inc[i].actions.push(a);
+        self.note(crate::trace::Record::Action {
+            at: now,
+            service: spec.name.clone(),
+            namespace: spec.namespace.clone(),
+            actor: "automation".into(),
+            action: kind.to_string(),
+            command: Some(self.acts[a].command.clone()),
+            incident: Some(incident_id(self.s, self.rep, i)),
+        });
         self.interventions.push(Intervention {
             svc,
             at: now,
@@ -881,6 +1075,10 @@ impl<'a> Arm<'a> {
     /// Legitimate load cannot be removed: for a surge the person adds capacity instead (enough
     /// pods to run at 60% busy, within quota) and the surge runs its course.
     fn human_fix(&mut self, i: usize, now: Time) {
+        if self.trace.is_some() {
+            let r = self.page_record(i, now, crate::trace::PageEvent::Resolved, Some("person"));
+            self.note(r);
+        }
         let svc = self.instances[i].service;
         let surging =
             self.dy.world.active_faults(svc).any(|f| f.instance.cause == Cause::TrafficSurge && f.harm_of.is_none());

@@ -80,6 +80,7 @@ fn truth(row: &Row, types: &[(String, String)], assume_utc: bool) -> Result<Reco
         service,
         namespace: pick(row, &["namespace", "ns"]).unwrap_or("default").to_string(),
         incident_type: ty.to_string(),
+        incident: None,
     })
 }
 

@@ -107,6 +107,7 @@ impl Imported {
             actor: user.to_string(),
             action: action.to_string(),
             command: Some(format!("{command} -n {ns}")),
+            incident: None,
         });
         Ok(())
     }

@@ -87,7 +87,17 @@ pub enum Record {
     /// A release: a new revision of a service.
     Deploy { at: Time, service: String, namespace: String, revision: String, tool: String },
     /// A classifier's recorded output.
-    Classification { at: Time, service: String, namespace: String, incident_type: String, confidence: f64 },
+    Classification {
+        at: Time,
+        service: String,
+        namespace: String,
+        incident_type: String,
+        confidence: f64,
+        /// The incident it was about, when the recorder knew (a simulation's trace): `fit`
+        /// then matches it to that incident's truth instead of by time.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        incident: Option<String>,
+    },
     /// What a person (or a tool) did.
     Action {
         at: Time,
@@ -98,6 +108,10 @@ pub enum Record {
         action: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         command: Option<String>,
+        /// The incident (and its page) it answered, when the recorder knew (see
+        /// `classification`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        incident: Option<String>,
     },
     /// Expected load (a campaign, a sale).
     Campaign {
@@ -140,6 +154,9 @@ pub enum Record {
         service: String,
         namespace: String,
         incident_type: String,
+        /// The incident's id, when the recorder knew it (see `classification`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        incident: Option<String>,
     },
 }
 
