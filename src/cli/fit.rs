@@ -41,6 +41,24 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
+    // Never overwrite what is being read.
+    let mut outputs = Vec::new();
+    if args.out.as_os_str() != "-" {
+        outputs.push(args.out.clone());
+    }
+    if let Some(d) = &args.report {
+        outputs.extend(["fit.json", "report.md", "index.html"].map(|f| d.join(f)));
+    }
+    for t in &args.traces {
+        if let Some(o) = outputs.iter().find(|o| understudy::diag::same_file(t, o)) {
+            eprintln!(
+                "error: the trace {} is {}, which fit writes: it would be overwritten; write the scenario elsewhere",
+                t.display(),
+                o.display()
+            );
+            return Ok(EXIT_BAD_INPUT);
+        }
+    }
     type Stream = Box<dyn Iterator<Item = Result<(usize, trace::Record), understudy::diag::Diagnostic>>>;
     let mut streams: Vec<std::iter::Peekable<Stream>> = Vec::new();
     for t in &args.traces {

@@ -100,14 +100,6 @@ pub fn page(f: &Fit) -> String {
         f.parameters.len(),
         f.assumed.len()
     );
-    let _ = writeln!(h, "<h2>What backs each figure</h2><ul id=\"sentences\">");
-    for s in f.sentences() {
-        let _ = writeln!(h, "<li>{}</li>", esc(&s));
-    }
-    if f.parameters.is_empty() {
-        let _ = writeln!(h, "<li>Nothing: the history holds no figure the simulator uses.</li>");
-    }
-    let _ = writeln!(h, "</ul>");
     let _ = writeln!(h, "<h2>People's delays: the history beside the fit</h2>");
     let _ = writeln!(
         h,
@@ -198,7 +190,15 @@ pub fn page(f: &Fit) -> String {
     if f.people.is_empty() {
         let _ = writeln!(h, "<tr><td colspan=\"4\">No person's action during a known fault.</td></tr>");
     }
-    let _ = writeln!(h, "</table><h2>Kept at defaults</h2><ul id=\"assumed\">");
+    let _ = writeln!(h, "</table><h2>What backs each figure</h2><ul id=\"sentences\">");
+    for s in f.sentences() {
+        let _ = writeln!(h, "<li>{}</li>", esc(&s));
+    }
+    if f.parameters.is_empty() {
+        let _ = writeln!(h, "<li>Nothing: the history holds no figure the simulator uses.</li>");
+    }
+    let _ = writeln!(h, "</ul>");
+    let _ = writeln!(h, "<h2>Kept at defaults</h2><ul id=\"assumed\">");
     for a in &f.assumed {
         let _ = writeln!(h, "<li>{}</li>", esc(a));
     }

@@ -345,3 +345,15 @@ fn a_simulation_s_trace_fits_back_to_the_scenario_it_came_from() {
     // 95% intervals: at least 90% of all figures over all seeds.
     assert!(total * 10 >= cells * 9, "{total} of {cells} covered: {covered:?}");
 }
+
+#[test]
+fn fit_never_overwrites_the_trace_it_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("history.jsonl");
+    understudy::trace::write(Some(&trace), history(3)).unwrap();
+    let before = std::fs::read(&trace).unwrap();
+    let o = understudy(&["fit", trace.to_str().unwrap(), "-o", trace.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("would be overwritten"));
+    assert_eq!(std::fs::read(&trace).unwrap(), before, "the trace is untouched");
+}
