@@ -55,6 +55,13 @@ pub struct Settings {
     /// reaches the policy's threshold first. Zero: decide at the first symptom (shadow and
     /// live, which have no timer between webhooks, decide so).
     pub decision_window: Duration,
+    /// `--classifier recorded`: a classification record that names its incident is the
+    /// recording's decision point (a simulation's trace, shadow's recording): replay decides
+    /// that incident there, on that label, with the signal it names, as the recording did.
+    /// Once a trace has shown one, episodes no longer decide on their own (their decisions
+    /// are the recording's), so the replayed decisions are the recorded pipeline's, line for
+    /// line.
+    pub decide_at_recorded: bool,
 }
 
 impl Default for Settings {
@@ -64,6 +71,7 @@ impl Default for Settings {
             header: true,
             symptoms: Symptoms::default(),
             decision_window: Duration::ZERO,
+            decide_at_recorded: false,
         }
     }
 }
@@ -551,6 +559,12 @@ pub struct Replayer<'a, W: Write> {
     closed_order: std::collections::VecDeque<Decided>,
     /// Each service's latest deploy (context for the classifier).
     deploys: BTreeMap<ServiceKey, Time>,
+    /// Each service's latest desired replicas (the `kube_deployment_spec_replicas`
+    /// signal): the decision's `replicas`, where the trace has it.
+    replicas: BTreeMap<ServiceKey, u32>,
+    /// The trace has shown a classification naming its incident and
+    /// [`Settings::decide_at_recorded`] is on: decisions are the recording's.
+    recorded_points: bool,
     /// Campaigns not yet over: (end, services; empty = all).
     campaigns: Vec<(Time, Vec<String>)>,
     /// The earliest `decide_by` of an open episode (no scan before it).
@@ -627,6 +641,8 @@ impl<'a, W: Write> Replayer<'a, W> {
             closed_alerts: std::collections::BTreeSet::new(),
             closed_order: std::collections::VecDeque::new(),
             deploys: BTreeMap::new(),
+            replicas: BTreeMap::new(),
+            recorded_points: false,
             campaigns: Vec::new(),
             next_decision: Time(i64::MAX),
             open_names: std::sync::Arc::default(),
@@ -681,6 +697,9 @@ impl<'a, W: Write> Replayer<'a, W> {
         self.close_ended_truths(at, true)?;
         match rec {
             Record::Signal { service, namespace, name, value, labels, .. } => {
+                if name == crate::trace::REPLICAS_SIGNAL && value.is_finite() && *value >= 0.0 {
+                    self.replicas.insert(ServiceKey::new(namespace, service), value.min(f64::from(u32::MAX)) as u32);
+                }
                 if self.settings.symptoms.check(namespace, service, name, at, *value) {
                     let o = Observation {
                         at,
@@ -747,7 +766,34 @@ impl<'a, W: Write> Replayer<'a, W> {
                     }
                 }
             }
-            Record::Classification { .. } | Record::Window { .. } => {}
+            Record::Classification { service, namespace, incident_type, confidence, incident, signal, .. } => {
+                if let Some(id) = incident.as_ref().filter(|_| self.settings.decide_at_recorded) {
+                    self.recorded_points = true;
+                    let c = Classification { incident_type: incident_type.clone(), confidence: *confidence };
+                    self.decide_recorded(ServiceKey::new(namespace, service), at, c, id, signal.as_deref())?;
+                }
+            }
+            Record::Window { independent, .. } => {
+                if *independent {
+                    // A world of its own: no guardrail state carries into it.
+                    let state = self.pipeline.state_mut();
+                    let stop = state.emergency_stop();
+                    *state = crate::decide::State::new();
+                    state.set_emergency_stop(stop);
+                }
+            }
+            Record::Breaker { service, namespace, event, reason, .. } => {
+                let key = ServiceKey::new(namespace, service);
+                match event {
+                    crate::trace::BreakerEvent::Tripped => self
+                        .pipeline
+                        .state_mut()
+                        .trip_breaker(key, reason.clone().unwrap_or_else(|| "tripped in the recording".into())),
+                    crate::trace::BreakerEvent::Reset => {
+                        self.pipeline.state_mut().reset_breaker(&key);
+                    }
+                }
+            }
             Record::Action { service, namespace, actor, action, .. } => {
                 if actor != "automation" {
                     let key = ServiceKey::new(namespace, service);
@@ -992,6 +1038,13 @@ impl<'a, W: Write> Replayer<'a, W> {
             self.open.iter().filter_map(|(k, e)| e.decide_by.filter(|t| *t <= now).map(|t| (t, k.clone()))).collect();
         due.sort();
         for (t, k) in due {
+            if self.recorded_points {
+                // The recording decides (see `Settings::decide_at_recorded`).
+                if let Some(e) = self.open.get_mut(&k) {
+                    e.decide_by = None;
+                }
+                continue;
+            }
             let c = self.reclassify(&k, t);
             if let Some(c) = c {
                 self.decide(&k, t, c)?;
@@ -1017,25 +1070,66 @@ impl<'a, W: Write> Replayer<'a, W> {
             incident_type: c.incident_type.clone(),
             confidence: c.confidence,
             signal: Some(signal),
-            replicas: None,
+            replicas: self.replicas.get(key).copied(),
             id: Some(e.id.clone()),
             // The kind of object, where the evidence says (a subject label, a pod's name).
             target: e.observed.iter().find_map(|o| crate::policy::Target::of_labels(&o.labels)),
         };
+        self.apply(key, at, c, incident)
+    }
+
+    /// The recording's decision point: incident `id` on `key`, classified `c` at `at` on
+    /// `signal` (else the open episode's latest evidence). The decision is attached to the
+    /// service's open episode, if any.
+    fn decide_recorded(
+        &mut self,
+        key: ServiceKey,
+        at: Time,
+        c: Classification,
+        id: &str,
+        signal: Option<&str>,
+    ) -> std::io::Result<()> {
+        let e = self.open.get(&key);
+        let signal = signal
+            .map(String::from)
+            .or_else(|| e.map(|e| e.observed.last().map_or_else(|| e.evidence.clone(), |o| o.name.clone())));
+        let target = e.and_then(|e| e.observed.iter().find_map(|o| crate::policy::Target::of_labels(&o.labels)));
+        let incident = Incident {
+            at,
+            service: key.service.clone(),
+            namespace: key.namespace.clone(),
+            incident_type: c.incident_type.clone(),
+            confidence: c.confidence,
+            signal,
+            replicas: self.replicas.get(&key).copied(),
+            id: Some(id.to_string()),
+            target,
+        };
+        self.apply(&key, at, c, incident)
+    }
+
+    /// Run `incident` through the pipeline, keep the decision on the service's open episode
+    /// and write its record.
+    fn apply(&mut self, key: &ServiceKey, at: Time, c: Classification, incident: Incident) -> std::io::Result<()> {
         let d = self.pipeline.decide(at, &incident);
         if let Some(x) = self.executed.as_mut()
             && d.executed()
         {
             x.push((incident.clone(), d.clone()));
         }
-        let Some(e) = self.open.get_mut(key) else { return Ok(()) };
-        e.status = Some(d.status);
-        e.command = d.command.clone();
-        e.suggested_action = d.suggested_action.clone();
-        e.policy_action = d.action.as_ref().map(|a| a.kind().to_string());
-        e.classification = Some(c);
-        e.decide_by = None;
-        e.decided_at = Some(at);
+        // An episode decided more than once (a recording's later decision points) shows
+        // the first executed decision, else the latest.
+        if let Some(e) = self.open.get_mut(key)
+            && e.status != Some(Status::Execute)
+        {
+            e.status = Some(d.status);
+            e.command = d.command.clone();
+            e.suggested_action = d.suggested_action.clone();
+            e.policy_action = d.action.as_ref().map(|a| a.kind().to_string());
+            e.classification = Some(c);
+            e.decide_by = None;
+            e.decided_at.get_or_insert(at);
+        }
         self.audit.record(&AuditRecord::Decision {
             policy_fingerprint: self.fingerprint.clone(),
             input: Box::new(incident),
@@ -1068,6 +1162,7 @@ impl<'a, W: Write> Replayer<'a, W> {
                 // decided now.
                 if let Some(c) = self.reclassify(&key, at)
                     && self.decisive(&c)
+                    && !self.recorded_points
                 {
                     self.decide(&key, at, c)?;
                 }
@@ -1124,6 +1219,9 @@ impl<'a, W: Write> Replayer<'a, W> {
         self.open_insert(key.clone(), e)?;
         let Some(c) = self.reclassify(&key, at) else { return Ok(()) };
         let window = self.settings.decision_window;
+        if self.recorded_points {
+            return Ok(()); // the recording decides (see `Settings::decide_at_recorded`)
+        }
         if window.is_zero() || self.decisive(&c) {
             return self.decide(&key, at, c);
         }

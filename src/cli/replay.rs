@@ -23,7 +23,8 @@ use super::{EXIT_BAD_INPUT, EXIT_OK};
 enum Which {
     /// Signal and alert names → types, from --rules.
     Rules,
-    /// The trace's own `classification` records.
+    /// The trace's own `classification` records; one that names its incident is also where
+    /// the recording decided (a simulation's or shadow's trace), and replay decides there.
     Recorded,
     /// A program (--classifier-cmd) or an HTTP endpoint (--classifier-url) speaking JSON.
     External,
@@ -149,7 +150,13 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let mut replayer = Replayer::new(
         policy.clone(),
         classifier,
-        Settings { quiet, symptoms: rules.symptoms.clone(), decision_window: window, ..Settings::default() },
+        Settings {
+            quiet,
+            symptoms: rules.symptoms.clone(),
+            decision_window: window,
+            decide_at_recorded: matches!(args.classifier, Which::Recorded),
+            ..Settings::default()
+        },
         episodes,
         Box::new(&mut sink),
     )?;

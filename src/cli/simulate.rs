@@ -50,8 +50,9 @@ pub struct Args {
     #[arg(long, default_value_t = 5)]
     sweep_replications: u32,
     /// Also write what happened in the policy arm as a trace (window, revisions and pods,
-    /// campaigns, truth, alerts, classifications, automation's and people's actions, pages):
-    /// replications one after another in time, so `fit` can read it back.
+    /// campaigns, truth, alerts, classifications, automation's and people's actions, pages,
+    /// breakers), for `fit` and `replay --classifier recorded`. The run becomes one history:
+    /// replications one after another in time (whole days apart) in every file it writes
     #[arg(long, value_name = "FILE")]
     trace_out: Option<PathBuf>,
 }
@@ -145,6 +146,19 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     }
     if bad.has_errors() {
         return Ok(EXIT_BAD_INPUT);
+    }
+    if args.trace_out.is_some() {
+        // One history: replications one after another in time, in every file this run
+        // writes (the trace, decisions, escalations, incidents), so replaying the trace
+        // meets the decisions at their times.
+        let mut laid: Vec<Scenario> = scenarios.iter().map(|(_, s)| s.clone()).collect();
+        if let Err(e) = sim::scenario::lay_out(&mut laid, args.replications) {
+            eprintln!("error: --trace-out: {e}");
+            return Ok(EXIT_BAD_INPUT);
+        }
+        for ((_, s), l) in scenarios.iter_mut().zip(laid) {
+            *s = l;
+        }
     }
 
     let jobs: Vec<(usize, u32)> =
@@ -276,24 +290,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     };
     let mut trace_written = None;
     if let Some(path) = &args.trace_out {
-        // Replications one after another: each starts where the previous one's run ended.
-        let per = args.replications as usize;
-        let mut cursor = scenarios.first().map(|(_, s)| s.start);
-        let mut all = Vec::new();
-        for (k, rep) in reps.iter().enumerate() {
-            let s = &scenarios[k / per].1;
-            let from = cursor.unwrap_or(s.start);
-            let shift = from.nanos() - s.start.nanos();
-            for r in &rep.trace {
-                let mut r = r.clone();
-                if !r.shift(shift) {
-                    anyhow::bail!("the trace's replications run past the year 2262; write fewer replications");
-                }
-                all.push(r);
-            }
-            cursor = Some(from.saturating_add(s.horizon().since(s.start)));
-        }
-        let n = understudy::trace::write(Some(path), all)?;
+        let n = understudy::trace::write(Some(path), reps.iter().flat_map(|r| r.trace.iter().cloned()).collect())?;
         trace_written = Some((path.clone(), n));
     }
     let written = report::write_all(&args.out, &bundle, sim::audit_records(&reps), sim::escalations(&reps))?;

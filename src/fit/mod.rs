@@ -122,7 +122,7 @@ impl Fitter {
         let span = self.spans.entry(stream).or_insert((t, t));
         span.0 = span.0.min(t);
         span.1 = span.1.max(t);
-        if let Some(ns) = rec_namespace(rec)
+        if let Some(ns) = rec.namespace()
             && let Some(svc) = rec.service()
             && (self.services.len() < 10_000 || self.services.contains_key(&(ns.to_string(), svc.to_string())))
         {
@@ -508,18 +508,6 @@ impl Fitter {
             parameters,
             assumed,
         }
-    }
-}
-
-fn rec_namespace(rec: &Record) -> Option<&str> {
-    match rec {
-        Record::Signal { namespace, .. }
-        | Record::Deploy { namespace, .. }
-        | Record::Classification { namespace, .. }
-        | Record::Action { namespace, .. }
-        | Record::Truth { namespace, .. } => Some(namespace),
-        Record::Alert { namespace, .. } | Record::Page { namespace, .. } => namespace.as_deref(),
-        Record::Campaign { .. } | Record::Window { .. } => None,
     }
 }
 

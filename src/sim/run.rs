@@ -219,6 +219,14 @@ fn run(
     every_arm: bool,
     traced: bool,
 ) -> Replication {
+    let laid;
+    let scenario = match scenario.for_replication(rep) {
+        Some(s) => {
+            laid = s;
+            &laid
+        }
+        None => scenario,
+    };
     let (base, instances, human) = draws(scenario, seed, rep);
     let fingerprint = policy.fingerprint();
     let recommend_policy = policy.recommend_only();
@@ -388,6 +396,7 @@ impl<'a> Arm<'a> {
             at: s.start,
             end: s.end(),
             note: Some(format!("simulated: {} replication {}", s.name, self.rep)),
+            independent: true,
         }];
         for spec in &s.services {
             out.push(Record::Deploy {
@@ -761,14 +770,26 @@ impl<'a> Arm<'a> {
             &mut rng,
         );
         self.inc[i].classifications.push((c.incident_type.clone(), c.confidence));
-        self.note(crate::trace::Record::Classification {
-            at: now,
-            service: spec.name.clone(),
-            namespace: spec.namespace.clone(),
-            incident_type: c.incident_type.clone(),
-            confidence: c.confidence,
-            incident: Some(incident_id(self.s, self.rep, i)),
-        });
+        if self.trace.is_some() {
+            // What the pipeline reads besides the label: the Deployment's replicas now.
+            self.note(crate::trace::Record::Signal {
+                at: now,
+                service: spec.name.clone(),
+                namespace: spec.namespace.clone(),
+                name: crate::trace::REPLICAS_SIGNAL.into(),
+                value: f64::from(self.dy.world.services[f.service].desired),
+                labels: std::collections::BTreeMap::new(),
+            });
+            self.note(crate::trace::Record::Classification {
+                at: now,
+                service: spec.name.clone(),
+                namespace: spec.namespace.clone(),
+                incident_type: c.incident_type.clone(),
+                confidence: c.confidence,
+                incident: Some(incident_id(self.s, self.rep, i)),
+                signal: Some(signal_name.to_string()),
+            });
+        }
         let incident = Incident {
             at: now,
             service: spec.name.clone(),
@@ -1016,10 +1037,16 @@ impl<'a> Arm<'a> {
             let severity = sig.severity(spec.base_error_rate, spec.base_latency_ms);
             if severity > act.pre_severity + 0.01 {
                 tripped = true;
-                self.pipeline.state_mut().trip_breaker(
-                    ServiceKey::new(&spec.namespace, &spec.name),
-                    format!("severity {:.3} after {} vs {:.3} before", severity, act.action.kind(), act.pre_severity),
-                );
+                let why =
+                    format!("severity {:.3} after {} vs {:.3} before", severity, act.action.kind(), act.pre_severity);
+                self.note(crate::trace::Record::Breaker {
+                    at: now,
+                    service: spec.name.clone(),
+                    namespace: spec.namespace.clone(),
+                    event: crate::trace::BreakerEvent::Tripped,
+                    reason: Some(why.clone()),
+                });
+                self.pipeline.state_mut().trip_breaker(ServiceKey::new(&spec.namespace, &spec.name), why);
             }
             if rem.is_some_and(|r| r.rollback_if_failed) && act.action.reversible() {
                 rolled_back = true;
@@ -1126,7 +1153,16 @@ impl<'a> Arm<'a> {
         }
         self.dy.restart_backed_off(svc, now, &mut self.engine);
         let spec = &self.s.services[svc];
-        self.pipeline.state_mut().reset_breaker(&ServiceKey::new(&spec.namespace, &spec.name));
+        if self.pipeline.state_mut().reset_breaker(&ServiceKey::new(&spec.namespace, &spec.name)) {
+            let r = crate::trace::Record::Breaker {
+                at: now,
+                service: spec.name.clone(),
+                namespace: spec.namespace.clone(),
+                event: crate::trace::BreakerEvent::Reset,
+                reason: Some("a person fixed the service".into()),
+            };
+            self.note(r);
+        }
     }
 
     // ----- results -----------------------------------------------------------------------

@@ -317,6 +317,44 @@ pub struct Scenario {
     pub fitted: Option<RawFitted>,
     /// sha256 of the file's text, for provenance.
     pub digest: String,
+    /// Set by [`lay_out`]: replication `r` runs from `timeline + r × stride()` instead of
+    /// from `start`, so a run's replications follow one another in time, one history
+    /// (`simulate --trace-out`). `None`: every replication runs from `start`.
+    pub timeline: Option<Time>,
+}
+
+const DAY_NANOS: i64 = 86_400_000_000_000;
+
+/// Lay the replications of `scenarios` out one after another in time (each scenario's after
+/// the previous one's), every replication shifted by whole days from its scenario's start so
+/// the daily shape and fault hours stay as written: the same draws, the same outcomes, other
+/// times. Err when the last replication would end past the year 2262 (the last time
+/// nanoseconds since 1970 hold).
+pub fn lay_out(scenarios: &mut [Scenario], replications: u32) -> Result<(), String> {
+    let mut cursor: Option<i64> = None;
+    for s in scenarios.iter_mut() {
+        let start = s.start.nanos();
+        let first = match cursor {
+            Some(c) if c > start => {
+                let days = (c - start).checked_add(DAY_NANOS - 1).map(|n| n / DAY_NANOS);
+                days.and_then(|d| d.checked_mul(DAY_NANOS)).and_then(|d| start.checked_add(d))
+            }
+            _ => Some(start),
+        };
+        let stride = i64::try_from(s.stride().as_nanos()).ok();
+        let end = first
+            .zip(stride)
+            .and_then(|(f, st)| st.checked_mul(i64::from(replications)).and_then(|n| f.checked_add(n)));
+        let (Some(first), Some(end)) = (first, end) else {
+            return Err(format!(
+                "{} replication(s) of `{}` laid one after another would run past the year 2262; run fewer replications",
+                replications, s.name
+            ));
+        };
+        s.timeline = Some(Time(first));
+        cursor = Some(end);
+    }
+    Ok(())
 }
 
 /// One concrete fault in one replication.
@@ -392,6 +430,35 @@ impl Scenario {
     /// The end of the run (injection plus drain).
     pub fn horizon(&self) -> Time {
         self.end().saturating_add(self.drain)
+    }
+
+    /// How far apart laid-out replications start (see [`lay_out`]): the run, injection and
+    /// drain, rounded up to whole days.
+    pub fn stride(&self) -> Duration {
+        let run = self.horizon().since(self.start).as_nanos();
+        let day = DAY_NANOS as u128;
+        Duration::from_nanos(u64::try_from(run.div_ceil(day).max(1) * day).unwrap_or(u64::MAX))
+    }
+
+    /// The scenario as replication `rep` runs it when laid out (see [`lay_out`]): every
+    /// time moved to the replication's place on the timeline. `None` when not laid out (or
+    /// when the place is the scenario's own start).
+    pub fn for_replication(&self, rep: u32) -> Option<Scenario> {
+        let t0 = self.timeline?;
+        let stride = i64::try_from(self.stride().as_nanos()).ok()?;
+        let shift = t0.nanos().checked_add(stride.checked_mul(i64::from(rep))?)?.checked_sub(self.start.nanos())?;
+        if shift == 0 {
+            return None;
+        }
+        let mut s = self.clone();
+        s.timeline = None;
+        s.start = Time(s.start.nanos().saturating_add(shift));
+        for f in &mut s.faults {
+            if let When::At { at, .. } = &mut f.when {
+                *at = Time(at.nanos().saturating_add(shift));
+            }
+        }
+        Some(s)
     }
 
     /// Load multiplier at `t` from the daily shape.
@@ -995,6 +1062,7 @@ fn validate(raw: &RawScenario) -> (Option<Scenario>, Vec<Problem>) {
         effects,
         fitted: raw.fitted.clone(),
         digest: String::new(),
+        timeline: None,
     });
     (scenario, v.problems.list)
 }

@@ -54,6 +54,20 @@ impl PageEvent {
     }
 }
 
+/// The signal a Deployment's desired replicas come in (as kube-state-metrics names it);
+/// replay takes the service's latest as a decision's `replicas`.
+pub const REPLICAS_SIGNAL: &str = "kube_deployment_spec_replicas";
+
+/// A circuit breaker of the recording's automation changing state on a service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BreakerEvent {
+    /// An action made things worse: automation stopped on the service.
+    Tripped,
+    /// Lifted (a person fixed the service, or ran `understudy reset-breaker`).
+    Reset,
+}
+
 /// One line of a trace.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
@@ -94,9 +108,13 @@ pub enum Record {
         incident_type: String,
         confidence: f64,
         /// The incident it was about, when the recorder knew (a simulation's trace): `fit`
-        /// then matches it to that incident's truth instead of by time.
+        /// then matches it to that incident's truth instead of by time, and `replay
+        /// --classifier recorded` decides that incident here, as the recording did.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         incident: Option<String>,
+        /// The alert or signal it classified, when the recorder knew.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        signal: Option<String>,
     },
     /// What a person (or a tool) did.
     Action {
@@ -145,6 +163,22 @@ pub enum Record {
         end: Time,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         note: Option<String>,
+        /// A world of its own (a simulation's replication): nothing before it carries into
+        /// it, so replay starts the policy's guardrail state (cooldowns, caps, breakers)
+        /// afresh at `at`.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        independent: bool,
+    },
+    /// The recording's automation tripped or lifted a circuit breaker on a service (its
+    /// audit log's verification and breaker-reset records; a simulation's trace). Replay
+    /// holds the policy's breaker as the recording did: it has no world to verify in.
+    Breaker {
+        at: Time,
+        service: String,
+        namespace: String,
+        event: BreakerEvent,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
     },
     /// Ground truth, when known: what the fault really was, from `at` to `end`.
     Truth {
@@ -171,6 +205,7 @@ impl Record {
             | Record::Campaign { at, .. }
             | Record::Page { at, .. }
             | Record::Window { at, .. }
+            | Record::Breaker { at, .. }
             | Record::Truth { at, .. } => *at,
         }
     }
@@ -185,6 +220,7 @@ impl Record {
             | Record::Deploy { at, .. }
             | Record::Classification { at, .. }
             | Record::Page { at, .. }
+            | Record::Breaker { at, .. }
             | Record::Action { at, .. } => ok(at),
             Record::Campaign { at, end, .. } | Record::Window { at, end, .. } => ok(at) && ok(end),
             Record::Truth { at, end, .. } => ok(at) && end.as_ref().is_none_or(ok),
@@ -199,6 +235,7 @@ impl Record {
             | Record::Deploy { at, .. }
             | Record::Classification { at, .. }
             | Record::Page { at, .. }
+            | Record::Breaker { at, .. }
             | Record::Action { at, .. } => mv(at),
             Record::Campaign { at, end, .. } | Record::Window { at, end, .. } => {
                 mv(at);
@@ -224,6 +261,7 @@ impl Record {
             Record::Campaign { .. } => "campaign",
             Record::Page { .. } => "page",
             Record::Window { .. } => "window",
+            Record::Breaker { .. } => "breaker",
             Record::Truth { .. } => "truth",
         }
     }
@@ -236,8 +274,24 @@ impl Record {
             | Record::Classification { service, .. }
             | Record::Action { service, .. }
             | Record::Page { service, .. }
+            | Record::Breaker { service, .. }
             | Record::Truth { service, .. } => Some(service),
             Record::Alert { service, .. } => service.as_deref(),
+            Record::Campaign { .. } | Record::Window { .. } => None,
+        }
+    }
+
+    /// The namespace the record is about (`None` for a campaign, a window, or an alert or
+    /// page naming none).
+    pub fn namespace(&self) -> Option<&str> {
+        match self {
+            Record::Signal { namespace, .. }
+            | Record::Deploy { namespace, .. }
+            | Record::Classification { namespace, .. }
+            | Record::Action { namespace, .. }
+            | Record::Breaker { namespace, .. }
+            | Record::Truth { namespace, .. } => Some(namespace),
+            Record::Alert { namespace, .. } | Record::Page { namespace, .. } => namespace.as_deref(),
             Record::Campaign { .. } | Record::Window { .. } => None,
         }
     }
@@ -251,6 +305,7 @@ impl Record {
             | Record::Classification { service, .. }
             | Record::Action { service, .. }
             | Record::Page { service, .. }
+            | Record::Breaker { service, .. }
             | Record::Truth { service, .. } => Some(service),
             Record::Alert { service, .. } => service.as_mut(),
             Record::Campaign { .. } | Record::Window { .. } => None,

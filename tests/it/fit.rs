@@ -38,7 +38,7 @@ fn history(seed: u64) -> Vec<Record> {
     let start = Time::parse_rfc3339("2026-09-01T00:00:00Z").unwrap();
     let end = start.saturating_add(Duration::from_secs((DAYS * 86_400.0) as u64));
     let s = |x: f64| Duration::from_secs_f64(x);
-    let mut out = vec![Record::Window { at: start, end, note: None }];
+    let mut out = vec![Record::Window { at: start, end, note: None, independent: false }];
     let mut n = 0;
     for (svc, ty, rate) in FAULTS {
         let mut t = 0.0;
@@ -92,6 +92,7 @@ fn history(seed: u64) -> Vec<Record> {
                     incident_type: label.into(),
                     confidence: if right { 0.93 } else { 0.85 } + rng.r#gen::<f64>() * 0.05,
                     incident: None,
+                    signal: None,
                 },
                 page(paged, PageEvent::Triggered),
                 page(ack, PageEvent::Acknowledged),

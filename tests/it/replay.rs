@@ -276,3 +276,74 @@ fn the_external_sort_keeps_every_record_in_order_across_many_runs() {
     assert_eq!(out.len(), 1000);
     assert!(out.windows(2).all(|w| (w[0].1.at(), w[0].0) < (w[1].1.at(), w[1].0)), "time order, ties in file order");
 }
+
+/// The `decision` lines of a decisions.jsonl, in order.
+fn decision_lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .filter(|l| l.starts_with(r#"{"record":"decision""#))
+        .map(String::from)
+        .collect()
+}
+
+/// One pipeline: `simulate --trace-out` then `replay --classifier recorded` with the same
+/// policy gives the simulation's decision records byte for byte, guardrails included (the
+/// trace's breaker records and independent windows carry what the world decided); a trace
+/// without its breaker records gives other decisions, so the check can fail.
+#[test]
+fn replaying_a_simulation_s_trace_gives_its_decisions_line_for_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut breakers = 0;
+    for (scenario, seed, reps) in [("week-in-prod", "7", "4"), ("restart-loop", "3", "3"), ("bad-deploy", "1", "3")] {
+        let sim = dir.path().join(format!("sim-{scenario}"));
+        let trace = dir.path().join(format!("{scenario}.jsonl"));
+        let o = understudy(&[
+            "simulate",
+            scenario,
+            "--seed",
+            seed,
+            "--replications",
+            reps,
+            "--sweep-replications",
+            "0",
+            "--out",
+            sim.to_str().unwrap(),
+            "--trace-out",
+            trace.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let rp = dir.path().join(format!("replay-{scenario}"));
+        let o =
+            understudy(&["replay", trace.to_str().unwrap(), "--classifier", "recorded", "--out", rp.to_str().unwrap()]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert!(!String::from_utf8_lossy(&o.stderr).contains("future"), "a simulated world has no wall clock");
+        let (simulated, replayed) =
+            (decision_lines(&sim.join("decisions.jsonl")), decision_lines(&rp.join("decisions.jsonl")));
+        assert!(!simulated.is_empty(), "{scenario}: the simulation decided something");
+        for (k, (a, b)) in simulated.iter().zip(&replayed).enumerate() {
+            assert_eq!(a, b, "{scenario}: decision {k} differs");
+        }
+        assert_eq!(simulated.len(), replayed.len(), "{scenario}: as many decisions");
+        let text = std::fs::read_to_string(&trace).unwrap();
+        let n = text.lines().filter(|l| l.contains(r#""kind":"breaker""#)).count();
+        breakers += n;
+        if n > 0 {
+            let stripped = dir.path().join(format!("{scenario}-no-breakers.jsonl"));
+            let kept: Vec<&str> = text.lines().filter(|l| !l.contains(r#""kind":"breaker""#)).collect();
+            std::fs::write(&stripped, kept.join("\n") + "\n").unwrap();
+            let rp2 = dir.path().join(format!("replay2-{scenario}"));
+            let o = understudy(&[
+                "replay",
+                stripped.to_str().unwrap(),
+                "--classifier",
+                "recorded",
+                "--out",
+                rp2.to_str().unwrap(),
+            ]);
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            assert_ne!(decision_lines(&rp2.join("decisions.jsonl")), simulated, "{scenario}: breakers matter");
+        }
+    }
+    assert!(breakers > 0, "some run tripped a breaker, so the check above ran");
+}
