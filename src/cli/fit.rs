@@ -41,13 +41,51 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
-    // Never overwrite what is being read.
+    if args.name.trim().is_empty() || args.name.chars().any(char::is_control) {
+        eprintln!("error: --name {:?} is no scenario name: give a name without control characters", args.name);
+        return Ok(EXIT_BAD_INPUT);
+    }
+    for (k, t) in args.traces.iter().enumerate() {
+        if t.as_os_str() == "-" {
+            eprintln!(
+                "error: fit reads trace files, not standard input (it reads every trace side by side in time order); save the trace to a file and pass its path"
+            );
+            return Ok(EXIT_BAD_INPUT);
+        }
+        if let Some(u) = args.traces[..k].iter().find(|u| understudy::diag::same_file(t, u)) {
+            eprintln!(
+                "error: {} and {} are the same trace: read twice, its faults would count twice; pass it once",
+                u.display(),
+                t.display()
+            );
+            return Ok(EXIT_BAD_INPUT);
+        }
+    }
+    // Never overwrite what is being read, nor one output with another.
     let mut outputs = Vec::new();
     if args.out.as_os_str() != "-" {
         outputs.push(args.out.clone());
     }
     if let Some(d) = &args.report {
-        outputs.extend(["fit.json", "report.md", "index.html"].map(|f| d.join(f)));
+        if d.exists() && !d.is_dir() {
+            eprintln!(
+                "error: --report {} is a file; --report takes a folder (fit writes fit.json, report.md and index.html into it)",
+                d.display()
+            );
+            return Ok(EXIT_BAD_INPUT);
+        }
+        let files = ["fit.json", "report.md", "index.html"].map(|f| d.join(f));
+        if args.out.as_os_str() != "-"
+            && let Some(f) = files.iter().find(|f| understudy::diag::same_file(&args.out, f) || same_path(&args.out, f))
+        {
+            eprintln!(
+                "error: -o {} is {}, which --report writes: one would overwrite the other; write the scenario elsewhere",
+                args.out.display(),
+                f.display()
+            );
+            return Ok(EXIT_BAD_INPUT);
+        }
+        outputs.extend(files);
     }
     for t in &args.traces {
         if let Some(o) = outputs.iter().find(|o| understudy::diag::same_file(t, o)) {
@@ -105,14 +143,24 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         }
         anyhow::bail!("the fitted scenario does not validate (a bug in `understudy fit`; please report it)");
     }
-    if args.out.as_os_str() == "-" {
-        print!("{yaml}");
-    } else {
-        std::fs::write(&args.out, &yaml)?;
-    }
     let mut written = Vec::new();
     if let Some(dir) = &args.report {
-        written = understudy::report::fit::write_all(dir, &fit)?;
+        // The report first: a scenario is written only with its evidence beside it.
+        written = understudy::report::fit::write_all(dir, &fit)
+            .map_err(|e| anyhow::anyhow!("cannot write the report into {}: {e}", dir.display()))?;
+    }
+    if args.out.as_os_str() == "-" {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        if let Err(e) = out.write_all(yaml.as_bytes()).and_then(|()| out.flush()) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                return Ok(EXIT_OK); // the reader stopped reading (`| head`): not an error of ours
+            }
+            anyhow::bail!("cannot write the scenario to standard output: {e}");
+        }
+    } else {
+        std::fs::write(&args.out, &yaml)
+            .map_err(|e| anyhow::anyhow!("cannot write the scenario to {}: {e}", args.out.display()))?;
     }
     eprintln!(
         "fitted {} record(s) over {:.2} days: {} figure(s) from the history, {} kept at defaults",
@@ -134,4 +182,12 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         eprintln!("wrote {}", p.display());
     }
     Ok(EXIT_OK)
+}
+
+/// The same path once both are made absolute (for files that do not exist yet).
+fn same_path(a: &std::path::Path, b: &std::path::Path) -> bool {
+    match (std::path::absolute(a), std::path::absolute(b)) {
+        (Ok(x), Ok(y)) => x.components().eq(y.components()),
+        _ => false,
+    }
 }

@@ -37,6 +37,20 @@ const TRUTH_HORIZON: Duration = Duration::from_secs(7 * 86_400);
 const MAX_OPEN_PAGES: usize = 100_000;
 /// Pod names remembered per service to count replicas.
 const MAX_PODS: usize = 1_000;
+/// Services remembered; records of services past this are counted, not kept.
+const MAX_SERVICES: usize = 10_000;
+/// The most services, fault lines and campaigns a fitted scenario lists (a scenario file has
+/// to stay within the YAML loader's limits); the rest are named as left out.
+const MAX_SCENARIO_SERVICES: usize = 2_000;
+const MAX_SCENARIO_FAULTS: usize = 4_000;
+const MAX_SCENARIO_CAMPAIGNS: usize = 1_000;
+/// The highest fault rate a scenario accepts (per service per day).
+const MAX_RATE_PER_DAY: f64 = 10_000.0;
+/// Faults in progress remembered per service (to match alerts, pages, actions and
+/// classifications to them); older ones are forgotten past this.
+const MAX_TRUTHS_PER_SERVICE: usize = 256;
+/// Types with no model listed one by one in `assumed`; the rest are summed up.
+const MAX_LISTED_TYPES: usize = 20;
 /// Fault rate per type per service per day assumed when the history has no truth to count.
 pub const DEFAULT_RATE_PER_DAY: f64 = 0.5;
 
@@ -85,7 +99,13 @@ pub struct Fitter {
     onsets: BTreeMap<(String, String, String), Vec<Time>>,
     truths: BTreeMap<String, Vec<TruthState>>,
     pages: BTreeMap<String, PageState>,
+    /// Open pages by trigger time (the oldest is dropped first) and by service (an action
+    /// finds its page without a scan).
+    page_order: BTreeSet<(Time, String)>,
+    pages_by_service: BTreeMap<String, BTreeSet<String>>,
     pages_dropped: u64,
+    services_dropped: u64,
+    truths_forgotten: u64,
     last_alert: BTreeMap<String, Time>,
     delays: BTreeMap<&'static str, Samples>,
     monitor: Samples,
@@ -111,7 +131,7 @@ pub struct CampaignSeen {
 }
 
 fn is_automation(actor: &str) -> bool {
-    actor == "automation" || actor.contains("understudy")
+    actor == "automation" || actor.contains("understudy") || actor.starts_with("system:")
 }
 
 impl Fitter {
@@ -124,7 +144,12 @@ impl Fitter {
         span.1 = span.1.max(t);
         if let Some(ns) = rec.namespace()
             && let Some(svc) = rec.service()
-            && (self.services.len() < 10_000 || self.services.contains_key(&(ns.to_string(), svc.to_string())))
+            && !self.services.contains_key(&(ns.to_string(), svc.to_string()))
+            && self.services.len() >= MAX_SERVICES
+        {
+            self.services_dropped += 1;
+        } else if let Some(ns) = rec.namespace()
+            && let Some(svc) = rec.service()
         {
             let seen = self.services.entry((ns.to_string(), svc.to_string())).or_default();
             if let Record::Signal { labels, .. } = rec
@@ -147,6 +172,12 @@ impl Fitter {
                     Some(e) => e.saturating_add(ENDED_WITHIN) >= t,
                     None => x.at.saturating_add(TRUTH_HORIZON) >= t,
                 });
+                if list.len() >= MAX_TRUTHS_PER_SERVICE {
+                    // Faults overlapping by the hundreds on one service: the oldest can no
+                    // longer be told apart from the others; forget it (counted).
+                    list.remove(0);
+                    self.truths_forgotten += 1;
+                }
                 list.push(TruthState {
                     id: incident.clone(),
                     namespace: namespace.clone(),
@@ -173,14 +204,15 @@ impl Fitter {
                 // One action answers one page: the page it names, else the service's
                 // longest-acknowledged page still waiting for one.
                 let named = incident.as_ref().filter(|id| self.pages.contains_key(*id)).cloned();
-                let page = match named {
-                    Some(id) => self.pages.get_mut(&id).filter(|p| p.acked.is_some() && p.acted.is_none()),
-                    None => self
-                        .pages
-                        .values_mut()
-                        .filter(|p| p.service == *service && p.acked.is_some() && p.acted.is_none())
-                        .min_by_key(|p| p.acked),
-                };
+                let id = named.or_else(|| {
+                    let ids = self.pages_by_service.get(service)?;
+                    ids.iter()
+                        .filter_map(|id| self.pages.get(id).map(|p| (id, p)))
+                        .filter(|(_, p)| p.acked.is_some() && p.acted.is_none())
+                        .min_by_key(|(id, p)| (p.acked, (*id).clone()))
+                        .map(|(id, _)| id.clone())
+                });
+                let page = id.and_then(|id| self.pages.get_mut(&id)).filter(|p| p.acked.is_some() && p.acted.is_none());
                 if let Some(p) = page
                     && let Some(acked) = p.acked
                 {
@@ -253,16 +285,17 @@ impl Fitter {
                     }
                 }
                 if self.pages.len() >= MAX_OPEN_PAGES
-                    && let Some(oldest) =
-                        self.pages.iter().min_by_key(|(k, p)| (p.triggered, (*k).clone())).map(|(k, _)| k.clone())
+                    && let Some((_, oldest)) = self.page_order.first().cloned()
                 {
-                    self.pages.remove(&oldest);
+                    self.close_page(&oldest);
                     self.pages_dropped += 1;
                 }
                 self.pages.insert(
                     incident.to_string(),
                     PageState { service: service.to_string(), triggered: t, acked: None, acted: None },
                 );
+                self.page_order.insert((t, incident.to_string()));
+                self.pages_by_service.entry(service.to_string()).or_default().insert(incident.to_string());
             }
             PageEvent::Acknowledged => {
                 if let Some(p) = self.pages.get_mut(incident)
@@ -273,13 +306,26 @@ impl Fitter {
                 }
             }
             PageEvent::Resolved => {
-                if let Some(p) = self.pages.remove(incident)
+                if let Some(p) = self.close_page(incident)
                     && let Some(acted) = p.acted
                 {
                     self.delays.entry("fix").or_default().add(t.since(acted).as_secs_f64());
                 }
             }
         }
+    }
+
+    /// Forget an open page (resolved, or dropped past [`MAX_OPEN_PAGES`]).
+    fn close_page(&mut self, id: &str) -> Option<PageState> {
+        let p = self.pages.remove(id)?;
+        self.page_order.remove(&(p.triggered, id.to_string()));
+        if let Some(ids) = self.pages_by_service.get_mut(&p.service) {
+            ids.remove(id);
+            if ids.is_empty() {
+                self.pages_by_service.remove(&p.service);
+            }
+        }
+        Some(p)
     }
 
     /// The estimate, from everything observed. `from` names the traces (for provenance).
@@ -307,6 +353,7 @@ impl Fitter {
         let mut rates = Vec::new();
         let mut types_seen = BTreeSet::new();
         let mut campaign_surges = 0u64;
+        let mut unmodelled: BTreeMap<String, (u64, u64)> = BTreeMap::new();
         for ((ns, svc, ty), at) in &self.onsets {
             // A surge a campaign announced is expected load, not a fault that happens at a rate.
             let announced = |t: &Time| {
@@ -330,6 +377,7 @@ impl Fitter {
                 per_day,
                 ci95: ci,
                 simulated,
+                in_scenario: false,
             });
             if simulated && k > 0 {
                 parameters.push(Parameter {
@@ -341,10 +389,22 @@ impl Fitter {
                     source: format!("truth records over {exposure_days:.2} days ({exposure_source})"),
                 });
             } else if !simulated {
-                assumed.push(format!(
-                    "{ty} on {ns}/{svc} ({k} in the history) has no model in the simulator's world and is left out"
-                ));
+                let u = unmodelled.entry(ty.clone()).or_insert((0u64, 0u64));
+                u.0 += k;
+                u.1 += 1;
             }
+        }
+        for (ty, (k, n)) in unmodelled.iter().take(MAX_LISTED_TYPES) {
+            assumed.push(format!(
+                "{ty} ({k} in the history, on {n} service(s)) has no model in the simulator's world and is left out"
+            ));
+        }
+        if unmodelled.len() > MAX_LISTED_TYPES {
+            let rest = &unmodelled.values().skip(MAX_LISTED_TYPES).map(|(k, _)| k).sum::<u64>();
+            assumed.push(format!(
+                "{} more type(s) with no model in the simulator's world ({rest} incidents) are left out (fit.json lists them)",
+                unmodelled.len() - MAX_LISTED_TYPES
+            ));
         }
         if campaign_surges > 0 {
             assumed.push(format!(
@@ -464,8 +524,144 @@ impl Fitter {
                 name: name.clone(),
                 replicas: (!s.pods.is_empty()).then_some(s.pods.len() as u32),
                 revision: s.revision.as_deref().and_then(|r| r.trim_start_matches(['v', 'r']).parse().ok()),
+                scenario_name: None,
             })
             .collect();
+        let mut services = services;
+        // What the scenario holds: names a scenario file can carry (a Kubernetes name is at
+        // most 253 characters, without control characters), one name per service (a second
+        // namespace's `api` becomes `api.staging`), services with faults first, within the
+        // loader's limits.
+        let holdable = |x: &str| !x.trim().is_empty() && x.len() <= 253 && !x.chars().any(char::is_control);
+        let with_faults: BTreeSet<(&str, &str)> = rates
+            .iter()
+            .filter(|r| r.simulated && r.count > 0)
+            .map(|r| (r.namespace.as_str(), r.service.as_str()))
+            .collect();
+        let mut order: Vec<usize> = (0..services.len()).collect();
+        order.sort_by_key(|&k| !with_faults.contains(&(services[k].namespace.as_str(), services[k].name.as_str())));
+        let (mut taken, mut unholdable, mut over) = (BTreeSet::new(), Vec::new(), 0usize);
+        for k in order {
+            let s = &mut services[k];
+            if !holdable(&s.name) || !holdable(&s.namespace) {
+                unholdable.push(format!("{:?}/{:?}", s.namespace, s.name));
+                continue;
+            }
+            if taken.len() >= MAX_SCENARIO_SERVICES {
+                over += 1;
+                continue;
+            }
+            let mut name = s.name.clone();
+            let mut n = 1;
+            while taken.contains(&name) {
+                name = if n == 1 {
+                    format!("{}.{}", s.name, s.namespace)
+                } else {
+                    format!("{}.{}-{n}", s.name, s.namespace)
+                };
+                n += 1;
+            }
+            if name != s.name {
+                assumed.push(format!(
+                    "service {}/{} is `{name}` in the scenario (another namespace has a `{}`)",
+                    s.namespace, s.name, s.name
+                ));
+            }
+            taken.insert(name.clone());
+            s.scenario_name = Some(name);
+        }
+        if !unholdable.is_empty() {
+            assumed.push(format!(
+                "{} service(s) with names no scenario can hold (empty, over 253 characters, or with control characters) are left out: {}",
+                unholdable.len(),
+                unholdable.iter().take(3).cloned().collect::<Vec<_>>().join(", ")
+            ));
+        }
+        if over > 0 {
+            assumed.push(format!("{over} service(s) past the first {MAX_SCENARIO_SERVICES} (those with faults first) are left out of the scenario"));
+        }
+        if self.services_dropped > 0 {
+            assumed.push(format!(
+                "{} record(s) of services past the first {MAX_SERVICES} seen were not counted as services",
+                self.services_dropped
+            ));
+        }
+        let held: BTreeSet<(&str, &str)> = services
+            .iter()
+            .filter(|s| s.scenario_name.is_some())
+            .map(|s| (s.namespace.as_str(), s.name.as_str()))
+            .collect();
+        let (mut faults_over, mut capped) = (0usize, 0usize);
+        let mut lines = 0usize;
+        for r in rates.iter_mut() {
+            if !(r.simulated
+                && r.count > 0
+                && r.per_day > 0.0
+                && held.contains(&(r.namespace.as_str(), r.service.as_str())))
+            {
+                continue;
+            }
+            if lines >= MAX_SCENARIO_FAULTS {
+                faults_over += 1;
+                continue;
+            }
+            lines += 1;
+            r.in_scenario = true;
+            if r.per_day > MAX_RATE_PER_DAY {
+                capped += 1;
+            }
+        }
+        // Only the rates the scenario runs are its fitted figures (the rest are named above).
+        let running: BTreeSet<String> = rates
+            .iter()
+            .filter(|r| r.in_scenario)
+            .map(|r| format!("faults.{}/{}.{}", r.namespace, r.service, r.incident_type))
+            .collect();
+        parameters.retain(|p| !p.parameter.starts_with("faults.") || running.contains(&p.parameter));
+        if faults_over > 0 {
+            assumed.push(format!(
+                "{faults_over} fault rate(s) past the first {MAX_SCENARIO_FAULTS} are left out of the scenario"
+            ));
+        }
+        if capped > 0 {
+            assumed.push(format!("{capped} fault rate(s) over {MAX_RATE_PER_DAY} a day run at {MAX_RATE_PER_DAY} (the most a scenario takes)"));
+        }
+        if rates.iter().any(|r| r.simulated && r.count > 0) && exposure_days <= 0.0 {
+            assumed.push("fault rates: the history covers no time (its windows or records span 0 s), so no rate could be measured".into());
+        }
+        // The run: from the history's start (when a scenario can start there), its length.
+        let first = windows.first().map_or(Time(0), |w| w.0);
+        let latest = Time::parse_rfc3339("2200-01-01T00:00:00Z").unwrap_or(Time(i64::MAX));
+        let start = if (Time(0)..latest).contains(&first) {
+            first
+        } else {
+            let d = Time::parse_rfc3339(crate::sim::scenario::DEFAULT_START).unwrap_or(Time(0));
+            assumed.push(format!(
+                "start: the history begins at {}, outside the 1970–2199 a scenario runs in; the scenario starts at {}",
+                first.to_rfc3339(),
+                d.to_rfc3339()
+            ));
+            d
+        };
+        let days = exposure_days.clamp(1.0, MAX_RUN_DAYS);
+        let run_end = start.saturating_add(Duration::from_secs((days * 86_400.0).round() as u64));
+        let mut campaigns = self.campaigns;
+        let before = campaigns.len();
+        campaigns.retain(|c| c.at >= start && c.at < run_end);
+        // One scenario line per campaign and service it names.
+        let mut lines = 0usize;
+        campaigns.retain(|c| {
+            let n =
+                held.iter().filter(|(_, name)| c.services.is_empty() || c.services.iter().any(|x| x == name)).count();
+            lines += n;
+            lines <= MAX_SCENARIO_CAMPAIGNS
+        });
+        if campaigns.len() < before {
+            assumed.push(format!(
+                "{} campaign(s) outside the scenario's {days:.1}-day run (or past the first {MAX_SCENARIO_CAMPAIGNS}) are left out",
+                before - campaigns.len()
+            ));
+        }
         if services.iter().any(|s| s.replicas.is_none()) {
             assumed.push("replicas: services without pod names in their signals run 3 pods".into());
         }
@@ -476,8 +672,20 @@ impl Fitter {
                 "run length: {MAX_RUN_DAYS} days of the history's {exposure_days:.1} (rates are per day; replications give the spread)"
             ));
         }
-        if !self.campaigns.is_empty() {
+        if !campaigns.is_empty() {
             assumed.push("campaigns: each multiplies load by 1.5 (the history says when, not how much)".into());
+        }
+        if self.truths_forgotten > 0 {
+            assumed.push(format!(
+                "{} fault(s) overlapping more than {MAX_TRUTHS_PER_SERVICE} others on one service were not matched to alerts, pages or classifications (their rates count)",
+                self.truths_forgotten
+            ));
+        }
+        if self.pages_dropped > 0 {
+            assumed.push(format!(
+                "{} page(s) still open when {MAX_OPEN_PAGES} were, were dropped, oldest first: their delays are not in the fit",
+                self.pages_dropped
+            ));
         }
         let people = self
             .people
@@ -496,9 +704,11 @@ impl Fitter {
             windows: windows.iter().map(|(a, b)| [*a, *b]).collect(),
             exposure_days,
             exposure_source,
+            start,
+            days,
             services,
             rates,
-            campaigns: self.campaigns,
+            campaigns,
             delays,
             monitor_detection: monitor,
             classifier,
@@ -534,6 +744,9 @@ pub struct ServiceFit {
     pub replicas: Option<u32>,
     /// Its latest deploy's revision, when a number.
     pub revision: Option<u32>,
+    /// Its name in the fitted scenario (its own, else `name.namespace` when another
+    /// namespace has one of that name); `None` when left out of it.
+    pub scenario_name: Option<String>,
 }
 
 /// Faults of one type on one service, per day.
@@ -547,6 +760,9 @@ pub struct RateFit {
     pub ci95: [f64; 2],
     /// Whether the simulator has a world model for the type.
     pub simulated: bool,
+    /// Written into the fitted scenario (a simulated type seen at least once, on a service
+    /// the scenario holds, within the scenario's limits).
+    pub in_scenario: bool,
 }
 
 /// One of the people's steps.
@@ -602,6 +818,9 @@ pub struct Fit {
     pub windows: Vec<[Time; 2]>,
     pub exposure_days: f64,
     pub exposure_source: &'static str,
+    /// Where the fitted scenario starts, and how many days it runs.
+    pub start: Time,
+    pub days: f64,
     pub services: Vec<ServiceFit>,
     pub rates: Vec<RateFit>,
     pub campaigns: Vec<CampaignSeen>,
@@ -628,8 +847,21 @@ pub fn show(v: f64, unit: &str) -> String {
     }
 }
 
+/// A double-quoted YAML string: JSON's escapes, and every control character JSON leaves raw
+/// (DEL, C1) escaped too, so the file is text the loader accepts.
 fn q(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
+    let j = serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into());
+    if !j.chars().any(char::is_control) {
+        return j;
+    }
+    j.chars().fold(String::with_capacity(j.len() + 8), |mut out, c| {
+        if c.is_control() {
+            let _ = write!(out, "\\u{:04x}", u32::from(c));
+        } else {
+            out.push(c);
+        }
+        out
+    })
 }
 
 fn dur(seconds: f64) -> String {
@@ -651,29 +883,23 @@ impl Fit {
         );
         // A representative stretch: the history's length, at least a day and at most
         // MAX_RUN_DAYS (rates are per day; replications give the spread).
-        let start = self.windows.first().map_or(Time(0), |w| w[0]);
-        let days = self.exposure_days.clamp(1.0, MAX_RUN_DAYS);
+        let (start, days) = (self.start, self.days);
         let _ = writeln!(y, "start: {}", q(&start.to_rfc3339()));
         let _ = writeln!(y, "duration: {}", q(&format_duration(Duration::from_secs((days * 86_400.0).round() as u64))));
 
-        // Services: unique names (the scenario names them alone).
-        let mut names = BTreeSet::new();
-        let mut services = Vec::new();
-        for s in &self.services {
-            if names.insert(s.name.clone()) {
-                services.push(s);
-            }
-        }
+        // Services: those the scenario holds, by their scenario names (see `ServiceFit`).
+        let services: Vec<(&ServiceFit, &str)> =
+            self.services.iter().filter_map(|s| s.scenario_name.as_deref().map(|n| (s, n))).collect();
         let mut quota: BTreeMap<&str, u32> = BTreeMap::new();
         if !services.is_empty() {
             let _ = writeln!(y, "services:");
-            for s in &services {
+            for (s, name) in &services {
                 let r = s.replicas.unwrap_or(3).clamp(1, 500);
                 *quota.entry(&s.namespace).or_default() += r;
                 let _ = write!(
                     y,
                     "  - {{ name: {}, namespace: {}, replicas: {r}, rps_per_pod: 100, base_rps: {}",
-                    q(&s.name),
+                    q(name),
                     q(&s.namespace),
                     50 * r
                 );
@@ -688,16 +914,18 @@ impl Fit {
             }
         }
         let _ = writeln!(y, "faults:");
-        let known: BTreeSet<&str> = services.iter().map(|s| s.name.as_str()).collect();
+        let known: BTreeMap<(&str, &str), &str> =
+            services.iter().map(|(s, n)| ((s.namespace.as_str(), s.name.as_str()), *n)).collect();
         let mut any = false;
-        for r in self.rates.iter().filter(|r| r.simulated && r.count > 0 && known.contains(r.service.as_str())) {
+        for r in self.rates.iter().filter(|r| r.in_scenario) {
+            let Some(name) = known.get(&(r.namespace.as_str(), r.service.as_str())) else { continue };
             any = true;
             let _ = writeln!(
                 y,
                 "  - {{ type: {}, services: [{}], rate_per_day: {:.6} }}   # {} in {:.2} days",
                 r.incident_type,
-                q(&r.service),
-                r.per_day,
+                q(name),
+                r.per_day.min(MAX_RATE_PER_DAY).max(1e-6),
                 r.count,
                 self.exposure_days
             );
@@ -709,11 +937,11 @@ impl Fit {
         }
         let mut campaigns = Vec::new();
         for c in &self.campaigns {
-            let svcs: Vec<&str> = if c.services.is_empty() {
-                services.iter().map(|s| s.name.as_str()).collect()
-            } else {
-                c.services.iter().map(String::as_str).filter(|s| known.contains(s)).collect()
-            };
+            let svcs: Vec<&str> = services
+                .iter()
+                .filter(|(s, _)| c.services.is_empty() || c.services.contains(&s.name))
+                .map(|(_, n)| *n)
+                .collect();
             let len = c.end.since(c.at).max(Duration::from_secs(60));
             for s in svcs {
                 campaigns.push(format!(

@@ -64,9 +64,9 @@ pub fn markdown(f: &Fit) -> String {
         let _ = writeln!(
             m,
             "| {}/{} | {} | {} | {:.3} ({:.3} – {:.3}) | {} |",
-            r.namespace,
-            r.service,
-            r.incident_type,
+            cell(&r.namespace),
+            cell(&r.service),
+            cell(&r.incident_type),
             r.count,
             r.per_day,
             r.ci95[0],
@@ -76,9 +76,15 @@ pub fn markdown(f: &Fit) -> String {
     }
     let _ = writeln!(m, "\n## Kept at defaults\n");
     for a in &f.assumed {
-        let _ = writeln!(m, "- {a}");
+        let _ = writeln!(m, "- {}", cell(a));
     }
     m
+}
+
+/// Text from the history inside a Markdown table cell or list item: a `|` would end the
+/// cell, a line break the row.
+fn cell(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('|', "\\|").replace(['\n', '\r'], " ")
 }
 
 /// index.html: the goodness of fit, one self-contained page.

@@ -281,6 +281,25 @@ impl Record {
         }
     }
 
+    /// What the format says beyond its shape: a confidence is a probability, nothing ends
+    /// before it starts. `Err` says what is wrong and how to mend it.
+    pub fn check(&self) -> Result<(), (String, &'static str)> {
+        match self {
+            Record::Classification { confidence, .. } if !(0.0..=1.0).contains(confidence) => Err((
+                format!("`confidence` {confidence} is outside 0–1"),
+                "a classifier's confidence is a probability; divide percentages by 100",
+            )),
+            Record::Campaign { at, end, .. } | Record::Window { at, end, .. } if end < at => {
+                Err((format!("`end` {end} is before `at` {at}"), "swap them, or fix the clock they were read with"))
+            }
+            Record::Truth { at, end: Some(end), .. } if end < at => Err((
+                format!("`end` {end} is before `at` {at}"),
+                "a fault ends after it begins: swap them, or leave `end` out while it is unknown",
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// The namespace the record is about (`None` for a campaign, a window, or an alert or
     /// page naming none).
     pub fn namespace(&self) -> Option<&str> {
@@ -388,6 +407,15 @@ impl<R: BufRead> Reader<R> {
                     return Some(Err(d));
                 }
             };
+            if let Err((message, hint)) = rec.check() {
+                return Some(Err(Diagnostic::error(
+                    Code::BadValue,
+                    &self.path,
+                    Some(Pos { line: self.line, col: 1 }),
+                    message,
+                )
+                .with_hint(hint)));
+            }
             if self.check_order {
                 let at = rec.at();
                 if let Some((prev, prev_line)) = self.last

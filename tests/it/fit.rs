@@ -358,3 +358,114 @@ fn fit_never_overwrites_the_trace_it_reads() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("would be overwritten"));
     assert_eq!(std::fs::read(&trace).unwrap(), before, "the trace is untouched");
 }
+
+/// Lines of JSON as a trace file.
+fn trace_file(dir: &std::path::Path, name: &str, lines: &[String]) -> std::path::PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, lines.join("\n") + "\n").unwrap();
+    p
+}
+
+/// Truth records of `n` memory leaks on `ns/svc`, an hour apart from `day`.
+fn leaks(ns: &str, svc: &str, n: usize, day: u32) -> Vec<(String, String)> {
+    (0..n)
+        .map(|k| {
+            let at = format!("2026-10-{day:02}T{:02}:00:00Z", k % 24);
+            let end = format!("2026-10-{day:02}T{:02}:30:00Z", k % 24);
+            let (svc, ns) = (serde_json::to_string(svc).unwrap(), serde_json::to_string(ns).unwrap());
+            (at.clone(), format!(r#"{{"kind":"truth","at":"{at}","end":"{end}","service":{svc},"namespace":{ns},"incident_type":"memory-leak"}}"#))
+        })
+        .collect()
+}
+
+#[test]
+fn fit_keeps_services_of_one_name_in_two_namespaces_apart_and_leaves_out_names_no_scenario_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut recs = vec![(
+        "2026-10-01T00:00:00Z".to_string(),
+        r#"{"kind":"window","at":"2026-10-01T00:00:00Z","end":"2026-10-11T00:00:00Z"}"#.to_string(),
+    )];
+    recs.extend(leaks("prod", "api", 2, 2));
+    recs.extend(leaks("staging", "api", 6, 3));
+    recs.extend(leaks("prod", "bad\u{7f}name", 3, 4));
+    recs.sort();
+    let lines: Vec<String> = recs.into_iter().map(|(_, l)| l).collect();
+    let trace = trace_file(dir.path(), "t.jsonl", &lines);
+    let out = dir.path().join("fitted.yaml");
+    let o = understudy(&["fit", trace.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains("names no scenario can hold"), "{stderr}");
+    let (s, _) = understudy::sim::scenario::Scenario::load(&out).unwrap();
+    let names: Vec<(&str, &str)> = s.services.iter().map(|x| (x.namespace.as_str(), x.name.as_str())).collect();
+    assert!(names.contains(&("prod", "api")) && names.contains(&("staging", "api.staging")), "{names:?}");
+    assert_eq!(names.len(), 2, "the name with a control character is left out: {names:?}");
+    // Each namespace's leaks stay its own: 2 and 6 in 10 days.
+    let rate = |svc: &str| {
+        let k = s.services.iter().position(|x| x.name == svc).unwrap();
+        s.faults
+            .iter()
+            .find_map(|f| match &f.when {
+                understudy::sim::scenario::When::Rate { per_day, services, .. } if services == &vec![k] => {
+                    Some(*per_day)
+                }
+                _ => None,
+            })
+            .unwrap()
+    };
+    assert!((rate("api") - 0.2).abs() < 1e-9 && (rate("api.staging") - 0.6).abs() < 1e-9);
+}
+
+#[test]
+fn fit_refuses_inputs_that_would_count_twice_or_outputs_that_collide() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("history.jsonl");
+    understudy::trace::write(Some(&trace), history(3)).unwrap();
+    let t = trace.to_str().unwrap();
+    let report = dir.path().join("r");
+    let inside = report.join("report.md");
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    for (args, says) in [
+        (vec!["fit", t, t], "same trace"),
+        (vec!["fit", t, "--report", report.to_str().unwrap(), "-o", inside.to_str().unwrap()], "which --report writes"),
+        (vec!["fit", t, "--report", file.to_str().unwrap()], "is a file"),
+        (vec!["fit", t, "--name", ""], "no scenario name"),
+        (vec!["fit", "-"], "not standard input"),
+    ] {
+        let o = understudy(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(String::from_utf8_lossy(&o.stderr).contains(says), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    }
+    assert_eq!(std::fs::read(&file).unwrap(), b"x", "the file given as --report is untouched");
+    assert!(!report.exists(), "nothing written");
+}
+
+#[test]
+fn a_confidence_outside_0_1_or_an_end_before_its_start_is_an_error_at_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    for (bad, says) in [
+        (
+            r#"{"kind":"classification","at":"2026-10-01T01:00:00Z","service":"a","namespace":"p","incident_type":"memory-leak","confidence":95}"#,
+            "outside 0–1",
+        ),
+        (
+            r#"{"kind":"truth","at":"2026-10-01T01:00:00Z","end":"2026-10-01T00:00:00Z","service":"a","namespace":"p","incident_type":"memory-leak"}"#,
+            "before `at`",
+        ),
+        (r#"{"kind":"window","at":"2026-10-01T01:00:00Z","end":"2026-09-01T00:00:00Z"}"#, "before `at`"),
+    ] {
+        let lines = vec![
+            r#"{"kind":"window","at":"2026-10-01T00:00:00Z","end":"2026-10-02T00:00:00Z"}"#.to_string(),
+            bad.to_string(),
+        ];
+        let trace = trace_file(dir.path(), "bad.jsonl", &lines);
+        for cmd in ["fit", "replay"] {
+            let out = dir.path().join("out");
+            let o = understudy(&[cmd, trace.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+            let stderr = String::from_utf8_lossy(&o.stderr);
+            assert_eq!(o.status.code(), Some(2), "{cmd} {bad}: {stderr}");
+            assert!(stderr.contains(says) && stderr.contains("bad.jsonl:2:1"), "{cmd}: {stderr}");
+        }
+    }
+}
