@@ -925,7 +925,7 @@ impl Fit {
                 "  - {{ type: {}, services: [{}], rate_per_day: {:.6} }}   # {} in {:.2} days",
                 r.incident_type,
                 q(name),
-                r.per_day.min(MAX_RATE_PER_DAY).max(1e-6),
+                r.per_day.clamp(1e-6, MAX_RATE_PER_DAY),
                 r.count,
                 self.exposure_days
             );
