@@ -68,7 +68,32 @@ struct TruthState {
     at: Time,
     end: Option<Time>,
     alerted: bool,
+    /// When the first alert on it fired.
+    alerted_at: Option<Time>,
     noticed: bool,
+    /// When its first page came.
+    noticed_at: Option<Time>,
+    /// A person noticed it before any alert: an exact detection delay.
+    detected: bool,
+}
+
+/// What a fault that ended (or was forgotten) says about the people's detection delay when
+/// it gave no exact one: an alert reached it first (the person had not noticed by then), or
+/// it ended unnoticed. Either way the delay is longer than that: a right-censored observation.
+fn censor(into: &mut Samples, x: &TruthState) {
+    if x.detected {
+        return;
+    }
+    if let Some(a) = x.alerted_at {
+        if x.noticed_at.is_some_and(|n| n < a) {
+            return; // paged before the alert, but not known to be by a person: says nothing
+        }
+        into.add(a.since(x.at).as_secs_f64());
+    } else if !x.noticed
+        && let Some(e) = x.end
+    {
+        into.add(e.since(x.at).as_secs_f64());
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -108,6 +133,8 @@ pub struct Fitter {
     truths_forgotten: u64,
     last_alert: BTreeMap<String, Time>,
     delays: BTreeMap<&'static str, Samples>,
+    /// Detection delays known only to be longer than a value (see [`censor`]).
+    detect_censored: Samples,
     monitor: Samples,
     classes: BTreeMap<String, ClassTally>,
     unmatched_classifications: u64,
@@ -168,14 +195,20 @@ impl Fitter {
                 self.with_truth.insert(stream);
                 self.onsets.entry((namespace.clone(), service.clone(), incident_type.clone())).or_default().push(*at);
                 let list = self.truths.entry(service.clone()).or_default();
-                list.retain(|x| match x.end {
-                    Some(e) => e.saturating_add(ENDED_WITHIN) >= t,
-                    None => x.at.saturating_add(TRUTH_HORIZON) >= t,
-                });
+                let (kept, gone): (Vec<TruthState>, Vec<TruthState>) =
+                    std::mem::take(list).into_iter().partition(|x| match x.end {
+                        Some(e) => e.saturating_add(ENDED_WITHIN) >= t,
+                        None => x.at.saturating_add(TRUTH_HORIZON) >= t,
+                    });
+                *list = kept;
+                for x in &gone {
+                    censor(&mut self.detect_censored, x);
+                }
                 if list.len() >= MAX_TRUTHS_PER_SERVICE {
                     // Faults overlapping by the hundreds on one service: the oldest can no
                     // longer be told apart from the others; forget it (counted).
-                    list.remove(0);
+                    let x = list.remove(0);
+                    censor(&mut self.detect_censored, &x);
                     self.truths_forgotten += 1;
                 }
                 list.push(TruthState {
@@ -185,7 +218,10 @@ impl Fitter {
                     at: *at,
                     end: *end,
                     alerted: false,
+                    alerted_at: None,
                     noticed: false,
+                    noticed_at: None,
+                    detected: false,
                 });
             }
             Record::Alert { status: AlertStatus::Firing, service: Some(service), .. } => {
@@ -195,6 +231,7 @@ impl Fitter {
                 for x in self.truths.get_mut(service).into_iter().flatten() {
                     if !x.alerted && x.at <= t && x.end.is_none_or(|e| e >= t) {
                         x.alerted = true;
+                        x.alerted_at = Some(t);
                         self.monitor.add(t.since(x.at).as_secs_f64());
                     }
                 }
@@ -276,10 +313,21 @@ impl Fitter {
                 // A page no alert preceded: a person noticed (or a person opened it).
                 let alerted_lately =
                     self.last_alert.get(service).is_some_and(|a| t.since(*a) <= Duration::from_secs(3600));
+                // The page's own fault when a truth carries its id (a simulation's trace),
+                // else every fault in progress on the service.
+                let by_id =
+                    self.truths.get(service).is_some_and(|v| v.iter().any(|x| x.id.as_deref() == Some(incident)));
                 for x in self.truths.get_mut(service).into_iter().flatten() {
+                    if by_id && x.id.as_deref() != Some(incident) {
+                        continue;
+                    }
                     if !x.noticed && x.at <= t && x.end.is_none_or(|e| e >= t) {
                         x.noticed = true;
-                        if !x.alerted && !alerted_lately {
+                        x.noticed_at = Some(t);
+                        // Its own page before any alert on it is a person noticing; without
+                        // ids, a page is only taken for one when no alert fired lately.
+                        if !x.alerted && (by_id || !alerted_lately) {
+                            x.detected = true;
                             self.delays.entry("detect").or_default().add(t.since(x.at).as_secs_f64());
                         }
                     }
@@ -329,7 +377,10 @@ impl Fitter {
     }
 
     /// The estimate, from everything observed. `from` names the traces (for provenance).
-    pub fn finish(self, from: Vec<String>) -> Fit {
+    pub fn finish(mut self, from: Vec<String>) -> Fit {
+        for x in self.truths.values().flatten() {
+            censor(&mut self.detect_censored, x);
+        }
         let (windows, exposure_source) = if self.windows.is_empty() {
             // A trace without truth (a pod dump, an alert export) says nothing about how often
             // faults happen, and may cover other years: only the labelled traces count.
@@ -423,9 +474,15 @@ impl Fitter {
         let mut delays = BTreeMap::new();
         for step in STEPS {
             let s = self.delays.get(step).cloned().unwrap_or_default();
-            let fit = s.lognormal(MIN_DELAY_SAMPLES);
+            let fit = if step == "detect" {
+                stats::lognormal_censored(&s, &self.detect_censored, MIN_DELAY_SAMPLES)
+            } else {
+                s.lognormal(MIN_DELAY_SAMPLES)
+            };
             let source = match step {
-                "detect" => "onset (truth) → the first page, where no alert fired on the service in the hour before",
+                "detect" => {
+                    "onset (truth) → the first page, where no alert fired on the service in the hour before; a fault an alert reached first, or that ended unnoticed, says the delay was longer (censored, fitted by its survival)"
+                }
                 "acknowledge" => "page triggered → acknowledged",
                 "diagnose" => "page acknowledged → the person's first action on the service",
                 _ => "the person's action → the page resolved",

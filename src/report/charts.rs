@@ -284,15 +284,20 @@ pub fn pareto(rows: &[crate::grid::Row]) -> String {
 /// A delay's empirical distribution (steps) beside the fitted log-normal's (line), minutes on
 /// a log axis, with the Kolmogorov–Smirnov distance in the title.
 pub fn delay_fit(step: &str, f: &crate::fit::stats::LogNormalFit) -> String {
-    let xs: Vec<f64> = f.sorted.iter().map(|s| (s / 60.0).max(1.0 / 60.0)).collect();
-    let (lo, hi) = match (xs.first(), xs.last()) {
-        (Some(a), Some(b)) => ((a * 0.8).max(1.0 / 60.0), (b * 1.25).max(a * 2.0)),
+    // The history's CDF as steps (minutes): the empirical one, or 1 − Kaplan–Meier.
+    let pts: Vec<(f64, f64)> = f.history.iter().map(|&(s, p)| ((s / 60.0).max(1.0 / 60.0), p)).collect();
+    let (lo, hi) = match (pts.first(), pts.last()) {
+        (Some(a), Some(b)) => ((a.0 * 0.8).max(1.0 / 60.0), (b.0 * 1.25).max(a.0 * 2.0)),
         _ => return "<p>no observations</p>".into(),
     };
-    let n = xs.len() as f64;
+    let caption = if f.censored > 0 {
+        format!("{step}: n = {} + {} censored, KS D = {:.3}", f.n, f.censored, f.ks_d)
+    } else {
+        format!("{step}: n = {}, KS D = {:.3}, p = {:.2}", f.n, f.ks_d, f.ks_p)
+    };
     svg(440, 320, |root| {
         let mut ch = ChartBuilder::on(&root)
-            .caption(format!("{step}: n = {}, KS D = {:.3}, p = {:.2}", f.n, f.ks_d, f.ks_p), TITLE)
+            .caption(caption, TITLE)
             .margin(10)
             .x_label_area_size(40)
             .y_label_area_size(50)
@@ -303,10 +308,18 @@ pub fn delay_fit(step: &str, f: &crate::fit::stats::LogNormalFit) -> String {
             .label_style(AXIS)
             .axis_desc_style(AXIS)
             .draw()?;
-        let steps: Vec<(f64, f64)> =
-            xs.iter().enumerate().flat_map(|(i, &x)| [(x, i as f64 / n), (x, (i + 1) as f64 / n)]).collect();
+        let mut prev = 0.0;
+        let steps: Vec<(f64, f64)> = pts
+            .iter()
+            .flat_map(|&(x, p)| {
+                let s = [(x, prev), (x, p)];
+                prev = p;
+                s
+            })
+            .collect();
+        let label = if f.censored > 0 { "history (Kaplan–Meier)" } else { "history" };
         ch.draw_series(LineSeries::new(steps, PEOPLE.stroke_width(2)))?
-            .label("history")
+            .label(label)
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], PEOPLE));
         let k = 120;
         let curve: Vec<(f64, f64)> = (0..=k)

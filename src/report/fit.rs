@@ -41,14 +41,15 @@ pub fn markdown(f: &Fit) -> String {
             Some(x) => {
                 let _ = writeln!(
                     m,
-                    "| {step} | {} | {} ({}) | {} ({}) | {:.3} | {:.2} | {} |",
+                    "| {step} | {}{} | {} ({}) | {} ({}) | {:.3} | {} | {} |",
                     x.n,
+                    if x.censored > 0 { format!(" + {} censored", x.censored) } else { String::new() },
                     show(x.median, "s"),
                     ci(x.median_ci95, "s"),
                     show(x.p90, "s"),
                     ci(x.p90_ci95, "s"),
                     x.ks_d,
-                    x.ks_p,
+                    if x.censored > 0 { "–".to_string() } else { format!("{:.2}", x.ks_p) },
                     d.source
                 );
             }
@@ -109,7 +110,7 @@ pub fn page(f: &Fit) -> String {
     let _ = writeln!(h, "<h2>People's delays: the history beside the fit</h2>");
     let _ = writeln!(
         h,
-        "<p class=\"small\">Grey: the history's cumulative distribution; blue: the fitted log-normal. KS D is the largest vertical gap; its p-value is conservative because the fit used the same data (a small p says the log-normal does not describe these delays).</p><div id=\"delays\">"
+        "<p class=\"small\">Grey: the history's cumulative distribution; blue: the fitted log-normal. KS D is the largest vertical gap; its p-value is conservative because the fit used the same data (a small p says the log-normal does not describe these delays). Where some delays are censored (an alert reached the fault first, or it ended unnoticed: the delay was longer than that), the fit maximises the likelihood with their survival, the history is 1 − the Kaplan–Meier estimate, and D is measured against it (no p-value is shown: the plain one does not hold under censoring).</p><div id=\"delays\">"
     );
     for (step, d) in &f.delays {
         match &d.fit {
