@@ -362,6 +362,38 @@ pub fn same_file(a: &Path, b: &Path) -> bool {
     false
 }
 
+/// The same path once both are made absolute (for files that may not exist yet).
+pub fn same_path(a: &Path, b: &Path) -> bool {
+    // Lexically: `a/../b` is `b` (the file may not exist, so the filesystem cannot say).
+    fn normal(p: &Path) -> Option<Vec<std::ffi::OsString>> {
+        let mut out = Vec::new();
+        for c in std::path::absolute(p).ok()?.components() {
+            match c {
+                std::path::Component::ParentDir => {
+                    out.pop();
+                }
+                std::path::Component::CurDir => {}
+                c => out.push(c.as_os_str().to_os_string()),
+            }
+        }
+        Some(out)
+    }
+    matches!((normal(a), normal(b)), (Some(x), Some(y)) if x == y)
+}
+
+/// The first input given twice (the same file under any name): `(first, again)`.
+pub fn repeated(paths: &[std::path::PathBuf]) -> Option<(&Path, &Path)> {
+    paths
+        .iter()
+        .enumerate()
+        .find_map(|(k, t)| paths[..k].iter().find(|u| same_file(t, u)).map(|u| (u.as_path(), t.as_path())))
+}
+
+/// `a` and `b` are one file: the same file now, or the same path.
+pub fn one_file(a: &Path, b: &Path) -> bool {
+    same_file(a, b) || same_path(a, b)
+}
+
 pub fn cannot_read(path: &Path, e: &std::io::Error) -> Diagnostic {
     let hint = match e.kind() {
         std::io::ErrorKind::NotFound => "check the path; relative paths are taken from the current directory",

@@ -197,6 +197,16 @@ impl Episode {
         self.observed.push(o);
     }
 
+    /// The episode's latest evidence (else what opened it).
+    fn latest_signal(&self) -> String {
+        self.observed.last().map_or_else(|| self.evidence.clone(), |o| o.name.clone())
+    }
+
+    /// The kind of object, where the evidence says (a subject label, a pod's name).
+    fn target(&self) -> Option<crate::policy::Target> {
+        self.observed.iter().find_map(|o| crate::policy::Target::of_labels(&o.labels))
+    }
+
     /// The classification history as the episodes CSV writes it.
     fn history_text(&self) -> String {
         self.history
@@ -1062,19 +1072,7 @@ impl<'a, W: Write> Replayer<'a, W> {
         let Some(e) = self.open.get_mut(key) else { return Ok(()) };
         e.support = support;
         let e = &self.open[key];
-        let signal = e.observed.last().map_or_else(|| e.evidence.clone(), |o| o.name.clone());
-        let incident = Incident {
-            at,
-            service: key.service.clone(),
-            namespace: key.namespace.clone(),
-            incident_type: c.incident_type.clone(),
-            confidence: c.confidence,
-            signal: Some(signal),
-            replicas: self.replicas.get(key).copied(),
-            id: Some(e.id.clone()),
-            // The kind of object, where the evidence says (a subject label, a pod's name).
-            target: e.observed.iter().find_map(|o| crate::policy::Target::of_labels(&o.labels)),
-        };
+        let incident = self.input(key, at, &c, e.id.clone(), Some(e.latest_signal()), e.target());
         self.apply(key, at, c, incident)
     }
 
@@ -1090,22 +1088,32 @@ impl<'a, W: Write> Replayer<'a, W> {
         signal: Option<&str>,
     ) -> std::io::Result<()> {
         let e = self.open.get(&key);
-        let signal = signal
-            .map(String::from)
-            .or_else(|| e.map(|e| e.observed.last().map_or_else(|| e.evidence.clone(), |o| o.name.clone())));
-        let target = e.and_then(|e| e.observed.iter().find_map(|o| crate::policy::Target::of_labels(&o.labels)));
-        let incident = Incident {
+        let signal = signal.map(String::from).or_else(|| e.map(Episode::latest_signal));
+        let incident = self.input(&key, at, &c, id.to_string(), signal, e.and_then(Episode::target));
+        self.apply(&key, at, c, incident)
+    }
+
+    /// The pipeline's input: `c` on `key` at `at`, with the service's latest replicas.
+    fn input(
+        &self,
+        key: &ServiceKey,
+        at: Time,
+        c: &Classification,
+        id: String,
+        signal: Option<String>,
+        target: Option<crate::policy::Target>,
+    ) -> Incident {
+        Incident {
             at,
             service: key.service.clone(),
             namespace: key.namespace.clone(),
             incident_type: c.incident_type.clone(),
             confidence: c.confidence,
             signal,
-            replicas: self.replicas.get(&key).copied(),
-            id: Some(id.to_string()),
+            replicas: self.replicas.get(key).copied(),
+            id: Some(id),
             target,
-        };
-        self.apply(&key, at, c, incident)
+        }
     }
 
     /// Run `incident` through the pipeline, keep the decision on the service's open episode

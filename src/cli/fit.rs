@@ -10,7 +10,7 @@ use super::{EXIT_BAD_INPUT, EXIT_OK};
 
 /// Estimate a scenario from a team's history: its services, fault rates, people and classifier.
 ///
-/// Reads traces made by `understudy import` (truth records from `import faults`, pages from
+/// Reads traces made by `understudy import` or `simulate --trace-out` (truth records from `import faults`, pages from
 /// `import pagerduty`, people's actions from `import audit`, classifications, campaigns) as one
 /// time-ordered stream in bounded memory, and writes a scenario `check` accepts and `simulate`
 /// runs. Fault rates per service and type come with exact Poisson intervals over the time the
@@ -42,24 +42,22 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
     if args.name.trim().is_empty() || args.name.chars().any(char::is_control) {
-        eprintln!("error: --name {:?} is no scenario name: give a name without control characters", args.name);
+        eprintln!("error: --name {:?} is blank or holds control characters: give the scenario a name", args.name);
         return Ok(EXIT_BAD_INPUT);
     }
-    for (k, t) in args.traces.iter().enumerate() {
-        if t.as_os_str() == "-" {
-            eprintln!(
-                "error: fit reads trace files, not standard input (it reads every trace side by side in time order); save the trace to a file and pass its path"
-            );
-            return Ok(EXIT_BAD_INPUT);
-        }
-        if let Some(u) = args.traces[..k].iter().find(|u| understudy::diag::same_file(t, u)) {
-            eprintln!(
-                "error: {} and {} are the same trace: read twice, its faults would count twice; pass it once",
-                u.display(),
-                t.display()
-            );
-            return Ok(EXIT_BAD_INPUT);
-        }
+    if args.traces.iter().any(|t| t.as_os_str() == "-") {
+        eprintln!(
+            "error: fit reads trace files, not standard input (it reads every trace side by side in time order); save the trace to a file and pass its path"
+        );
+        return Ok(EXIT_BAD_INPUT);
+    }
+    if let Some((u, t)) = understudy::diag::repeated(&args.traces) {
+        eprintln!(
+            "error: {} and {} are the same trace: read twice, its faults would count twice; pass it once",
+            u.display(),
+            t.display()
+        );
+        return Ok(EXIT_BAD_INPUT);
     }
     // Never overwrite what is being read, nor one output with another.
     let mut outputs = Vec::new();
@@ -76,7 +74,9 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         }
         let files = ["fit.json", "report.md", "index.html"].map(|f| d.join(f));
         if args.out.as_os_str() != "-"
-            && let Some(f) = files.iter().find(|f| understudy::diag::same_file(&args.out, f) || same_path(&args.out, f))
+            && let Some(f) = files
+                .iter()
+                .find(|f| understudy::diag::same_file(&args.out, f) || understudy::diag::same_path(&args.out, f))
         {
             eprintln!(
                 "error: -o {} is {}, which --report writes: one would overwrite the other; write the scenario elsewhere",
@@ -182,12 +182,4 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         eprintln!("wrote {}", p.display());
     }
     Ok(EXIT_OK)
-}
-
-/// The same path once both are made absolute (for files that do not exist yet).
-fn same_path(a: &std::path::Path, b: &std::path::Path) -> bool {
-    match (std::path::absolute(a), std::path::absolute(b)) {
-        (Ok(x), Ok(y)) => x.components().eq(y.components()),
-        _ => false,
-    }
 }

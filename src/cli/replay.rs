@@ -24,7 +24,8 @@ enum Which {
     /// Signal and alert names → types, from --rules.
     Rules,
     /// The trace's own `classification` records; one that names its incident is also where
-    /// the recording decided (a simulation's or shadow's trace), and replay decides there.
+    /// the recording decided (a simulation's or shadow's trace), and replay decides there
+    /// (--decision-window then no longer applies)
     Recorded,
     /// A program (--classifier-cmd) or an HTTP endpoint (--classifier-url) speaking JSON.
     External,
@@ -40,7 +41,8 @@ enum Which {
 /// index.html, the page to open.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Trace files (JSON Lines, time-ordered unless --allow-unsorted).
+    /// Trace files (JSON Lines, time-ordered unless --allow-unsorted), each once; read side by
+    /// side in time order, records at one time in the order of the files given.
     #[arg(required = true, value_name = "TRACE")]
     traces: Vec<PathBuf>,
     /// Policy file.
@@ -121,7 +123,18 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         }
     };
 
-    std::fs::create_dir_all(&args.out)?;
+    if let Some((u, t)) = understudy::diag::repeated(&args.traces) {
+        eprintln!(
+            "error: {} and {} are the same trace: read twice, every incident would be replayed twice; pass it once",
+            u.display(),
+            t.display()
+        );
+        return Ok(EXIT_BAD_INPUT);
+    }
+    if let Err(e) = std::fs::create_dir_all(&args.out) {
+        eprintln!("error: cannot make the output folder {}: {e}", args.out.display());
+        return Ok(EXIT_BAD_INPUT);
+    }
     let (json_p, csv_p, audit_p, md_p) = replay::output_files(&args.out);
     let outputs = [&json_p, &csv_p, &audit_p, &md_p, &args.out.join("escalations.jsonl"), &args.out.join("index.html")];
     for t in &args.traces {

@@ -52,7 +52,8 @@ pub struct Args {
     /// Also write what happened in the policy arm as a trace (window, revisions and pods,
     /// campaigns, truth, alerts, classifications, automation's and people's actions, pages,
     /// breakers), for `fit` and `replay --classifier recorded`. The run becomes one history:
-    /// replications one after another in time (whole days apart) in every file it writes
+    /// replications one after another in time (whole days apart) in every file it writes.
+    /// The file is replaced; it may not be a file the run reads or writes, nor `-`
     #[arg(long, value_name = "FILE")]
     trace_out: Option<PathBuf>,
 }
@@ -132,6 +133,29 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     if files.is_empty() {
         eprintln!("error: no scenarios to run (none given and none found in scenarios/)");
         return Ok(EXIT_BAD_INPUT);
+    }
+    if let Some(t) = &args.trace_out {
+        if t.as_os_str() == "-" {
+            eprintln!("error: --trace-out - would mix the trace into the summary on standard output; give a file");
+            return Ok(EXIT_BAD_INPUT);
+        }
+        // The trace is written last: it must not be anything this run reads or writes.
+        let mut taken: Vec<(PathBuf, &str)> = files.iter().map(|f| (f.clone(), "a scenario it runs")).collect();
+        taken.push((args.policy.clone(), "the policy"));
+        if let Some(c) = &args.compare {
+            taken.push((c.clone(), "the --compare policy"));
+        }
+        for f in ["report.json", "incidents.csv", "decisions.jsonl", "escalations.jsonl", "report.md", "index.html"] {
+            taken.push((args.out.join(f), "a report file it writes"));
+        }
+        if let Some((p, what)) = taken.iter().find(|(p, _)| understudy::diag::one_file(t, p)) {
+            eprintln!(
+                "error: --trace-out {} is {} ({what}): it would be overwritten; write the trace elsewhere",
+                t.display(),
+                p.display()
+            );
+            return Ok(EXIT_BAD_INPUT);
+        }
     }
     let mut scenarios = Vec::new();
     let mut bad = Report::new();
@@ -290,7 +314,8 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     };
     let mut trace_written = None;
     if let Some(path) = &args.trace_out {
-        let n = understudy::trace::write(Some(path), reps.iter().flat_map(|r| r.trace.iter().cloned()).collect())?;
+        let n = understudy::trace::write(Some(path), reps.iter().flat_map(|r| r.trace.iter().cloned()).collect())
+            .map_err(|e| anyhow::anyhow!("cannot write the trace to {}: {e}", path.display()))?;
         trace_written = Some((path.clone(), n));
     }
     let written = report::write_all(&args.out, &bundle, sim::audit_records(&reps), sim::escalations(&reps))?;

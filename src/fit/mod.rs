@@ -131,6 +131,8 @@ pub struct Fitter {
     pages_dropped: u64,
     services_dropped: u64,
     truths_forgotten: u64,
+    /// Acknowledgements and resolutions of pages never seen triggered (or acknowledged twice).
+    page_events_unmatched: u64,
     last_alert: BTreeMap<String, Time>,
     delays: BTreeMap<&'static str, Samples>,
     /// Detection delays known only to be longer than a value (see [`censor`]).
@@ -351,15 +353,18 @@ impl Fitter {
                 {
                     p.acked = Some(t);
                     self.delays.entry("acknowledge").or_default().add(t.since(p.triggered).as_secs_f64());
+                } else {
+                    self.page_events_unmatched += 1;
                 }
             }
-            PageEvent::Resolved => {
-                if let Some(p) = self.close_page(incident)
-                    && let Some(acted) = p.acted
-                {
-                    self.delays.entry("fix").or_default().add(t.since(acted).as_secs_f64());
+            PageEvent::Resolved => match self.close_page(incident) {
+                Some(p) => {
+                    if let Some(acted) = p.acted {
+                        self.delays.entry("fix").or_default().add(t.since(acted).as_secs_f64());
+                    }
                 }
-            }
+                None => self.page_events_unmatched += 1,
+            },
         }
     }
 
@@ -731,6 +736,12 @@ impl Fitter {
         }
         if !campaigns.is_empty() {
             assumed.push("campaigns: each multiplies load by 1.5 (the history says when, not how much)".into());
+        }
+        if self.page_events_unmatched > 0 {
+            assumed.push(format!(
+                "{} page acknowledgement(s) or resolution(s) came with no page triggered before them (or a second time) and measure nothing",
+                self.page_events_unmatched
+            ));
         }
         if self.truths_forgotten > 0 {
             assumed.push(format!(

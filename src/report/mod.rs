@@ -79,9 +79,9 @@ struct ReportJson<'a> {
 /// Errors writing a report.
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}")]
     Io { path: PathBuf, source: std::io::Error },
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}")]
     Csv { path: PathBuf, source: csv::Error },
 }
 

@@ -292,6 +292,21 @@ impl Record {
             Record::Campaign { at, end, .. } | Record::Window { at, end, .. } if end < at => {
                 Err((format!("`end` {end} is before `at` {at}"), "swap them, or fix the clock they were read with"))
             }
+            Record::Signal { name, value, .. }
+                if name == REPLICAS_SIGNAL && !(value.fract() == 0.0 && (0.0..=100_000.0).contains(value)) =>
+            {
+                Err((
+                    format!("`{REPLICAS_SIGNAL}` {value} is no replica count"),
+                    "a Deployment's replicas are a whole number from 0 to 100000",
+                ))
+            }
+            Record::Truth { incident: Some(id), .. }
+            | Record::Classification { incident: Some(id), .. }
+            | Record::Action { incident: Some(id), .. }
+                if id.trim().is_empty() =>
+            {
+                Err(("`incident` is empty".into(), "leave `incident` out when the recorder did not know it"))
+            }
             Record::Truth { at, end: Some(end), .. } if end < at => Err((
                 format!("`end` {end} is before `at` {at}"),
                 "a fault ends after it begins: swap them, or leave `end` out while it is unknown",

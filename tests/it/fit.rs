@@ -431,13 +431,16 @@ fn fit_refuses_inputs_that_would_count_twice_or_outputs_that_collide() {
     let t = trace.to_str().unwrap();
     let report = dir.path().join("r");
     let inside = report.join("report.md");
+    let around = report.join("..").join("r").join("index.html");
     let file = dir.path().join("a-file");
     std::fs::write(&file, "x").unwrap();
     for (args, says) in [
         (vec!["fit", t, t], "same trace"),
         (vec!["fit", t, "--report", report.to_str().unwrap(), "-o", inside.to_str().unwrap()], "which --report writes"),
+        (vec!["fit", t, "--report", report.to_str().unwrap(), "-o", around.to_str().unwrap()], "which --report writes"),
         (vec!["fit", t, "--report", file.to_str().unwrap()], "is a file"),
-        (vec!["fit", t, "--name", ""], "no scenario name"),
+        (vec!["replay", t, t, "--out", report.to_str().unwrap()], "same trace"),
+        (vec!["fit", t, "--name", ""], "is blank"),
         (vec!["fit", "-"], "not standard input"),
     ] {
         let o = understudy(&args);
@@ -461,6 +464,14 @@ fn a_confidence_outside_0_1_or_an_end_before_its_start_is_an_error_at_its_line()
             "before `at`",
         ),
         (r#"{"kind":"window","at":"2026-10-01T01:00:00Z","end":"2026-09-01T00:00:00Z"}"#, "before `at`"),
+        (
+            r#"{"kind":"signal","at":"2026-10-01T01:00:00Z","service":"a","namespace":"p","name":"kube_deployment_spec_replicas","value":5.9}"#,
+            "no replica count",
+        ),
+        (
+            r#"{"kind":"classification","at":"2026-10-01T01:00:00Z","service":"a","namespace":"p","incident_type":"memory-leak","confidence":0.9,"incident":""}"#,
+            "`incident` is empty",
+        ),
     ] {
         let lines = vec![
             r#"{"kind":"window","at":"2026-10-01T00:00:00Z","end":"2026-10-02T00:00:00Z"}"#.to_string(),
@@ -475,4 +486,33 @@ fn a_confidence_outside_0_1_or_an_end_before_its_start_is_an_error_at_its_line()
             assert!(stderr.contains(says) && stderr.contains("bad.jsonl:2:1"), "{cmd}: {stderr}");
         }
     }
+}
+
+#[test]
+fn simulate_never_writes_its_trace_over_what_it_reads_or_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("s.yaml");
+    std::fs::copy(repo("scenarios/bad-deploy.yaml"), &scenario).unwrap();
+    let policy = dir.path().join("p.yaml");
+    std::fs::copy(repo("scenarios/policy.yaml"), &policy).unwrap();
+    let out = dir.path().join("out");
+    let before = (std::fs::read(&scenario).unwrap(), std::fs::read(&policy).unwrap());
+    for target in [scenario.clone(), policy.clone(), out.join("decisions.jsonl")] {
+        let o = understudy(&[
+            "simulate",
+            scenario.to_str().unwrap(),
+            "--policy",
+            policy.to_str().unwrap(),
+            "--replications",
+            "1",
+            "--out",
+            out.to_str().unwrap(),
+            "--trace-out",
+            target.to_str().unwrap(),
+        ]);
+        assert_eq!(o.status.code(), Some(2), "{target:?}: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(String::from_utf8_lossy(&o.stderr).contains("would be overwritten"));
+    }
+    assert_eq!((std::fs::read(&scenario).unwrap(), std::fs::read(&policy).unwrap()), before);
+    assert!(!out.exists(), "nothing ran");
 }
