@@ -108,9 +108,13 @@ pub fn run() -> ExitCode {
         1 => "understudy=debug",
         _ => "debug",
     };
+    // Colour only for a person at a terminal: a log redirected to a file or read by a
+    // collector gets plain text (and NO_COLOR is honoured, https://no-color.org).
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none();
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| level.into()))
         .with_writer(std::io::stderr)
+        .with_ansi(colour)
         .try_init();
     if !matches!(cli.command, Command::Shadow(_) | Command::Live(_) | Command::Twin(_)) {
         quiet_on_broken_pipe();

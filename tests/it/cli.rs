@@ -172,3 +172,28 @@ fn usage_errors_exit_2_and_help_explains_the_commands() {
     let h = text(&help.stdout);
     assert!(h.contains("decide") && h.contains("check"), "{h}");
 }
+
+/// A log read by a file or a collector carries no colour codes (stderr is a pipe here);
+/// `-v` still logs every decision.
+#[test]
+fn logs_to_a_pipe_are_plain_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = understudy(
+        &[
+            "-v",
+            "simulate",
+            "bad-deploy",
+            "--replications",
+            "1",
+            "--sweep-replications",
+            "0",
+            "--out",
+            dir.path().join("r").to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains("decision"), "-v logs decisions: {stderr}");
+    assert!(!stderr.contains('\u{1b}'), "no ANSI escape in a piped log: {stderr:?}");
+}
