@@ -97,22 +97,13 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             return Ok(EXIT_BAD_INPUT);
         }
     }
-    type Stream = Box<dyn Iterator<Item = Result<(usize, trace::Record), understudy::diag::Diagnostic>>>;
-    let mut streams: Vec<std::iter::Peekable<Stream>> = Vec::new();
-    for t in &args.traces {
-        let s: Result<Stream, _> = if args.allow_unsorted {
-            trace::sorted(t, 200_000).map(|s| Box::new(s) as Stream)
-        } else {
-            trace::Reader::open(t).map(|r| Box::new(r) as Stream)
-        };
-        match s {
-            Ok(s) => streams.push(s.peekable()),
-            Err(d) => {
-                eprint!("{}", d.render(None));
-                return Ok(EXIT_BAD_INPUT);
-            }
+    let streams = match trace::open_all(&args.traces, args.allow_unsorted) {
+        Ok(s) => s,
+        Err(d) => {
+            eprint!("{}", d.render(None));
+            return Ok(EXIT_BAD_INPUT);
         }
-    }
+    };
     let mut fitter = Fitter::default();
     let mut errors = 0;
     for item in understudy::replay::merge_tagged(streams) {

@@ -9,7 +9,6 @@ use understudy::classify::external::{Endpoint, External};
 use understudy::classify::rules::Rules;
 use understudy::classify::{Classifier, Recorded};
 use understudy::clock::parse_duration;
-use understudy::diag::Diagnostic;
 use understudy::escalate::{Book, Context, Escalating};
 use understudy::policy::Policy;
 use understudy::replay::{self, Replayer, Settings};
@@ -174,28 +173,13 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         Box::new(&mut sink),
     )?;
 
-    type Stream = Box<dyn Iterator<Item = Result<(usize, trace::Record), Diagnostic>>>;
-    let mut streams: Vec<std::iter::Peekable<Stream>> = Vec::new();
-    for t in &args.traces {
-        let s: Stream = if args.allow_unsorted {
-            match trace::sorted(t, 200_000) {
-                Ok(s) => Box::new(s),
-                Err(d) => {
-                    eprint!("{}", d.render(None));
-                    return Ok(EXIT_BAD_INPUT);
-                }
-            }
-        } else {
-            match trace::Reader::open(t) {
-                Ok(r) => Box::new(r),
-                Err(d) => {
-                    eprint!("{}", d.render(None));
-                    return Ok(EXIT_BAD_INPUT);
-                }
-            }
-        };
-        streams.push(s.peekable());
-    }
+    let streams = match trace::open_all(&args.traces, args.allow_unsorted) {
+        Ok(s) => s,
+        Err(d) => {
+            eprint!("{}", d.render(None));
+            return Ok(EXIT_BAD_INPUT);
+        }
+    };
     let mut errors = 0;
     let mut clocks = trace::clocks::Clocks::default();
     let wall = understudy::clock::Clock::now(&understudy::clock::WallClock);

@@ -462,6 +462,21 @@ impl<R: BufRead> Iterator for Reader<R> {
     }
 }
 
+/// One trace as a stream of (line, record), time-ordered or sorted on the fly.
+pub type Stream = Box<dyn Iterator<Item = Result<(usize, Record), Diagnostic>>>;
+
+/// Open every trace for a merged read (replay, fit): each checked for time order, or with
+/// `allow_unsorted` sorted on the fly in bounded memory. Err: the first that cannot be opened.
+pub fn open_all(paths: &[PathBuf], allow_unsorted: bool) -> Result<Vec<std::iter::Peekable<Stream>>, Diagnostic> {
+    paths
+        .iter()
+        .map(|t| {
+            let s: Stream = if allow_unsorted { Box::new(sorted(t, 200_000)?) } else { Box::new(Reader::open(t)?) };
+            Ok(s.peekable())
+        })
+        .collect()
+}
+
 /// Write records as JSON Lines, sorted by time (ties keep their input order).
 pub fn write(path: Option<&Path>, mut records: Vec<Record>) -> std::io::Result<usize> {
     records.sort_by_key(Record::at);
